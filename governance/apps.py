@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class GovernanceConfig(AppConfig):
+    """Roles, the promotion workflow and the audit trail."""
+
+    name = "governance"
+    verbose_name = "Governance"

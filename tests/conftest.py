@@ -1,0 +1,322 @@
+"""Shared fixtures: a real `mlflow server`, an MLflow factory, role users, and Playwright on Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from
+# that thread unless told the loop is not serving requests there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS_DIR = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parent.parent / "test-artifacts"))
+ROLE_USERS = {
+    "scientist": "data_scientist",
+    "engineer": "ml_engineer",
+    "ops": "ops",
+    "auditor": "auditor",
+}
+TEST_PASSWORD = "correct-horse-battery-staple-42"
+
+
+# --------------------------------------------------------------------------------------------------
+# A real MLflow tracking server
+# --------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    port: int
+    backend_uri: str
+    workdir: Path
+    process: subprocess.Popen | None = None
+    env: dict | None = None
+    args: list | None = None
+
+    def is_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 90) -> None:
+        log = open(self.workdir / "mlflow-server.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited early; see {self.workdir / 'mlflow-server.log'}")
+            if self.is_healthy():
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not become healthy in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """Kill the server abruptly (tests of MLflow dying mid-operation)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        self.process = None
+
+
+def _mlflow_server(workdir: Path) -> MlflowServer:
+    port = free_port()
+    backend = f"sqlite:///{workdir / 'mlflow.db'}"
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    args = [
+        mlflow_bin, "server",
+        "--backend-store-uri", backend,
+        "--artifacts-destination", (workdir / "artifacts").as_uri(),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1",
+    ]
+    env = {
+        **os.environ,
+        # Webhook tests deliver to a live server on http://127.0.0.1.
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": os.environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", ""),
+    }
+    if not env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]:
+        env.pop("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY")
+    return MlflowServer(url=f"http://127.0.0.1:{port}", port=port, backend_uri=backend, workdir=workdir,
+                        env=env, args=args)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """One real `mlflow server` for the session, on a free loopback port with a throw-away store."""
+    server = _mlflow_server(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_mlflow_server(tmp_path) -> Iterator[MlflowServer]:
+    """A server of the test's own, for tests that kill or restart it."""
+    server = _mlflow_server(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class MlflowFactory:
+    """Creates registered models, versions and runs in a real MLflow through MlflowClient."""
+
+    def __init__(self, tracking_uri: str):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._counter = 0
+
+    def unique(self, prefix: str = "model") -> str:
+        self._counter += 1
+        return f"{prefix}-{os.getpid()}-{time.monotonic_ns()}-{self._counter}"
+
+    def experiment(self, name: str | None = None) -> str:
+        name = name or self.unique("exp")
+        found = self.client.get_experiment_by_name(name)
+        return found.experiment_id if found else self.client.create_experiment(name)
+
+    def run(self, *, experiment_id: str | None = None, params: dict | None = None,
+            metrics: dict | None = None, history: dict | None = None, tags: dict | None = None,
+            dataset: dict | None = None) -> str:
+        """A finished run. `dataset` = {"name", "digest", "source", "context"} logs a dataset input."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+        experiment_id = experiment_id or self.experiment()
+        run = self.client.create_run(experiment_id, tags=tags or {})
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        metric_rows = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        for key, values in (history or {}).items():
+            metric_rows += [Metric(key, float(v), now + i, i) for i, v in enumerate(values)]
+        self.client.log_batch(
+            run_id,
+            metrics=metric_rows,
+            params=[Param(k, str(v)) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
+        if dataset:
+            ds = Dataset(name=dataset["name"], digest=dataset["digest"], source_type="local",
+                         source=dataset.get("source", '{"uri": "/data/train.csv"}'))
+            self.client.log_inputs(run_id, [DatasetInput(ds, [InputTag("mlflow.data.context",
+                                                                       dataset.get("context", "training"))])])
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def model(self, name: str | None = None, *, description: str = "", tags: dict | None = None) -> str:
+        name = name or self.unique()
+        self.client.create_registered_model(name, tags=tags or {}, description=description)
+        return name
+
+    def version(self, model: str, *, run_id: str | None = None, with_run: bool = True,
+                description: str = "", tags: dict | None = None, **run_kwargs) -> int:
+        if with_run and run_id is None:
+            run_id = self.run(**run_kwargs)
+        source = f"runs:/{run_id}/model" if run_id else f"s3://models/{model}/v-norun"
+        mv = self.client.create_model_version(model, source, run_id=run_id, tags=tags or {},
+                                              description=description)
+        return int(mv.version)
+
+    def stage(self, model: str, version: int, stage: str, archive_existing: bool = False) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.client.transition_model_version_stage(model, str(version), stage,
+                                                       archive_existing_versions=archive_existing)
+
+    def alias(self, model: str, alias: str, version: int) -> None:
+        self.client.set_registered_model_alias(model, alias, str(version))
+
+
+@pytest.fixture
+def mlflow_factory(mlflow_server) -> MlflowFactory:
+    return MlflowFactory(mlflow_server.url)
+
+
+@pytest.fixture
+def use_mlflow_server(settings, mlflow_server) -> MlflowServer:
+    """Point the app at the session's real MLflow server."""
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    return mlflow_server
+
+
+# --------------------------------------------------------------------------------------------------
+# Users in each role
+# --------------------------------------------------------------------------------------------------
+
+
+def make_user(username: str, role: str | None = None, *, staff: bool = False):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from governance.roles import ensure_role_groups
+
+    ensure_role_groups()  # transactional tests flush the groups the data migration made
+    user = get_user_model().objects.create_user(username=username, password=TEST_PASSWORD,
+                                                email=f"{username}@example.com")
+    if staff:
+        user.is_staff = user.is_superuser = True
+        user.save()
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def scientist(db):
+    return make_user("scientist", "data_scientist")
+
+
+@pytest.fixture
+def engineer(db):
+    return make_user("engineer", "ml_engineer")
+
+
+@pytest.fixture
+def ops_user(db):
+    return make_user("ops", "ops")
+
+
+@pytest.fixture
+def auditor(db):
+    return make_user("auditor", "auditor")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but in no role group."""
+    return make_user("outsider")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("admin", staff=True)
+
+
+@pytest.fixture
+def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> dict:
+    return {"scientist": scientist, "engineer": engineer, "ops": ops_user, "auditor": auditor,
+            "outsider": outsider, "admin": admin_user}
+
+
+# --------------------------------------------------------------------------------------------------
+# Playwright on Debian's Chromium (never a downloaded browser)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with "
+                    "'apt-get update && apt-get install -y chromium' (or set CHROMIUM_PATH)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1366, "height": 768}}
+
+
+@pytest.fixture
+def screenshot(page):
+    """screenshot("name") saves the current page as test-artifacts/screenshots/name.png."""
+    folder = ARTIFACTS_DIR / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def browser_login(page, live_server, username: str, password: str = TEST_PASSWORD) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("domcontentloaded")
