@@ -1,7 +1,31 @@
 """Values every page needs (navigation, the user's roles)."""
 
+from functools import cache
+
 from django.conf import settings
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (label, url name): an entry shows once its page exists, so each area adds its own without edits here.
+NAV = [
+    ("Models", "registry:catalogue"),
+    ("Compare", "registry:compare"),
+    ("Inbox", "governance:inbox"),
+    ("Requests", "governance:request_list"),
+    ("Audit trail", "audit:search"),
+    ("Reports", "audit:report_index"),
+]
+
+
+@cache
+def nav_links() -> tuple[tuple[str, str], ...]:
+    links = []
+    for label, name in NAV:
+        try:
+            links.append((label, reverse(name)))
+        except NoReverseMatch:
+            continue
+    return tuple(links)
 
 
 def user_roles(user) -> list[str]:
@@ -14,4 +38,4 @@ def user_roles(user) -> list[str]:
 
 def console(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
-    return {"user_roles": user_roles(user) if user is not None else []}
+    return {"user_roles": user_roles(user) if user is not None else [], "nav_links": nav_links()}

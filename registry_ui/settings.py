@@ -240,3 +240,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
 }
+
+# --- Wiring governance into the registry pages (see registry_ui/extensions.py) --------------------
+REGISTRY_VISIBILITY = "governance.permissions.visible_models"
+REGISTRY_PANEL_PROVIDERS = ["governance.panels.workflow_panels", "governance.panels_audit.timeline_panels"]
+REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
+
+# --- Sync (issue 3) -------------------------------------------------------------------------------
+
+# --- Workflow (issue 4) ---------------------------------------------------------------------------
+
+# --- Audit (issue 5) ------------------------------------------------------------------------------
+
+# --- Pages (issue 6) ------------------------------------------------------------------------------
+
+# --- Benchmark (issue 7) --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""URL map. Each app keeps its own urls module; this file only mounts them."""
+"""URL map. Each area keeps its own urls module; this file only mounts them (and may name governance
+modules: it is the composition root, see shared/CONVENTIONS.md)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from registry_ui import views
 
@@ -11,6 +12,18 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # registry mirror pages: catalogue, model, version, comparison, lineage
+    path("registry/", include("registry_ui.web_urls")),
+    # MLflow webhooks
+    path("hooks/", include("registry_ui.hook_urls")),
+    # REST API
+    path("api/v1/compare/", include("registry_ui.api.compare_urls")),
+    path("api/v1/requests/", include("governance.api.request_urls")),
+    path("api/v1/audit/", include("governance.api.audit_urls")),
+    path("api/v1/", include("registry_ui.api.urls")),
+    # governance pages: inbox, requests; audit trail and reports
+    path("governance/", include("governance.urls")),
+    path("audit/", include("governance.audit_urls")),
 ]
 
 handler403 = "registry_ui.views.error_403"

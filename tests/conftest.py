@@ -16,6 +16,14 @@ from pathlib import Path
 
 import pytest
 
+# Each area keeps its fixtures in a module of its own (fewer merge conflicts than one big conftest).
+pytest_plugins = [
+    "tests.fixtures_sync",
+    "tests.fixtures_workflow",
+    "tests.fixtures_audit",
+    "tests.fixtures_pages",
+]
+
 # Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from
 # that thread unless told the loop is not serving requests there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

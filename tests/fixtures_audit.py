@@ -1,0 +1,1 @@
+"""Fixtures of the audit tests (registered in tests/conftest.py)."""

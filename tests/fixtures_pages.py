@@ -1,0 +1,1 @@
+"""Fixtures of the pages tests (registered in tests/conftest.py)."""

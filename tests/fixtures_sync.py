@@ -1,0 +1,1 @@
+"""Fixtures of the sync tests (registered in tests/conftest.py)."""

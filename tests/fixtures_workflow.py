@@ -1,0 +1,1 @@
+"""Fixtures of the workflow tests (registered in tests/conftest.py)."""
