@@ -1,0 +1,1 @@
+"""Admin for workflow objects, policy gates, model scoping and object grants. Owned by the workflow issue."""
