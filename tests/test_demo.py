@@ -64,3 +64,49 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
     mlflow.set_tracking_uri(uri)
     model = mlflow.sklearn.load_model("models:/churn-classifier@champion")
     assert model.n_estimators == 60
+
+
+def test_demo_serves_the_login_page_and_each_demo_user_signs_in(demo_env):
+    """The demo's last step: the site on the given address, where every printed user can sign in."""
+    import http.cookiejar
+    import re
+    import time
+    import urllib.parse
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    var, env = demo_env
+    if not (var / "demo_credentials.json").exists():
+        assert run_demo(env).returncode == 0
+    credentials = json.loads((var / "demo_credentials.json").read_text())
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "demo", "--addrport", f"127.0.0.1:{port}"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/accounts/login/", timeout=2) as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, "demo exited before serving"
+                assert time.monotonic() < deadline, "demo did not serve within 120 s"
+                time.sleep(0.5)
+        assert "Sign in" in page
+        for username, password in credentials.items():
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            form = opener.open(f"{base}/accounts/login/", timeout=10).read().decode()
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+            data = urllib.parse.urlencode({"username": username, "password": password,
+                                           "csrfmiddlewaretoken": token}).encode()
+            request = urllib.request.Request(f"{base}/accounts/login/", data=data,
+                                             headers={"Referer": f"{base}/accounts/login/"})
+            home = opener.open(request, timeout=10).read().decode()
+            assert f"Welcome, {username}" in home, username
+    finally:
+        server.terminate()
+        server.wait(20)
