@@ -302,8 +302,22 @@ def _dataset_key(d) -> tuple:
             d.schema, d.profile)
 
 
+def _metrics_key(metrics: dict) -> dict:
+    # PostgreSQL's jsonb prints a huge float (MLflow clamps inf to 1.797e308) as a long integer, which
+    # reads back as an int that is not == the float: compare numbers as floats.
+    return {k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in metrics.items()}
+
+
 def _differs(obj, values: dict) -> list[str]:
-    return [k for k, v in values.items() if getattr(obj, k) != v]
+    changed = []
+    for k, v in values.items():
+        current = getattr(obj, k)
+        if k == "metrics" and isinstance(current, dict) and isinstance(v, dict):
+            if _metrics_key(current) != _metrics_key(v):
+                changed.append(k)
+        elif current != v:
+            changed.append(k)
+    return changed
 
 
 class _Context:
