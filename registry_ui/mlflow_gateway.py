@@ -192,15 +192,6 @@ def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODE
             return
 
 
-def _quote(value: str) -> str:
-    # MLflow parses IN lists with ast.literal_eval and single values by trimming the quotes.
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise ValueError("name contains both quote characters")
-
-
 def _name_chunks(names: list[str]) -> Iterator[list[str]]:
     chunk: list[str] = []
     size = 0
@@ -241,11 +232,11 @@ def model_versions_for(names: list[str], *, uri: str | None = None,
             if record.name in result:
                 result[record.name].append(record)
     for name in odd:
-        try:
-            filter_string = f"name = {_quote(name)}"
-        except ValueError:
-            raise MlflowUnavailable(f"cannot express a filter for the model name {name!r}") from None
-        result[name] = [r for r in _search_versions(client, filter_string, budget) if r.name == name]
+        # No quoting survives every name MLflow accepts: match quotes and backslashes with the LIKE
+        # wildcard "_" and keep the exact name from what comes back.
+        pattern = "".join("_" if c in "'\"\\" else c for c in name)
+        found = _search_versions(client, f"name LIKE '{pattern}'", budget)
+        result[name] = [r for r in found if r.name == name]
     return result
 
 

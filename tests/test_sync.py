@@ -152,7 +152,7 @@ def test_description_and_run_changes_are_updated(mlflow_factory, synced):
 def test_odd_names_and_data_do_not_break_a_sync(mlflow_factory, synced):
     names = [
         mlflow_factory.unique("Modèle de crédit ünïcødé 模型 v1.2"),
-        mlflow_factory.unique("it's quoted"),
+        mlflow_factory.unique("it's \"quoted\" \\ twice %_"),
         mlflow_factory.unique("x" * 150),
     ]
     long_description = "<script>alert(1)</script>\n" + "lorem ipsum " * 5000
