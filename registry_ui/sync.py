@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -191,7 +191,10 @@ def _lease() -> timedelta:
 
 
 def _acquire_lock(owner: str) -> bool:
-    SyncState.get()
+    try:
+        SyncState.get()
+    except IntegrityError:  # two first-ever syncs created the row at once; it exists now
+        pass
     now = timezone.now()
     claimed = (SyncState.objects.filter(pk=1)
                .filter(Q(lock_owner="") | Q(locked_until__isnull=True) | Q(locked_until__lt=now))

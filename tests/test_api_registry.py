@@ -125,6 +125,7 @@ def test_odd_names_work_in_paths(mirror, scientist):
         "%27", "'")
     body = client.get(url).json()
     assert body["name"] == ODD_NAME and body["versions"][0]["version"] == 3
+    assert client.get(body["versions_url"]).json()["results"][0]["version"] == 3
     assert client.get(body["versions"][0]["url"]).json()["model"] == ODD_NAME
     assert client.get(f"/api/v1/models/{quote(ODD_NAME, safe='')}/versions/").json()["count"] == 1
     assert client.get(reverse("registry_api:model_detail", kwargs={"name": "fraud.detector"})).status_code == 200
@@ -140,6 +141,14 @@ def test_version_detail_carries_the_run_snapshot(mirror, auditor):
     assert v1["run"] is None  # run-1 never fetched
     missing = api(auditor).get(reverse("registry_api:version_detail", kwargs={"name": "churn", "version": 9}))
     assert missing.status_code == 404
+
+
+def test_model_detail_lists_the_newest_fifty_versions(mirror, engineer, django_assert_max_num_queries):
+    churn = mirror["churn"]
+    ModelVersion.objects.bulk_create(ModelVersion(model=churn, version=n) for n in range(3, 80))
+    with django_assert_max_num_queries(6):
+        body = api(engineer).get(reverse("registry_api:model_detail", kwargs={"name": "churn"})).json()
+    assert [v["version"] for v in body["versions"]] == list(range(79, 29, -1))
 
 
 def test_version_list(mirror, engineer):

@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404
 from registry_ui import extensions
 from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
 
+DETAIL_VERSIONS = 50  # the model detail lists the newest versions; versions/ pages through all
+
 
 class BadFilter(ValueError):
     pass
@@ -40,11 +42,10 @@ def model_search(*, user, q: str = "", tags: list[str] = (), stage: str = "", al
 
 
 def model_get(*, user, name: str) -> RegisteredModel:
-    qs = visible_models(user).prefetch_related(
-        Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")),
-        Prefetch("versions", queryset=ModelVersion.objects.order_by("-version")),
-    )
-    return get_object_or_404(qs, name=name)
+    qs = visible_models(user).prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+    model = get_object_or_404(qs, name=name)
+    model.newest_versions = list(ModelVersion.objects.filter(model=model).order_by("-version")[:DETAIL_VERSIONS])
+    return model
 
 
 def version_list(*, user, name: str):

@@ -41,12 +41,17 @@ class ModelDetailSerializer(ModelSummarySerializer):
 
     class Meta(ModelSummarySerializer.Meta):
         fields = [f for f in ModelSummarySerializer.Meta.fields if f not in ("version_count", "latest_version")]
-        fields += ["versions"]
+        fields += ["versions", "versions_url"]
+
+    versions_url = serializers.SerializerMethodField()
+
+    def get_versions_url(self, obj) -> str:
+        return reverse("registry_api:version_list", kwargs={"name": obj.name})
 
     def get_versions(self, obj) -> list[dict]:
         return [{"version": v.version, "stage": v.stage, "status": v.status, "run_id": v.run_id,
                  "url": reverse("registry_api:version_detail", kwargs={"name": obj.name, "version": v.version})}
-                for v in obj.versions.all()]
+                for v in obj.newest_versions]
 
 
 class DatasetSerializer(serializers.ModelSerializer):
