@@ -133,3 +133,38 @@ def test_mlflow_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(privat
     assert ModelVersion.objects.filter(model__name__in=names).count() == 10
     state = SyncState.get()
     assert state.last_success_at > state.last_error_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_at_once_one_runs_the_other_is_refused(mlflow_factory, use_mlflow_server):
+    import threading
+
+    from django.db import connection
+
+    from registry_ui.sync import SyncBusy, sync_registry
+
+    mlflow_factory.version(mlflow_factory.model(), with_run=False)
+    first_is_running, second_done = threading.Event(), threading.Event()
+    outcome = {}
+
+    def hold(done, total):
+        first_is_running.set()
+        second_done.wait(60)
+
+    def first():
+        try:
+            outcome["first"] = sync_registry(progress=hold)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_is_running.wait(120)
+    try:
+        with pytest.raises(SyncBusy):
+            sync_registry()
+    finally:
+        second_done.set()
+        thread.join(120)
+    assert outcome["first"].models_seen >= 1
+    assert SyncState.get().lock_owner == ""
