@@ -1,6 +1,10 @@
 """URLs of namespace 'hooks' (mounted in registry_ui/urls.py)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from registry_ui import webhooks
 
 app_name = "hooks"
-urlpatterns: list = []
+urlpatterns = [
+    path("mlflow/", webhooks.mlflow_webhook, name="mlflow"),
+]

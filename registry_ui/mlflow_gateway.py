@@ -68,10 +68,324 @@ def _client(uri: str | None = None):
 # Reading the registry (sync issue): paged scans, targeted reads, batched run fetches.
 # --------------------------------------------------------------------------------------------------
 
+# MLflow caps search_registered_models at 1000 a page; search_model_versions allows far more.
+MODELS_PAGE_MAX = 1000
+VERSIONS_PAGE_MAX = 10_000
+# A `name IN (...)` filter travels in a GET query string; keep it well under the server's line limit.
+_FILTER_CHARS_MAX = 4_000
+RUN_BATCH = 100
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int]  # alias -> version (normalised to int: the REST API sends strings)
+    created_ms: int | None
+    updated_ms: int | None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    name: str
+    version: int
+    stage: str
+    status: str
+    source: str
+    run_id: str
+    run_link: str
+    description: str
+    tags: dict[str, str]
+    user_id: str
+    created_ms: int | None
+    updated_ms: int | None
+    logged_model_id: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    context: str
+    schema: str
+    profile: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    experiment_id: str
+    experiment_name: str
+    run_name: str
+    user: str
+    status: str
+    lifecycle_stage: str
+    start_ms: int | None
+    end_ms: int | None
+    params: dict[str, str]
+    metrics: dict[str, Any]  # final values; NaN/inf as strings ("NaN", "Infinity", "-Infinity")
+    tags: dict[str, str]
+    datasets: tuple[DatasetRecord, ...]
+    logged_model_id: str
+
+
+@contextlib.contextmanager
+def _reading(budget: Budget | None) -> Iterator[None]:
+    """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    with _budget(budget or sync_budget()):
+        try:
+            yield
+        except (MlflowException, requests.RequestException, OSError) as exc:
+            message = " ".join(str(exc).split())
+            raise MlflowUnavailable(message[:500] or exc.__class__.__name__) from exc
+
+
+def _model_record(rm) -> ModelRecord:
+    return ModelRecord(
+        name=rm.name,
+        description=rm.description or "",
+        tags=dict(rm.tags or {}),
+        aliases={str(k): int(v) for k, v in (rm.aliases or {}).items()},
+        created_ms=rm.creation_timestamp,
+        updated_ms=rm.last_updated_timestamp,
+    )
+
+
+def _version_record(mv) -> VersionRecord:
+    return VersionRecord(
+        name=mv.name,
+        version=int(mv.version),
+        stage=mv.current_stage or "None",
+        status=mv.status or "",
+        source=mv.source or "",
+        run_id=mv.run_id or "",
+        run_link=mv.run_link or "",
+        description=mv.description or "",
+        tags=dict(mv.tags or {}),
+        user_id=mv.user_id or "",
+        created_ms=mv.creation_timestamp,
+        updated_ms=mv.last_updated_timestamp,
+        logged_model_id=getattr(mv, "model_id", None) or "",
+    )
+
+
+def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
+                                budget: Budget | None = None) -> Iterator[list[ModelRecord]]:
+    """Every registered model, one page at a time, in a stable order (page tokens are offsets)."""
+    client = _client(uri)
+    token = None
+    while True:
+        with _reading(budget):
+            page = client.search_registered_models(max_results=min(page_size, MODELS_PAGE_MAX),
+                                                   order_by=["name ASC"], page_token=token)
+            records = [_model_record(rm) for rm in page]
+        if records:
+            yield records
+        token = page.token
+        if not token:
+            return
+
+
+def _name_chunks(names: list[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for name in names:
+        cost = len(name.encode("utf-8")) * 3 + 4  # percent-encoding of non-ASCII, quotes, comma
+        if chunk and size + cost > _FILTER_CHARS_MAX:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(name)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def _search_versions(client, filter_string: str, budget: Budget | None) -> list[VersionRecord]:
+    records: list[VersionRecord] = []
+    token = None
+    while True:
+        with _reading(budget):
+            page = client.search_model_versions(filter_string=filter_string, max_results=VERSIONS_PAGE_MAX,
+                                                order_by=["name ASC", "version_number ASC"], page_token=token)
+            records.extend(_version_record(mv) for mv in page)
+        token = page.token
+        if not token:
+            return records
+
+
+def model_versions_for(names: list[str], *, uri: str | None = None,
+                       budget: Budget | None = None) -> dict[str, list[VersionRecord]]:
+    """All live versions of the named models, read completely (every page) or not at all."""
+    client = _client(uri)
+    result: dict[str, list[VersionRecord]] = {name: [] for name in names}
+    plain = [n for n in names if "'" not in n and '"' not in n and "\\" not in n]
+    odd = [n for n in names if n not in set(plain)]
+    for chunk in _name_chunks(plain):
+        listed = ", ".join(f"'{n}'" for n in chunk)
+        for record in _search_versions(client, f"name IN ({listed})", budget):
+            if record.name in result:
+                result[record.name].append(record)
+    for name in odd:
+        # No quoting survives every name MLflow accepts: match quotes and backslashes with the LIKE
+        # wildcard "_" and keep the exact name from what comes back.
+        pattern = "".join("_" if c in "'\"\\" else c for c in name)
+        found = _search_versions(client, f"name LIKE '{pattern}'", budget)
+        result[name] = [r for r in found if r.name == name]
+    return result
+
+
+def get_registered_model(name: str, *, uri: str | None = None, budget: Budget | None = None) -> ModelRecord | None:
+    """One model (with aliases), or None when MLflow has no such registered model."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    try:
+        with _budget(budget or sync_budget()):
+            return _model_record(client.get_registered_model(name))
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise MlflowUnavailable(" ".join(str(exc).split())[:500]) from exc
+    except Exception as exc:  # transport errors of the REST client
+        raise MlflowUnavailable(" ".join(str(exc).split())[:500] or exc.__class__.__name__) from exc
+
+
+def list_experiments(*, uri: str | None = None, budget: Budget | None = None) -> dict[str, str]:
+    """experiment id -> name, including deleted experiments (a version's run may live in one)."""
+    from mlflow.entities import ViewType
+
+    client = _client(uri)
+    found: dict[str, str] = {}
+    token = None
+    while True:
+        with _reading(budget):
+            page = client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
+            found.update({e.experiment_id: e.name for e in page})
+        token = page.token
+        if not token:
+            return found
+
+
+def _metric_value(value: float) -> Any:
+    if value != value:  # NaN
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _run_record(run, experiments: dict[str, str]) -> RunRecord:
+    info, data = run.info, run.data
+    datasets = []
+    for di in getattr(run.inputs, "dataset_inputs", None) or []:
+        ds = di.dataset
+        context = next((t.value for t in di.tags or [] if t.key == "mlflow.data.context"), "")
+        datasets.append(DatasetRecord(name=ds.name or "", digest=ds.digest or "", source_type=ds.source_type or "",
+                                      source=ds.source or "", context=context or "", schema=ds.schema or "",
+                                      profile=ds.profile or ""))
+    outputs = getattr(run, "outputs", None)
+    model_outputs = getattr(outputs, "model_outputs", None) or []
+    return RunRecord(
+        run_id=info.run_id,
+        experiment_id=str(info.experiment_id),
+        experiment_name=experiments.get(str(info.experiment_id), ""),
+        run_name=info.run_name or "",
+        user=info.user_id or "",
+        status=info.status or "",
+        lifecycle_stage=info.lifecycle_stage or "",
+        start_ms=info.start_time,
+        end_ms=info.end_time,
+        params=dict(data.params or {}),
+        metrics={k: _metric_value(v) for k, v in (data.metrics or {}).items()},
+        tags=dict(data.tags or {}),
+        datasets=tuple(datasets),
+        logged_model_id=model_outputs[0].model_id if model_outputs else "",
+    )
+
+
+def fetch_runs(run_ids: list[str], *, experiments: dict[str, str], uri: str | None = None,
+               budget: Budget | None = None) -> dict[str, RunRecord]:
+    """The runs with these ids (deleted runs included), fetched RUN_BATCH at a time with search_runs.
+    Ids MLflow no longer knows are absent from the result."""
+    from mlflow.entities import ViewType
+
+    client = _client(uri)
+    found: dict[str, RunRecord] = {}
+    ids = sorted({r for r in run_ids if r})
+    if not ids or not experiments:
+        return found
+    experiment_ids = sorted(experiments)
+    for start in range(0, len(ids), RUN_BATCH):
+        batch = ids[start:start + RUN_BATCH]
+        listed = ", ".join(f"'{r}'" for r in batch if "'" not in r)
+        if not listed:
+            continue
+        token = None
+        while True:
+            with _reading(budget):
+                page = client.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({listed})",
+                                          run_view_type=ViewType.ALL, max_results=1000, page_token=token)
+                for run in page:
+                    found[run.info.run_id] = _run_record(run, experiments)
+            token = page.token
+            if not token:
+                break
+    return found
+
 
 # --------------------------------------------------------------------------------------------------
 # Webhooks (sync issue): registering the console's receiver in MLflow.
 # --------------------------------------------------------------------------------------------------
+
+# Every registry event MLflow 3 can deliver (no stage transitions, deletions or description edits).
+WEBHOOK_EVENTS = (
+    "registered_model.created",
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_tag.deleted",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+)
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    webhook_id: str
+    name: str
+    url: str
+    events: tuple[str, ...]
+    status: str
+    created: bool  # False when an existing webhook of that name was updated
+
+
+def register_webhook(*, name: str, url: str, secret: str, events: tuple[str, ...] = WEBHOOK_EVENTS,
+                     description: str = "", uri: str | None = None) -> WebhookInfo:
+    """Create the webhook, or update the one with this name (so re-running is safe)."""
+    client = _client(uri)
+    with _reading(web_budget()):
+        existing = None
+        token = None
+        while existing is None:
+            page = client.list_webhooks(max_results=100, page_token=token)
+            existing = next((w for w in page if w.name == name), None)
+            token = page.token
+            if not token:
+                break
+        if existing is None:
+            hook = client.create_webhook(name=name, url=url, events=list(events), description=description,
+                                         secret=secret, status="ACTIVE")
+        else:
+            hook = client.update_webhook(existing.webhook_id, url=url, events=list(events),
+                                         description=description, secret=secret, status="ACTIVE")
+    status = str(getattr(hook.status, "value", hook.status))
+    return WebhookInfo(webhook_id=hook.webhook_id, name=hook.name, url=hook.url,
+                       events=tuple(str(e) for e in hook.events), status=status, created=existing is None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -153,6 +153,10 @@ class SyncState(models.Model):
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_report = models.JSONField(default=dict, blank=True)
+    # A lease, not a session lock: a full sync claims it with a conditional UPDATE (works the same on
+    # PostgreSQL and SQLite, across processes) and a crashed holder's lease simply runs out.
+    lock_owner = models.CharField(max_length=64, blank=True, default="")
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pk"]
@@ -164,3 +168,18 @@ class SyncState(models.Model):
     def get(cls) -> "SyncState":
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class WebhookDelivery(models.Model):
+    """One accepted MLflow webhook delivery, kept so that a redelivery (same id) is ignored."""
+
+    delivery_id = models.CharField(max_length=128, unique=True)
+    received_at = models.DateTimeField(db_index=True)
+    event = models.CharField(max_length=64, blank=True, default="")
+    model_name = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.delivery_id} ({self.event})"

@@ -248,6 +248,13 @@ REGISTRY_PANEL_PROVIDERS = ["governance.panels.workflow_panels", "governance.pan
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
 
 # --- Sync (issue 3) -------------------------------------------------------------------------------
+# Called with every SyncReport (full or targeted), each in its own transaction: governance classifies
+# stage/alias changes as drift there (registry_ui never imports governance).
+REGISTRY_SYNC_REPORT_HANDLERS = ["governance.drift.handle_sync_report"]
+REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)
+REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "600"))  # lease of the sync lock
+# Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
+MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # --- Workflow (issue 4) ---------------------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+"""Drift: a stage or alias change in MLflow that no governance deployment explains.
+
+registry_ui.sync calls handle_sync_report() with every report (settings.REGISTRY_SYNC_REPORT_HANDLERS),
+inside a transaction of its own. Each unexplained change becomes a `registry.drift` audit event; a
+sync that changed the mirror also leaves one `registry.synced` event (a no-op sync writes nothing).
+"""
+
+from governance import audit
+from governance.explain import deployment_explains
+
+ACTOR = "system:sync"
+
+
+def _state(change) -> dict:
+    def side(value):
+        if change.kind == "stage":
+            return {"stage": value}
+        return {"alias": change.name, "version": value}
+
+    return side(change.before), side(change.after)
+
+
+def handle_sync_report(report) -> None:
+    for change in report.changes:
+        if deployment_explains(model_name=change.model, version=change.version, kind=change.kind,
+                               name=change.name, before=change.before, after=change.after):
+            continue
+        before, after = _state(change)
+        what = f"stage {change.before} -> {change.after}" if change.kind == "stage" else (
+            f"@{change.name}: v{change.before} -> v{change.after}")
+        audit.record(actor_name=ACTOR, action="registry.drift", model=change.model, version=change.version,
+                     before=before, after=after,
+                     comment=f"Changed in MLflow outside governance ({what}), seen at {change.detected_at.isoformat()}")
+    if report.changed:
+        model = report.scope.removeprefix("model:") if report.scope.startswith("model:") else ""
+        audit.record(actor_name=ACTOR, action="registry.synced", model=model,
+                     after={k: v for k, v in report.to_dict().items() if k != "changes"}
+                     | {"changes": len(report.changes)},
+                     comment=f"{report.scope} sync: {report.summary()}")

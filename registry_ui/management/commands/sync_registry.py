@@ -1,0 +1,49 @@
+"""python manage.py sync_registry [--watch SECONDS]: reconcile MLflow into the mirror."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from registry_ui.sync import SyncBusy, SyncError, sync_registry
+
+
+class Command(BaseCommand):
+    help = ("One full reconciliation of the MLflow registry into the mirror (then drift classification "
+            "through REGISTRY_SYNC_REPORT_HANDLERS). --watch SECONDS repeats it; never two syncs at once.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--watch", type=float, metavar="SECONDS", default=None,
+                            help="repeat every SECONDS until interrupted")
+        parser.add_argument("--uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+
+    def handle(self, *args, **options):
+        watch = options["watch"]
+        if watch is not None and watch <= 0:
+            raise CommandError("--watch needs a positive number of seconds")
+        verbosity = options["verbosity"]
+        while True:
+            try:
+                report = sync_registry(uri=options["uri"], progress=self._progress if verbosity >= 1 else None)
+            except SyncError as exc:
+                message = " ".join(str(exc).split())
+                if watch is None:
+                    raise CommandError(f"sync failed: {message}") from None
+                self.stderr.write(f"sync {'skipped' if isinstance(exc, SyncBusy) else 'failed'}: {message}")
+            else:
+                if verbosity >= 1:
+                    if self.stdout.isatty():
+                        self.stdout.write("")
+                    self.stdout.write(self.style.SUCCESS(f"Synced: {report.summary()}"))
+            if watch is None:
+                return
+            time.sleep(watch)
+
+    def _progress(self, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} models"
+        if self.stdout.isatty():
+            self.stdout.write(f"\r{bar}", ending="")
+            self.stdout.flush()
+        else:
+            self.stdout.write(bar)

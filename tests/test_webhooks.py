@@ -1,0 +1,149 @@
+"""POST /hooks/mlflow/: signature, staleness, replay; and a real MLflow delivering to the live server."""
+
+import io
+import json
+import time
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from registry_ui.models import ModelAlias, ModelVersion, RegisteredModel, WebhookDelivery
+from registry_ui.webhooks import signature
+
+SECRET = "whsec-test-0123456789"
+
+
+def post(client, payload, *, secret=SECRET, delivery_id=None, timestamp=None, sig=None):
+    body = json.dumps(payload).encode()
+    delivery_id = delivery_id or str(uuid.uuid4())
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "X-MLflow-Delivery-Id": delivery_id,
+        "X-MLflow-Timestamp": timestamp,
+        "X-MLflow-Signature": sig or signature(secret, delivery_id, timestamp, body),
+    }
+    return client.post(reverse("hooks:mlflow"), data=body, content_type="application/json",
+                       headers=headers)
+
+
+def payload(name, entity="model_version_alias", action="created", **data):
+    return {"entity": entity, "action": action, "timestamp": "2026-01-01T00:00:00+00:00",
+            "data": {"name": name, **data}}
+
+
+@pytest.fixture
+def hook_settings(settings, use_mlflow_server):
+    settings.MLFLOW_WEBHOOK_SECRET = SECRET
+    return settings
+
+
+@pytest.mark.mlflow
+@pytest.mark.django_db
+def test_good_signature_triggers_a_targeted_sync(client, hook_settings, mlflow_factory):
+    name = mlflow_factory.model()
+    v1 = mlflow_factory.version(name, with_run=False)
+    mlflow_factory.alias(name, "champion", v1)
+
+    response = post(client, payload(name, alias="champion", version=str(v1)))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["detail"] == "synced"
+    assert ModelAlias.objects.get(model__name=name, alias="champion").version == v1
+    assert WebhookDelivery.objects.filter(model_name=name, event="model_version_alias.created").count() == 1
+
+
+@pytest.mark.django_db
+def test_bad_signature_is_401_and_syncs_nothing(client, hook_settings):
+    response = post(client, payload("anything"), secret="not-the-secret")
+    assert response.status_code == 401 and response.json() == {"detail": "bad signature"}
+    response = post(client, payload("anything"), sig="v1,AAAA")
+    assert response.status_code == 401
+    missing = client.post(reverse("hooks:mlflow"), data="{}", content_type="application/json")
+    assert missing.status_code == 401
+    assert not WebhookDelivery.objects.exists() and not RegisteredModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_tampered_body_fails_the_signature(client, hook_settings):
+    delivery_id, ts = "d-1", str(int(time.time()))
+    good = signature(SECRET, delivery_id, ts, json.dumps(payload("a")).encode())
+    response = post(client, payload("b"), delivery_id=delivery_id, timestamp=ts, sig=good)
+    assert response.status_code == 401
+
+
+@pytest.mark.django_db
+def test_stale_timestamp_is_rejected_even_when_signed(client, hook_settings):
+    response = post(client, payload("anything"), timestamp=int(time.time()) - 3600)
+    assert response.status_code == 400 and response.json() == {"detail": "stale timestamp"}
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.mlflow
+@pytest.mark.django_db
+def test_a_replayed_delivery_is_ignored(client, hook_settings, mlflow_factory, django_assert_max_num_queries):
+    name = mlflow_factory.model()
+    first = post(client, payload(name, "registered_model"), delivery_id="same-id")
+    assert first.json()["detail"] == "synced"
+    RegisteredModel.objects.filter(name=name).delete()  # a replay must not sync again
+
+    with django_assert_max_num_queries(4):
+        again = post(client, payload(name, "registered_model"), delivery_id="same-id")
+
+    assert again.status_code == 200 and again.json()["detail"] == "duplicate delivery ignored"
+    assert not RegisteredModel.objects.filter(name=name).exists()
+    assert WebhookDelivery.objects.filter(delivery_id="same-id").count() == 1
+
+
+@pytest.mark.django_db
+def test_unconfigured_secret_refuses_everything(client, settings):
+    settings.MLFLOW_WEBHOOK_SECRET = ""
+    assert post(client, payload("x")).status_code == 503
+    assert client.get(reverse("hooks:mlflow")).status_code == 405
+
+
+@pytest.mark.django_db
+def test_mlflow_down_answers_503_and_forgets_the_delivery_so_a_retry_counts(client, settings):
+    settings.MLFLOW_WEBHOOK_SECRET = SECRET
+    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens
+    settings.MLFLOW_WEB_RETRIES = 0
+    response = post(client, payload("x"), delivery_id="retry-me")
+    assert response.status_code == 503
+    assert not WebhookDelivery.objects.filter(delivery_id="retry-me").exists()
+
+
+def test_register_command_needs_a_secret(settings):
+    settings.MLFLOW_WEBHOOK_SECRET = ""
+    with pytest.raises(CommandError, match="MLFLOW_WEBHOOK_SECRET"):
+        call_command("register_mlflow_webhook", "http://127.0.0.1:1/hooks/mlflow/")
+
+
+@pytest.mark.mlflow
+@pytest.mark.django_db(transaction=True)
+def test_real_mlflow_delivers_signed_events_to_the_live_server(private_mlflow_server, live_server, settings):
+    from tests.conftest import MlflowFactory
+
+    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    settings.MLFLOW_WEBHOOK_SECRET = SECRET
+    out = io.StringIO()
+    call_command("register_mlflow_webhook", f"{live_server.url}/hooks/mlflow/", stdout=out)
+    assert out.getvalue().startswith("Registered webhook")
+    call_command("register_mlflow_webhook", f"{live_server.url}/hooks/mlflow/", stdout=out)  # idempotent
+    assert "Updated webhook" in out.getvalue()
+    assert len(MlflowFactory(private_mlflow_server.url).client.list_webhooks()) == 1
+
+    factory = MlflowFactory(private_mlflow_server.url)
+    name = factory.model(factory.unique("hooked model ü"))
+    version = factory.version(name, with_run=False)
+    factory.alias(name, "champion", version)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if ModelAlias.objects.filter(model__name=name, alias="champion", version=version).exists():
+            break
+        time.sleep(0.25)
+    assert ModelAlias.objects.filter(model__name=name, alias="champion", version=version).exists()
+    assert ModelVersion.objects.filter(model__name=name, version=version).exists()
+    events = set(WebhookDelivery.objects.filter(model_name=name).values_list("event", flat=True))
+    assert {"registered_model.created", "model_version.created", "model_version_alias.created"} <= events
