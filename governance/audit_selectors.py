@@ -63,12 +63,12 @@ class AuditFilters:
                 return None
             parsed = None
             try:
-                parsed = parse_datetime(raw)
-                if parsed is None:
-                    day = parse_date(raw)
-                    if day is not None:
-                        # A bare date: since = start of that day; until = end of that day (inclusive).
-                        parsed = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+                day = parse_date(raw) if len(raw) == 10 else None
+                if day is not None:
+                    # A bare date: since = start of that day; until = end of that day (inclusive).
+                    parsed = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+                else:
+                    parsed = parse_datetime(raw)
             except ValueError:
                 parsed = None
             if parsed is None:
