@@ -109,7 +109,8 @@ def _text_tokens(q: str) -> list[str]:
     return re.findall(r"\w+", q.lower())[:8]
 
 
-def _text_filter(qs: QuerySet, q: str) -> QuerySet:
+def _text_filter(qs: QuerySet, q: str, *, drive: bool = False, lo: int | None = None,
+                 hi: int | None = None) -> QuerySet:
     tokens = _text_tokens(q)
     if not tokens:
         return qs
@@ -119,7 +120,20 @@ def _text_filter(qs: QuerySet, q: str) -> QuerySet:
         return qs.extra(where=[f"{audit_db.PG_TSVECTOR} @@ to_tsquery('simple', %s)"], params=[tsquery])  # noqa: S610
     if connection.vendor == "sqlite":
         match = " AND ".join('"' + t.replace('"', '""') + '"*' for t in tokens)
-        sql = f"{audit_db.TABLE}.id IN (SELECT rowid FROM {audit_db.FTS_TABLE} WHERE {audit_db.FTS_TABLE} MATCH %s)"  # noqa: S608
+        fts, table = audit_db.FTS_TABLE, audit_db.TABLE
+        if drive:
+            # FTS5 hands out matches by rowid descending and the LIMIT stops it early. Rowid (id) order
+            # is seq order: both are assigned by the one writer holding the chain lock.
+            where, params = [f"{fts}.rowid = {table}.id", f"{fts} MATCH %s"], [match]
+            # The seq bounds (page cursor, date range) as rowid bounds, so the index starts there.
+            if hi is not None:
+                where.append(f"{fts}.rowid <= (SELECT id FROM {table} WHERE seq <= %s ORDER BY seq DESC LIMIT 1)")  # noqa: S608
+                params.append(hi)
+            if lo is not None:
+                where.append(f"{fts}.rowid >= (SELECT id FROM {table} WHERE seq >= %s ORDER BY seq LIMIT 1)")  # noqa: S608
+                params.append(lo)
+            return qs.extra(tables=[fts], where=where, params=params, order_by=[f"-{fts}.rowid"])  # noqa: S610
+        sql = f"{table}.id IN (SELECT rowid FROM {fts} WHERE {fts} MATCH %s)"  # noqa: S608
         return qs.extra(where=[sql], params=[match])  # noqa: S610
     cond = Q()
     for t in tokens:
@@ -127,8 +141,12 @@ def _text_filter(qs: QuerySet, q: str) -> QuerySet:
     return qs.filter(cond)
 
 
-def events_for(user, filters: AuditFilters) -> QuerySet:
-    """The events this user may see, filtered; ordered newest first."""
+def events_for(user, filters: AuditFilters, *, before: int | None = None, drive_text: bool = False) -> QuerySet:
+    """The events this user may see, filtered (and older than seq `before`); newest first.
+
+    `drive_text` (one page of a search): on SQLite the full-text index drives the query newest first
+    and stops after the page, instead of collecting every match first.
+    """
     qs = AuditEvent.objects.all()
     names = visible_model_names(user)
     if names is not None:
@@ -143,22 +161,42 @@ def events_for(user, filters: AuditFilters) -> QuerySet:
         qs = qs.filter(version=filters.version)
     if filters.request is not None:
         qs = qs.filter(request_id=filters.request)
-    if filters.since:
-        qs = qs.filter(timestamp__gte=filters.since)
-    if filters.until:
-        qs = qs.filter(timestamp__lt=filters.until) if filters.until.time() == time.min else qs.filter(
-            timestamp__lte=filters.until)
+    lo, hi = _seq_range(filters.since, filters.until)
+    if lo == -1:
+        return qs.none()
+    if before is not None:
+        hi = before - 1 if hi is None else min(hi, before - 1)
+    if lo is not None:
+        qs = qs.filter(seq__gte=lo)
+    if hi is not None:
+        qs = qs.filter(seq__lte=hi)
+    qs = qs.order_by("-seq")
     if filters.q:
-        qs = _text_filter(qs, filters.q)
-    return qs.order_by("-seq")
+        qs = _text_filter(qs, filters.q, drive=drive_text, lo=lo, hi=hi)
+    return qs
+
+
+def _seq_range(since: datetime | None, until: datetime | None) -> tuple[int | None, int | None]:
+    """A date range as a seq range ((-1, -1) when empty). record() never lets time go backwards
+    along the chain (verify_audit checks it), so "first event at/after since" .. "last event before
+    until" is exactly the range: two index lookups on timestamp, then the seq index does the rest."""
+    lo = hi = None
+    seqs = AuditEvent.objects.order_by()
+    if since:
+        lo = seqs.filter(timestamp__gte=since).order_by("timestamp", "seq").values_list("seq", flat=True).first()
+        if lo is None:
+            return -1, -1
+    if until:
+        upto = seqs.filter(timestamp__lt=until) if until.time() == time.min else seqs.filter(timestamp__lte=until)
+        hi = upto.order_by("-timestamp", "-seq").values_list("seq", flat=True).first()
+        if hi is None:
+            return -1, -1
+    return lo, hi
 
 
 def search_page(user, filters: AuditFilters, *, before: int | None = None, limit: int = 50):
     """One keyset page: (events, next cursor or None). No COUNT(*) anywhere."""
-    qs = events_for(user, filters)
-    if before is not None:
-        qs = qs.filter(seq__lt=before)
-    rows = list(qs[: limit + 1])
+    rows = list(events_for(user, filters, before=before, drive_text=True)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].seq if more and rows else None)
@@ -241,6 +279,28 @@ def _evidence(events) -> list[tuple[str, object]]:
     return found
 
 
+def _request_records(ids: list[int]) -> dict[int, list[tuple[str, object]]]:
+    """The workflow's own request rows, read generically (field name -> value) when that model exists.
+
+    The report is built from audit events first; this only adds what the request row holds (e.g. its
+    frozen evidence), and stays silent if the workflow's model is absent or shaped differently.
+    """
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("governance", "PromotionRequest")
+    except LookupError:
+        return {}
+    out = {}
+    try:
+        for obj in model.objects.filter(pk__in=ids):
+            out[obj.pk] = [(f.verbose_name, getattr(obj, f.attname)) for f in model._meta.concrete_fields
+                           if f.attname != "id"]
+    except Exception:  # noqa: BLE001 - the report must render even if the workflow's schema changed
+        return {}
+    return out
+
+
 def model_report(user, model_name: str, *, since: datetime | None, until: datetime | None) -> dict:
     """Everything an auditor needs about one registered model over a period."""
     filters = AuditFilters(model=model_name, since=since, until=until)
@@ -258,7 +318,9 @@ def model_report(user, model_name: str, *, since: datetime | None, until: dateti
         role = REQUEST_ROLES.get(e.action)
         if role:
             req["people"].setdefault(role, []).append(e.actor_username)
+    records = _request_records(list(requests))
     for req in requests.values():
+        req["record"] = records.get(req["id"], [])
         req["evidence"] = _evidence(req["events"])
         req["versions"] = sorted(req["versions"])
         req["state"] = REQUEST_ROLES.get(req["events"][-1].action, req["events"][-1].action)
