@@ -262,7 +262,9 @@ def _json_from_db(value):
 
 def _timestamp_from_db(value) -> str:
     if isinstance(value, datetime):
-        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+        if value.tzinfo is None:  # SQLite: naive UTC
+            return value.isoformat() + ("Z" if value.microsecond else ".000000Z")
+        return format_timestamp(value)
     # SQLite keeps "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC.
     text = str(value).replace(" ", "T")
     return text + "Z" if len(text) > 19 else text + ".000000Z"
@@ -297,7 +299,8 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
         pinned.setdefault(cp["seq"], []).append(cp)
     expected_seq, prev_hash, count, head_hash, prev_ts = 1, GENESIS_HASH, 0, GENESIS_HASH, ""
     matched = 0
-    sha256, dumps = hashlib.sha256, json.dumps
+    sha256 = hashlib.sha256
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
     def broken(seq, reason):
         return Verification(ok=False, count=count, head_seq=expected_seq - 1 or None, head_hash=head_hash,
@@ -317,8 +320,7 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
         payload = {"seq": seq, "timestamp": timestamp, "actor": actor, "action": action, "model": model,
                    "version": version, "request": request_id, "before": _json_from_db(before),
                    "after": _json_from_db(after), "comment": comment, "source_ip": ip, "prev_hash": row_prev}
-        blob = dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        if sha256(blob.encode("utf-8")).hexdigest() != stored:
+        if sha256(encode(payload).encode("utf-8")).hexdigest() != stored:
             return broken(seq, "content does not match its hash (edited row)")
         if timestamp < prev_ts:
             return broken(seq, f"time goes backwards after seq {seq - 1} (reordered row)")
