@@ -202,3 +202,24 @@ def test_concurrent_writers_never_fork_the_chain():
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, 61))
     assert len(set(AuditEvent.objects.values_list("prev_hash", flat=True))) == 60
     assert audit.verify_chain().ok
+
+
+def test_time_never_goes_backwards_along_the_chain(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    first = seed_events(1)[0]
+    monkeypatch.setattr(timezone, "now", lambda: first.timestamp - timedelta(hours=1))  # clock stepped back
+    second = seed_events(1)[0]
+    assert second.timestamp == first.timestamp
+    assert audit.verify_chain().ok
+
+
+def test_backdated_row_with_recomputed_chain_is_named(attacker_sql):
+    seed_events(5)
+    attacker_sql("UPDATE governance_auditevent SET timestamp = %s WHERE seq = 4",
+                 [AuditEvent.objects.get(seq=1).timestamp.replace(year=2001)])
+    recompute_chain_from(4)
+    code, _, err = run_verify()
+    assert code == 1 and "seq 4" in err and "time goes backwards" in err

@@ -245,3 +245,31 @@ def test_auditor_cannot_change_in_the_admin(client, auditor, trail):
 def test_anonymous_is_sent_to_login(client, name, args):
     response = client.get(reverse(name, args=args))
     assert response.status_code in (302, 401, 403)
+
+
+def test_text_search_pages_through_every_match(client, auditor):
+    client.force_login(auditor)
+    seed_events(9, comment="holdout review passed")
+    seed_events(4, comment="unrelated")
+    seed_events(3, comment="second holdout")
+    url = reverse("audit_api:event_list")
+    seen, nxt = [], f"{url}?q=holdout&limit=4"
+    while nxt:
+        body = client.get(nxt).json()
+        seen += [r["seq"] for r in body["results"]]
+        nxt = body["next"]
+    expected = list(AuditEvent.objects.filter(comment__contains="holdout").order_by("-seq").values_list("seq",
+                                                                                                      flat=True))
+    assert seen == expected and len(seen) == 12
+
+
+def test_text_and_date_filters_combine(client, auditor):
+    from datetime import timedelta
+
+    client.force_login(auditor)
+    seed_events(3, comment="canary rollout")
+    today = AuditEvent.objects.order_by("-seq").first().timestamp.date()
+    url = reverse("audit_api:event_list")
+    assert len(seqs(client.get(url, {"q": "canary", "since": today.isoformat()}))) == 3
+    assert seqs(client.get(url, {"q": "canary", "until": (today - timedelta(days=1)).isoformat()})) == []
+    assert seqs(client.get(url, {"q": "canary", "since": (today + timedelta(days=1)).isoformat()})) == []
