@@ -116,6 +116,12 @@ def _text_filter(qs: QuerySet, q: str, *, drive: bool = False, lo: int | None = 
         return qs
     if connection.vendor == "postgresql":
         tsquery = " & ".join(f"{t}:*" for t in tokens)  # tokens are \w+ only: safe tsquery syntax
+        if drive:
+            # Fenced (OFFSET 0): the GIN index finds the matches first; used for rare words, where a
+            # newest-first scan would test the whole table (see search_page).
+            sql = (f"{audit_db.TABLE}.id IN (SELECT id FROM (SELECT id FROM {audit_db.TABLE} "  # noqa: S608
+                   f"WHERE {audit_db.PG_TSVECTOR} @@ to_tsquery('simple', %s) OFFSET 0) AS fts_matches)")
+            return qs.extra(where=[sql], params=[tsquery])  # noqa: S610
         # The WHERE text is a constant (it must equal the GIN index expression); the user's words are a param.
         return qs.extra(where=[f"{audit_db.PG_TSVECTOR} @@ to_tsquery('simple', %s)"], params=[tsquery])  # noqa: S610
     if connection.vendor == "sqlite":
@@ -194,12 +200,34 @@ def _seq_range(since: datetime | None, until: datetime | None) -> tuple[int | No
     return lo, hi
 
 
+PG_TEXT_WINDOW = 20_000
+
+
 def search_page(user, filters: AuditFilters, *, before: int | None = None, limit: int = 50):
     """One keyset page: (events, next cursor or None). No COUNT(*) anywhere."""
-    rows = list(events_for(user, filters, before=before, drive_text=True)[: limit + 1])
+    if filters.q and connection.vendor == "postgresql":
+        rows = _pg_text_page(user, filters, before=before, limit=limit)
+    else:
+        rows = list(events_for(user, filters, before=before, drive_text=True)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].seq if more and rows else None)
+
+
+def _pg_text_page(user, filters: AuditFilters, *, before: int | None, limit: int) -> list:
+    """PostgreSQL text search, newest first, in two steps. Common words: scanning the newest
+    PG_TEXT_WINDOW events backwards by seq fills the page at once. Rarer words: the rest of the page
+    comes from the GIN index (fenced), which is fast exactly when matches are few. Measured at
+    1,000,000 events: 12-52 ms for common words, 2 ms for a rare one (a plain query took 13 s)."""
+    lo, hi = _seq_range(filters.since, filters.until)
+    if lo == -1:
+        return []
+    top = min(x for x in (hi, before - 1 if before is not None else None, audit.chain_head()[0]) if x is not None)
+    floor = max(top - PG_TEXT_WINDOW, lo - 1 if lo is not None else 0, 0)
+    rows = list(events_for(user, filters, before=top + 1).filter(seq__gt=floor)[: limit + 1])
+    if len(rows) <= limit and floor > 0:
+        rows += list(events_for(user, filters, before=floor + 1, drive_text=True)[: limit + 1 - len(rows)])
+    return rows
 
 
 # --------------------------------------------------------------------------------------------------
@@ -214,16 +242,28 @@ def event_row(e) -> dict:
             "prev_hash": e.prev_hash, "hash": e.hash}
 
 
+EXPORT_FIELDS = ("seq", "timestamp", "actor_username", "action", "model_name", "version", "request_id", "comment",
+                 "source_ip", "before", "after", "prev_hash", "hash")
+
+
+def _export_row(v: dict) -> dict:
+    return {"seq": v["seq"], "timestamp": audit.format_timestamp(v["timestamp"]), "actor": v["actor_username"],
+            "action": v["action"], "model": v["model_name"], "version": v["version"], "request": v["request_id"],
+            "comment": v["comment"], "source_ip": v["source_ip"], "before": v["before"], "after": v["after"],
+            "prev_hash": v["prev_hash"], "hash": v["hash"]}
+
+
 def iter_events(user, filters: AuditFilters, *, upto_seq: int, chunk: int = 2000) -> Iterator[list]:
-    """Chunks of matching events in seq order up to `upto_seq` (a snapshot), by keyset pages."""
-    base = events_for(user, filters).filter(seq__lte=upto_seq).order_by("seq")
+    """Chunks of matching events (as export rows) in seq order up to `upto_seq` (a snapshot), by
+    keyset pages: memory stays one chunk whatever the size of the export."""
+    base = events_for(user, filters, before=upto_seq + 1).order_by("seq").values(*EXPORT_FIELDS)
     after = 0
     while True:
         page = list(base.filter(seq__gt=after)[:chunk])
         if not page:
             return
-        yield page
-        after = page[-1].seq
+        yield [_export_row(v) for v in page]
+        after = page[-1]["seq"]
 
 
 class _Echo:
@@ -237,21 +277,21 @@ def _cell(value):
     return "" if value is None else value
 
 
-def csv_stream(chunks: Iterator[list], columns=EXPORT_COLUMNS, row=event_row) -> Iterator[str]:
+def csv_stream(chunks: Iterator[list], columns=EXPORT_COLUMNS) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(columns)
     for chunk in chunks:
         # One string per chunk: few, large writes.
-        yield "".join(writer.writerow([_cell(row(e)[c]) for c in columns]) for e in chunk)
+        yield "".join(writer.writerow([_cell(r[c]) for c in columns]) for r in chunk)
 
 
-def json_stream(chunks: Iterator[list], row=event_row) -> Iterator[str]:
+def json_stream(chunks: Iterator[list]) -> Iterator[str]:
     yield "["
     first = True
     for chunk in chunks:
         parts = []
-        for e in chunk:
-            parts.append(("\n" if first else ",\n") + json.dumps(row(e), ensure_ascii=False))
+        for r in chunk:
+            parts.append(("\n" if first else ",\n") + json.dumps(r, ensure_ascii=False))
             first = False
         yield "".join(parts)
     yield "\n]\n"

@@ -247,7 +247,10 @@ def test_anonymous_is_sent_to_login(client, name, args):
     assert response.status_code in (302, 401, 403)
 
 
-def test_text_search_pages_through_every_match(client, auditor):
+@pytest.mark.parametrize("window", [20_000, 3])
+def test_text_search_pages_through_every_match(client, auditor, monkeypatch, window):
+    # window=3: on PostgreSQL the page is completed from the GIN index (the rare-word path).
+    monkeypatch.setattr("governance.audit_selectors.PG_TEXT_WINDOW", window)
     client.force_login(auditor)
     seed_events(9, comment="holdout review passed")
     seed_events(4, comment="unrelated")
