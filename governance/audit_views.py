@@ -89,7 +89,8 @@ def report_index(request):
         # Models deleted from MLflow (and the mirror) keep their trail: auditors can report on them too.
         from governance.models import AuditEvent
 
-        trail_names = AuditEvent.objects.exclude(model_name="").values_list("model_name", flat=True).distinct()
+        trail_names = (AuditEvent.objects.exclude(model_name="").order_by("model_name")
+                       .values_list("model_name", flat=True).distinct())
         names = sorted(set(names) | set(trail_names[:2000]))
     return render(request, "audit/report_index.html", {"names": names})
 

@@ -276,3 +276,10 @@ def test_text_and_date_filters_combine(client, auditor):
     assert len(seqs(client.get(url, {"q": "canary", "since": today.isoformat()}))) == 3
     assert seqs(client.get(url, {"q": "canary", "until": (today - timedelta(days=1)).isoformat()})) == []
     assert seqs(client.get(url, {"q": "canary", "since": (today + timedelta(days=1)).isoformat()})) == []
+
+
+def test_report_index_lists_models_once_including_deleted_ones(client, auditor, trail):
+    rec(action="registry.drift", model="retired-model", comment="deleted in MLflow")
+    client.force_login(auditor)
+    names = client.get(reverse("audit:report_index")).context["names"]
+    assert names == ["churn-classifier", "fraud-detector", "retired-model"]
