@@ -6,3 +6,8 @@ class GovernanceConfig(AppConfig):
 
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self):
+        from governance import audit_signals
+
+        audit_signals.connect()

@@ -259,6 +259,12 @@ MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_
 # --- Workflow (issue 4) ---------------------------------------------------------------------------
 
 # --- Audit (issue 5) ------------------------------------------------------------------------------
+# HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+# Checkpoint files are appended here: a place the database (and its role) cannot write.
+AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
+AUDIT_PAGE_SIZE = int(os.environ.get("AUDIT_PAGE_SIZE", "50"))
+AUDIT_EXPORT_CHUNK = int(os.environ.get("AUDIT_EXPORT_CHUNK", "2000"))
 
 # --- Pages (issue 6) ------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Governance models, one module per concern (audit, workflow, ...)."""
 
-from governance.models.audit import AuditEvent
+from governance.models.audit import AuditEvent, AuditVerification
 
-__all__ = ["AuditEvent"]
+__all__ = ["AuditEvent", "AuditVerification"]

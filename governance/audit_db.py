@@ -1,0 +1,103 @@
+"""Database-level protection and search support of the audit table, per vendor.
+
+Used by the migrations (append-only triggers, full-text search index) and by the test suite (which
+must flush tables between transactional tests, and simulates an attacker who drops the triggers).
+Nothing here is called by the running application.
+"""
+
+TABLE = "governance_auditevent"
+FTS_TABLE = "governance_auditevent_fts"
+# The one text expression PostgreSQL full-text search indexes and queries (they must match exactly).
+PG_TSVECTOR = ("to_tsvector('simple'::regconfig, actor_username || ' ' || action || ' ' || model_name || ' ' "
+               "|| comment)")
+
+SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
+        BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: UPDATE refused'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
+        BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: DELETE refused'); END""",
+]
+SQLITE_DROP_TRIGGERS = [f"DROP TRIGGER IF EXISTS {TABLE}_no_update", f"DROP TRIGGER IF EXISTS {TABLE}_no_delete"]
+
+PG_TRIGGERS = [
+    f"""CREATE OR REPLACE FUNCTION {TABLE}_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'audit trail is append-only: % refused', TG_OP;
+        END $$""",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE}",
+    f"""CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
+        FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse()""",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE}",
+    f"""CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
+        FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_refuse()""",
+]
+PG_DROP_TRIGGERS = [
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE}",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE}",
+    f"DROP FUNCTION IF EXISTS {TABLE}_refuse()",
+]
+
+# SQLite full-text search: an external-content FTS5 table over the audit table, kept current by an
+# AFTER INSERT trigger. The audit table never sees UPDATE or DELETE, so insert is the only trigger
+# the index needs (and the append-only triggers cannot collide with it).
+SQLITE_SEARCH = [
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
+        actor_username, action, model_name, comment,
+        content='{TABLE}', content_rowid='id', prefix='2 3')""",
+    f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON {TABLE} BEGIN
+        INSERT INTO {FTS_TABLE}(rowid, actor_username, action, model_name, comment)
+        VALUES (new.id, new.actor_username, new.action, new.model_name, new.comment); END""",  # noqa: S608
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('rebuild')",
+]
+SQLITE_DROP_SEARCH = [f"DROP TRIGGER IF EXISTS {FTS_TABLE}_ai", f"DROP TABLE IF EXISTS {FTS_TABLE}"]
+PG_SEARCH = [f"CREATE INDEX IF NOT EXISTS {TABLE}_fts ON {TABLE} USING gin ({PG_TSVECTOR})"]
+PG_DROP_SEARCH = [f"DROP INDEX IF EXISTS {TABLE}_fts"]
+
+
+def _run(connection, statements) -> None:
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+def install_triggers(connection) -> None:
+    if connection.vendor == "sqlite":
+        _run(connection, SQLITE_TRIGGERS)
+    elif connection.vendor == "postgresql":
+        _run(connection, PG_TRIGGERS)
+
+
+def drop_triggers(connection) -> None:
+    if connection.vendor == "sqlite":
+        _run(connection, SQLITE_DROP_TRIGGERS)
+    elif connection.vendor == "postgresql":
+        _run(connection, PG_DROP_TRIGGERS)
+
+
+def install_search(connection) -> None:
+    if connection.vendor == "sqlite":
+        _run(connection, SQLITE_SEARCH)
+    elif connection.vendor == "postgresql":
+        _run(connection, PG_SEARCH)
+
+
+def drop_search(connection) -> None:
+    if connection.vendor == "sqlite":
+        _run(connection, SQLITE_DROP_SEARCH)
+    elif connection.vendor == "postgresql":
+        _run(connection, PG_DROP_SEARCH)
+
+
+def flush_statements(connection, sql_list: list[str]) -> list[str]:
+    """Django's table flush (test teardown) wrapped so the append-only triggers let it through.
+
+    Only the test suite uses this: production never flushes the audit table.
+    """
+    if not any(TABLE in sql for sql in sql_list):
+        return sql_list
+    if connection.vendor == "sqlite":
+        return [*SQLITE_DROP_TRIGGERS, *sql_list, f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('delete-all')",
+                *SQLITE_TRIGGERS]
+    if connection.vendor == "postgresql":
+        return [f"ALTER TABLE {TABLE} DISABLE TRIGGER USER", *sql_list, f"ALTER TABLE {TABLE} ENABLE TRIGGER USER"]
+    return sql_list

@@ -1,0 +1,34 @@
+"""Walk the audit chain, check it against every signed checkpoint; optionally write a new one.
+
+Exit 0 with a count when intact; exit 1 with one line naming the first broken seq and why.
+"""
+
+import sys
+
+from django.core.management.base import BaseCommand
+
+from governance import audit_service
+from governance.checkpoints import CheckpointError
+
+
+class Command(BaseCommand):
+    help = "Verify the audit trail's hash chain (and signed checkpoints); --checkpoint signs the head."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--checkpoint", action="store_true",
+                            help="after a successful verification, append a signed checkpoint file")
+
+    def handle(self, *args, checkpoint=False, **options):
+        try:
+            result, cp = audit_service.audit_verify(source="command", checkpoint=checkpoint)
+        except CheckpointError as exc:
+            self.stderr.write(f"verify_audit: {exc}")
+            sys.exit(1)
+        if not result.ok:
+            self.stderr.write(result.summary())
+            sys.exit(1)
+        for note in result.notes:
+            self.stdout.write(f"note: {note}")
+        self.stdout.write(result.summary())
+        if cp is not None:
+            self.stdout.write(f"signed checkpoint written: {cp.file} (seq {cp.seq}, head {cp.head_hash})")

@@ -1,0 +1,48 @@
+"""An auditor searches the trail in a real Chromium and opens a model's printable report."""
+
+import pytest
+from django.db import transaction
+
+from governance import audit
+from registry_ui.models import ModelVersion, RegisteredModel
+from tests.conftest import browser_login, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_auditor_searches_the_trail_and_opens_a_report(page, live_server, screenshot):
+    make_user("aud", "auditor")
+    model = RegisteredModel.objects.create(name="fraud-detector", description="Flags card fraud")
+    ModelVersion.objects.create(model=model, version=3, stage="Production", run_id="abc", source="s3://m/3")
+    with transaction.atomic():
+        audit.record(actor_name="alice", action="request.created", model="fraud-detector", version=3, request=11,
+                     after={"evidence": {"auc": 0.94}}, comment="Promote after holdout review")
+        audit.record(actor_name="bob", action="request.approved", model="fraud-detector", version=3, request=11,
+                     comment="approved")
+        audit.record(actor_name="system:sync", action="registry.drift", model="fraud-detector", version=2,
+                     before={"stage": "Staging"}, after={"stage": "Archived"}, comment="changed in MLflow")
+        audit.record(actor_name="alice", action="registry.synced", model="other-model", comment="unrelated")
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    browser_login(page, live_server, "aud")
+    page.get_by_role("link", name="Audit trail").click()
+    page.get_by_label("Text").fill("holdout")
+    page.get_by_role("button", name="Search").click()
+    rows = page.locator("table[aria-label='Audit events'] tbody tr")
+    assert rows.count() == 1
+    assert "Promote after holdout review" in rows.first.inner_text()
+    screenshot("audit-search")
+    rows.first.get_by_role("link", name="fraud-detector").click()
+    page.wait_for_load_state("domcontentloaded")
+    assert page.get_by_role("heading", level=1).inner_text() == "Audit report: fraud-detector"
+    report = page.get_by_role("article", name="Audit report")
+    assert "Request #11" in report.inner_text()
+    assert "changed in MLflow" in report.inner_text()
+    assert report.get_by_test_id("head-hash").inner_text() == audit.chain_head()[1]
+    # Read-only: the report has no form that posts anything (only the header's sign-out does).
+    assert page.locator("main form[method='post']").count() == 0
+    page.emulate_media(media="print")
+    assert not page.get_by_role("link", name="CSV").is_visible()
+    page.emulate_media(media="screen")
+    screenshot("audit-report")
+    assert not [e for e in errors if "Content Security Policy" in e]
