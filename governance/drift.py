@@ -20,14 +20,20 @@ def _state(change) -> dict:
     return side(change.before), side(change.after)
 
 
+def _v(version) -> str:
+    return "(none)" if version is None else f"v{version}"
+
+
 def handle_sync_report(report) -> None:
     for change in report.changes:
         if deployment_explains(model_name=change.model, version=change.version, kind=change.kind,
                                name=change.name, before=change.before, after=change.after):
             continue
         before, after = _state(change)
-        what = f"stage {change.before} -> {change.after}" if change.kind == "stage" else (
-            f"@{change.name}: v{change.before} -> v{change.after}")
+        if change.kind == "stage":
+            what = f"stage {change.before} -> {change.after}"
+        else:
+            what = f"@{change.name}: {_v(change.before)} -> {_v(change.after)}"
         audit.record(actor_name=ACTOR, action="registry.drift", model=change.model, version=change.version,
                      before=before, after=after,
                      comment=f"Changed in MLflow outside governance ({what}), seen at {change.detected_at.isoformat()}")
