@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.db import transaction
 
 from governance import audit, checkpoints
@@ -39,3 +42,16 @@ def audit_export_record(*, actor, fmt: str, filters: dict, upto_seq: int, source
         audit.record(actor=actor, action="report.exported", model=filters.get("model") or "",
                      after={"format": fmt, "what": what, "filters": filters, "upto_seq": upto_seq},
                      comment=f"exported {what} as {fmt}", source_ip=source_ip)
+
+
+def audit_scheduled_checkpoint() -> None:
+    """Called by `sync_registry --watch` after each pass (REGISTRY_WATCH_HOOKS): verify the chain and
+    append a signed checkpoint when the last one is older than AUDIT_CHECKPOINT_INTERVAL seconds.
+    Without AUDIT_SIGNING_KEY it does nothing (the README asks production to set one)."""
+    if not checkpoints.has_key():
+        return
+    latest = checkpoints.latest_checkpoint_path()
+    interval = getattr(settings, "AUDIT_CHECKPOINT_INTERVAL", 3600)
+    if latest is not None and time.time() - latest.stat().st_mtime < interval:
+        return
+    audit_verify(source="sync", checkpoint=True)

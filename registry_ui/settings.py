@@ -251,6 +251,8 @@ REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
 # Called with every SyncReport (full or targeted), each in its own transaction: governance classifies
 # stage/alias changes as drift there (registry_ui never imports governance).
 REGISTRY_SYNC_REPORT_HANDLERS = ["governance.drift.handle_sync_report"]
+# Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
+REGISTRY_WATCH_HOOKS = ["governance.audit_service.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)
 REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "600"))  # lease of the sync lock
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
@@ -265,6 +267,8 @@ AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit-checkpoints"))
 AUDIT_PAGE_SIZE = int(os.environ.get("AUDIT_PAGE_SIZE", "50"))
 AUDIT_EXPORT_CHUNK = int(os.environ.get("AUDIT_EXPORT_CHUNK", "2000"))
+# The sync watcher writes a signed checkpoint at most this often (seconds).
+AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "3600"))
 
 # --- Pages (issue 6) ------------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 """python manage.py sync_registry [--watch SECONDS]: reconcile MLflow into the mirror."""
 
+import logging
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 from registry_ui.sync import SyncBusy, SyncError, sync_registry
 
@@ -14,6 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--watch", type=float, metavar="SECONDS", default=None,
                             help="repeat every SECONDS until interrupted")
+        parser.add_argument("--passes", type=int, default=None,
+                            help="with --watch: stop after this many passes (default: run until interrupted)")
         parser.add_argument("--uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
 
     def handle(self, *args, **options):
@@ -21,6 +26,7 @@ class Command(BaseCommand):
         if watch is not None and watch <= 0:
             raise CommandError("--watch needs a positive number of seconds")
         verbosity = options["verbosity"]
+        passes = 0
         while True:
             try:
                 report = sync_registry(uri=options["uri"], progress=self._progress if verbosity >= 1 else None)
@@ -36,7 +42,21 @@ class Command(BaseCommand):
                     self.stdout.write(self.style.SUCCESS(f"Synced: {report.summary()}"))
             if watch is None:
                 return
+            self._run_watch_hooks()
+            passes += 1
+            if options["passes"] is not None and passes >= options["passes"]:
+                return
             time.sleep(watch)
+
+    def _run_watch_hooks(self) -> None:
+        """Scheduled work riding on the watcher (e.g. signed audit checkpoints); a failing hook is
+        reported and never stops the watcher."""
+        for path in getattr(settings, "REGISTRY_WATCH_HOOKS", []):
+            try:
+                import_string(path)()
+            except Exception as exc:  # noqa: BLE001 - a hook must not kill the watcher
+                logging.getLogger(__name__).exception("watch hook %s failed", path)
+                self.stderr.write(f"watch hook {path} failed: {' '.join(str(exc).split())}")
 
     def _progress(self, done: int, total: int) -> None:
         width = 30
