@@ -255,3 +255,6 @@ REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
 # --- Pages (issue 6) ------------------------------------------------------------------------------
 
 # --- Benchmark (issue 7) --------------------------------------------------------------------------
+# `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside
+# registry_ui/ and governance/.
+INSTALLED_APPS += ["benchmarks"]
