@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.urls import NoReverseMatch, reverse
 
 from benchmarks import seed_audit
@@ -96,9 +96,14 @@ def clear_mirror() -> None:
     from registry_ui import models as m
 
     tables = [m.MetricHistory, m.DatasetInput, m.RunSnapshot, m.ModelAlias, m.ModelVersion, m.RegisteredModel]
-    with transaction.atomic(), connection.cursor() as cursor:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for model in tables:
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
+    except DatabaseError:
+        # Something else (another issue's table) references the mirror: let the ORM cascade.
         for model in tables:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
+            model.objects.all().delete()
 
 
 def rows_written(report) -> int | None:

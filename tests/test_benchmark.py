@@ -4,6 +4,7 @@ No timing assertions: speed is reported by the benchmark, never asserted by the 
 """
 
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -34,6 +35,9 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
         4, 16, 16)
     assert figures["seed_audit"]["events"] == 100
     assert report["config"]["spec"]["models"] == 3
+    # The console side ran in a scratch database of the same kind as the suite's own.
+    expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert report["config"]["database"] == expected
     if figures["sync_unchanged"]["n"]:
         assert figures["sync_unchanged_rows_written"]["median"] == 0  # an unchanged registry writes no row
 
