@@ -40,6 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=2,
                             help="runs of each sync/floor figure (default 2: reading 10,000 runs from MLflow "
                                  "alone takes a minute or two, and the small preset must stay under 10 minutes)")
+        parser.add_argument("--run-batch", type=int, default=100,
+                            help="run ids per search_runs call in the floor (default 100; match the sync's)")
         parser.add_argument("--page-samples", type=int, default=30, help="requests per page figure (default 30)")
         parser.add_argument("--database-url",
                             help="PostgreSQL server to create a scratch database bench_<pid> on (default: "
@@ -80,8 +82,10 @@ class Command(BaseCommand):
                         history_steps=opts["history_steps"], wide_versions=opts["wide_versions"])
         audit_events = opts["audit_events"] if opts["audit_events"] is not None else preset["audit_events"]
         database_url = opts["database_url"] or os.environ.get("DATABASE_URL")
-        if spec.models < 1 or spec.versions_per_model < 2 or spec.wide_versions < 10 or opts["repeat"] < 1:
-            raise ValueError("need --models >= 1, --versions-per-model >= 2, --wide-versions >= 10, --repeat >= 1")
+        if (spec.models < 1 or spec.versions_per_model < 2 or spec.wide_versions < 10 or opts["repeat"] < 1
+                or opts["run_batch"] < 1):
+            raise ValueError("need --models >= 1, --versions-per-model >= 2, --wide-versions >= 10, --repeat >= 1, "
+                             "--run-batch >= 1")
 
         tmp = tempfile.TemporaryDirectory(prefix="mgc-bench-")
         workdir = Path(tmp.name)
@@ -97,7 +101,8 @@ class Command(BaseCommand):
             scratch = scratch_db.create(database_url, workdir)
             config = {
                 "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
-                "page_samples": opts["page_samples"], "mlflow_url": mlflow.url, "workdir": str(workdir),
+                "page_samples": opts["page_samples"], "run_batch": opts["run_batch"],
+                "mlflow_url": mlflow.url, "workdir": str(workdir),
                 "seed": seeded.to_dict(), "model_names": seeded.model_names[:-1] if spec.wide_versions
                 else seeded.model_names, "alias_models": seeded.alias_models,
             }
