@@ -273,3 +273,6 @@ AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "360
 # --- Pages (issue 6) ------------------------------------------------------------------------------
 
 # --- Benchmark (issue 7) --------------------------------------------------------------------------
+# `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside
+# registry_ui/ and governance/.
+INSTALLED_APPS += ["benchmarks"]

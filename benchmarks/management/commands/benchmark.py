@@ -1,0 +1,142 @@
+"""`manage.py benchmark`: seed a registry of a chosen size, serve it with a real `mlflow server`, and
+measure the sync and the pages against it in a throw-away console database. Prints a table and writes
+the same as JSON. See README, "Benchmark"."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+PRESETS = {
+    "small": {"models": 1000, "versions_per_model": 10, "audit_events": 100_000},
+    "large": {"models": 10_000, "versions_per_model": 10, "audit_events": 1_000_000},
+}
+
+
+class Command(BaseCommand):
+    help = "Benchmark the sync and the pages at registry scale against a real, bulk-seeded MLflow server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                            help="small: 1,000 models x 10 versions, 100,000 audit events (default); "
+                                 "large: 10,000 x 10, 1,000,000 events")
+        parser.add_argument("--models", type=int, help="registered models (overrides the preset)")
+        parser.add_argument("--versions-per-model", type=int, help="versions per model (overrides the preset)")
+        parser.add_argument("--audit-events", type=int, help="audit events to seed (overrides the preset)")
+        parser.add_argument("--wide-versions", type=int, default=100,
+                            help="versions of the extra model the model page is measured on (default 100)")
+        parser.add_argument("--history-steps", type=int, default=100, help="metric history length (default 100)")
+        parser.add_argument("--repeat", type=int, default=2,
+                            help="runs of each sync/floor figure (default 2: reading 10,000 runs from MLflow "
+                                 "alone takes a minute or two, and the small preset must stay under 10 minutes)")
+        parser.add_argument("--run-batch", type=int, default=100,
+                            help="run ids per search_runs call in the floor (default 100; match the sync's)")
+        parser.add_argument("--page-samples", type=int, default=30, help="requests per page figure (default 30)")
+        parser.add_argument("--database-url",
+                            help="PostgreSQL server to create a scratch database bench_<pid> on (default: "
+                                 "DATABASE_URL if it is postgres://, else a temp SQLite file)")
+        parser.add_argument("--json", dest="json_path", help="write the figures as JSON to this path")
+        parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, stores)")
+        parser.add_argument("--worker", help=argparse.SUPPRESS)
+        parser.add_argument("--sync-probe", help=argparse.SUPPRESS)
+
+    def handle(self, *args, **opts):
+        if opts["worker"]:
+            return self._worker(Path(opts["worker"]))
+        if opts["sync_probe"]:
+            from benchmarks.worker import sync_probe
+
+            self.stdout.write(json.dumps(sync_probe(opts["sync_probe"])))
+            return None
+        try:
+            report = self._run(opts)
+        except (RuntimeError, OSError, ValueError, subprocess.CalledProcessError) as exc:
+            raise CommandError(f"benchmark failed: {exc}") from exc
+        from benchmarks.report import table, write_json
+
+        self.stdout.write(table(report))
+        if opts["json_path"]:
+            write_json(opts["json_path"], report)
+            self.stdout.write(f"\nJSON written to {opts['json_path']}")
+        return None
+
+    def _run(self, opts) -> dict:
+        from benchmarks import scratch_db, servers
+        from benchmarks.report import to_json
+        from benchmarks.seed_mlflow import SeedSpec, seed
+
+        preset = PRESETS[opts["preset"]]
+        spec = SeedSpec(models=opts["models"] if opts["models"] is not None else preset["models"],
+                        versions_per_model=opts["versions_per_model"] or preset["versions_per_model"],
+                        history_steps=opts["history_steps"], wide_versions=opts["wide_versions"])
+        audit_events = opts["audit_events"] if opts["audit_events"] is not None else preset["audit_events"]
+        database_url = opts["database_url"] or os.environ.get("DATABASE_URL")
+        if (spec.models < 1 or spec.versions_per_model < 2 or spec.wide_versions < 10 or opts["repeat"] < 1
+                or opts["run_batch"] < 1):
+            raise ValueError("need --models >= 1, --versions-per-model >= 2, --wide-versions >= 10, --repeat >= 1, "
+                             "--run-batch >= 1")
+
+        tmp = tempfile.TemporaryDirectory(prefix="mgc-bench-")
+        workdir = Path(tmp.name)
+        self.stderr.write(f"benchmark: {spec.models} models x {spec.versions_per_model} versions "
+                          f"(+1 model x {spec.wide_versions}), {audit_events} audit events, workdir {workdir}")
+        mlflow = scratch = None
+        try:
+            started = time.perf_counter()
+            seeded = seed(workdir / "mlflow.db", spec, artifact_root=(workdir / "artifacts").as_uri())
+            self.stderr.write(f"seeded MLflow in {seeded.seconds:.1f} s: {seeded.to_dict()}")
+            mlflow = servers.mlflow_server(f"sqlite:///{workdir / 'mlflow.db'}", workdir / "artifacts", workdir)
+            mlflow.start()
+            scratch = scratch_db.create(database_url, workdir)
+            config = {
+                "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
+                "page_samples": opts["page_samples"], "run_batch": opts["run_batch"],
+                "mlflow_url": mlflow.url, "workdir": str(workdir),
+                "seed": seeded.to_dict(), "model_names": seeded.model_names[:-1] if spec.wide_versions
+                else seeded.model_names, "alias_models": seeded.alias_models,
+            }
+            config_path, result_path = workdir / "config.json", workdir / "result.json"
+            config_path.write_text(json.dumps(config))
+            var = workdir / "var"
+            (var / "static").mkdir(parents=True)  # whitenoise warns about a missing STATIC_ROOT
+            env = {**os.environ, "DATABASE_URL": scratch.url, "MLFLOW_TRACKING_URI": mlflow.url,
+                   "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "MGC_VAR_DIR": str(var),
+                   "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "registry_ui.settings"),
+                   "DJANGO_DEBUG": "0", "DJANGO_HTTPS": "0", "BENCH_RESULT": str(result_path)}
+            subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "benchmark",
+                            "--worker", str(config_path)], env=env, check=True)
+            figures = json.loads(result_path.read_text())
+            figures["seed_mlflow"].update(median=round(seeded.seconds, 4), p95=round(seeded.seconds, 4), n=1,
+                                          note=f"{seeded.versions} versions, {seeded.runs} runs, "
+                                               f"{seeded.metric_rows} metric rows", **seeded.to_dict())
+            public = {k: v for k, v in config.items() if k not in ("model_names", "alias_models", "workdir")}
+            public.update(database=scratch.vendor, total_seconds=round(time.perf_counter() - started, 1),
+                          preset=opts["preset"])
+            return to_json(public, figures)
+        finally:
+            if mlflow:
+                mlflow.stop()
+            if scratch:
+                scratch.drop()
+            if opts["keep"]:
+                self.stderr.write(f"kept {workdir}")
+            else:
+                tmp.cleanup()
+
+    def _worker(self, config_path: Path) -> None:
+        from benchmarks.worker import run
+
+        config = json.loads(config_path.read_text())
+        figures = run(config)
+        Path(os.environ["BENCH_RESULT"]).write_text(json.dumps(figures))

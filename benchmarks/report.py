@@ -1,0 +1,88 @@
+"""The figures the benchmark reports, the printed table and the JSON written beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.measure import Figure
+
+# Every figure, in the order printed; the JSON always carries all of them (null with a note if not
+# measured), so runs on different branches and machines compare key by key.
+FIGURES: list[tuple[str, str, str]] = [
+    ("seed_mlflow", "s", "bulk-seed the MLflow store (SQLAlchemy, MLflow's own models)"),
+    ("seed_audit", "s", "bulk-seed the audit trail (benchmark-only seeder)"),
+    ("floor_models", "s", "REST floor: page every registered model (1000 a page)"),
+    ("floor_versions", "s", "REST floor: page every model version (10000 a page)"),
+    ("floor_runs", "s", "REST floor: search_runs run_id IN batches for every version's run"),
+    ("floor_total", "s", "REST floor: all of the above"),
+    ("sync_full", "s", "first full sync into an empty mirror"),
+    ("sync_unchanged", "s", "re-sync of the unchanged registry"),
+    ("sync_unchanged_rows_written", "rows", "rows written by the unchanged re-sync (target 0)"),
+    ("sync_changed_1pct", "s", "sync after 1% of versions changed (aliases moved, tags set)"),
+    ("sync_changed_1pct_rows_written", "rows", "rows written by the 1% sync"),
+    ("sync_peak_rss", "MiB", "peak RSS of a process running a full sync"),
+    ("mlflow_models_page", "ms", "MLflow REST: search_registered_models, one page of 50"),
+    ("mlflow_models_search", "ms", "MLflow REST: search_registered_models, name LIKE filter"),
+    ("mlflow_model_versions", "ms", "MLflow REST: search_model_versions of the 100-version model"),
+    ("page_catalogue", "ms", "catalogue page 1"),
+    ("page_catalogue_search", "ms", "catalogue search"),
+    ("page_model", "ms", "model page, model with 100 versions"),
+    ("page_compare", "ms", "comparison of 10 versions with charts"),
+    ("page_lineage", "ms", "lineage page"),
+    ("page_audit_text", "ms", "audit search, text filter"),
+    ("page_audit_date", "ms", "audit search, date filter"),
+    ("page_inbox", "ms", "request inbox"),
+    ("queries_catalogue", "queries", "SQL queries: catalogue page 1"),
+    ("queries_catalogue_search", "queries", "SQL queries: catalogue search"),
+    ("queries_model", "queries", "SQL queries: model page"),
+    ("queries_compare", "queries", "SQL queries: comparison"),
+    ("queries_lineage", "queries", "SQL queries: lineage"),
+    ("queries_audit_text", "queries", "SQL queries: audit search, text"),
+    ("queries_audit_date", "queries", "SQL queries: audit search, date"),
+    ("queries_inbox", "queries", "SQL queries: request inbox"),
+    ("verify_audit", "s", "verify_audit over the whole trail"),
+]
+UNITS = {name: unit for name, unit, _ in FIGURES}
+LABELS = {name: label for name, _, label in FIGURES}
+
+
+def new_figures() -> dict[str, Figure]:
+    return {name: Figure(name, unit) for name, unit, _ in FIGURES}
+
+
+def to_json(config: dict, figures: dict) -> dict:
+    """`figures` maps name -> Figure or its dict."""
+    out = {}
+    for name, _, label in FIGURES:
+        fig = figures.get(name)
+        data = fig.to_dict() if isinstance(fig, Figure) else dict(fig or Figure(name, UNITS[name]).to_dict())
+        if not data.get("n") and not data.get("note"):
+            data["note"] = "not measured"
+        out[name] = {"label": label, **data}
+    return {"config": config, "figures": out}
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return f"{int(value)}"
+
+
+def table(report: dict) -> str:
+    rows = [("figure", "unit", "median", "p95", "ratio", "note")]
+    for name, data in report["figures"].items():
+        ratio = f"{data['ratio']:.2f}x {data['ratio_to']}" if data.get("ratio") is not None else ""
+        rows.append((name, data["unit"], _fmt(data["median"]), _fmt(data["p95"]), ratio, data.get("note", "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = []
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) if i in (0, 1, 4) else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r[:5], widths, strict=True))) + "  " + r[5])
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_json(path: str | Path, report: dict) -> None:
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,57 @@
+"""`manage.py benchmark` at a tiny size: it completes and its JSON carries every figure.
+
+No timing assertions: speed is reported by the benchmark, never asserted by the test suite.
+"""
+
+import json
+import os
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from benchmarks.measure import p95
+from benchmarks.report import FIGURES
+
+pytestmark = pytest.mark.mlflow  # seeds a store and starts its own real `mlflow server`
+
+
+def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    call_command("benchmark", models=3, versions_per_model=2, wide_versions=10, audit_events=100, repeat=1,
+                 page_samples=2, json_path=str(path))
+
+    report = json.loads(path.read_text())
+    figures = report["figures"]
+    assert list(figures) == [name for name, _, _ in FIGURES]
+    for name, figure in figures.items():
+        assert {"unit", "median", "p95", "n", "ratio", "note"} <= set(figure), name
+        # A figure is either measured or says why not (e.g. "not built yet").
+        assert figure["median"] is not None or figure["note"], name
+    # What this harness measures on its own: seeding and the REST floor over the whole seeded registry.
+    assert figures["seed_mlflow"]["versions"] == 3 * 2 + 10
+    assert figures["floor_total"]["n"] == 1
+    assert (figures["floor_total"]["models"], figures["floor_total"]["versions"], figures["floor_total"]["runs"]) == (
+        4, 16, 16)
+    assert figures["seed_audit"]["events"] == 100
+    assert report["config"]["spec"]["models"] == 3
+    # The console side ran in a scratch database of the same kind as the suite's own.
+    expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
+    assert report["config"]["database"] == expected
+    if figures["sync_unchanged"]["n"]:
+        assert figures["sync_unchanged_rows_written"]["median"] == 0  # an unchanged registry writes no row
+
+    printed = capsys.readouterr().out
+    for name, _, _ in FIGURES:
+        assert name in printed
+
+
+def test_benchmark_refuses_nonsense_sizes_with_one_line():
+    with pytest.raises(CommandError, match="need --models >= 1"):
+        call_command("benchmark", models=0)
+
+
+def test_p95_is_nearest_rank():
+    assert p95([5.0]) == 5.0
+    assert p95([float(i) for i in range(1, 101)]) == 95.0
+    assert p95([1.0, 2.0, 3.0]) == 3.0
