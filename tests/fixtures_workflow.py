@@ -91,10 +91,35 @@ def build_promo(factory) -> Promo:
     factory.stage(name, v1, "Production")
     factory.alias(name, "champion", v1)
     promo = Promo(name=name, model=None, factory=factory)
-    promo.mirror()
+    # build_promo may run outside a test's database access (module fixtures): mirror later then.
     return promo
 
 
 @pytest.fixture
 def promo(role_perms, mlflow_factory, use_mlflow_server) -> Promo:
-    return build_promo(mlflow_factory)
+    promo = build_promo(mlflow_factory)
+    promo.mirror()
+    return promo
+
+
+@pytest.fixture(scope="module")
+def shared_promo_name(mlflow_server) -> str:
+    """One promo model in MLflow for a whole module (tests that write to MLflow use their own alias)."""
+    from tests.conftest import MlflowFactory
+
+    factory = MlflowFactory(mlflow_server.url)
+    return build_promo(factory).name
+
+
+@pytest.fixture
+def shared_promo(shared_promo_name, role_perms, mlflow_factory, use_mlflow_server) -> Promo:
+    promo = Promo(name=shared_promo_name, model=None, factory=mlflow_factory)
+    promo.mirror()
+    return promo
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Role fixtures hash a password per user; PBKDF2 at full strength costs seconds per test on a
+    busy 2-core machine. The hash algorithm is not what these tests are about."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

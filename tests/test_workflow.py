@@ -10,7 +10,7 @@ from governance.models import AuditEvent, Deployment, ModelPolicy, PromotionRequ
 from registry_ui.models import ModelAlias, ModelVersion
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
 
 
 def actions(req):
