@@ -32,14 +32,13 @@ class RequestSerializer(serializers.ModelSerializer):
     target = serializers.SerializerMethodField()
     requester = serializers.CharField(source="requester_username")
     approvals = serializers.SerializerMethodField()
-    allowed_actions = serializers.SerializerMethodField()
 
     class Meta:
         model = PromotionRequest
         fields = ["id", "model", "version", "target", "target_stage", "target_alias", "archive_existing", "state",
                   "justification", "requester", "rollback", "urgent", "override", "approvals", "decided_by",
                   "decision_comment", "deployed_by", "deployed_at", "error", "created_at", "updated_at",
-                  "gate_results", "allowed_actions"]
+                  "gate_results"]
 
     def get_target(self, obj) -> dict:
         return {"kind": obj.target_kind, "name": obj.target_stage or obj.target_alias, "label": obj.target_label}
@@ -48,17 +47,20 @@ class RequestSerializer(serializers.ModelSerializer):
         return [{"approver": a.approver_username, "comment": a.comment, "at": a.created_at.isoformat()}
                 for a in obj.approvals.all()]
 
-    def get_allowed_actions(self, obj) -> list[str]:
-        user = self.context.get("user")
-        return allowed_actions(user=user, obj=obj) if user else []
 
 
 class RequestDetailSerializer(RequestSerializer):
     evidence = serializers.SerializerMethodField()
     history = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
 
     class Meta(RequestSerializer.Meta):
-        fields = RequestSerializer.Meta.fields + ["evidence", "history"]
+        fields = RequestSerializer.Meta.fields + ["evidence", "history", "allowed_actions"]
+
+    def get_allowed_actions(self, obj) -> list[str]:
+        """What the caller may do next (the same rules the services apply)."""
+        user = self.context.get("user")
+        return allowed_actions(user=user, obj=obj) if user else []
 
     def get_evidence(self, obj) -> dict:
         return {"at_request": obj.evidence, "at_approval": obj.approval_evidence or None}
