@@ -105,7 +105,8 @@ def _raise_if_refused(actor, req: PromotionRequest, action: str) -> None:
 
 
 def _locked(request_id: int) -> PromotionRequest:
-    return PromotionRequest.objects.select_for_update().select_related("model").get(pk=request_id)
+    # No select_related: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+    return PromotionRequest.objects.select_for_update().get(pk=request_id)
 
 
 def promotion_request_create(*, actor, model_name: str, version, target_stage: str = "", target_alias: str = "",
