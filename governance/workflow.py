@@ -253,6 +253,9 @@ def promotion_request_cancel(*, request_id: int, actor, comment: str = "",
         resolve_outbox(request_id=req.pk)  # a write of unknown outcome must be settled first
         req.refresh_from_db()
         _raise_if_refused(actor, req, "cancel")
+        if req.deployments.filter(state=DeploymentState.PENDING).exists():
+            raise Conflict("MLflow is unreachable, so whether the last deploy landed is unknown; "
+                           "cancel again once MLflow answers.")
     with transaction.atomic():
         claimed = PromotionRequest.objects.filter(pk=req.pk, state=req.state).update(
             state=RequestState.CANCELLED, decision_comment=(comment or "").strip() or req.decision_comment,

@@ -176,3 +176,13 @@ def test_model_scoping_switch_in_admin(client, shared_promo, admin_user):
     response = client.get(reverse("admin:registry_ui_registeredmodel_change", args=[shared_promo.model.pk]))
     assert response.status_code == 200
     assert b"scoped" in response.content and b"Object permissions" in response.content
+
+
+def test_every_workflow_url_is_in_the_matrix():
+    from governance import urls as page_urls
+    from governance.api import request_urls
+
+    covered = set(PAGES) | {f"governance:request_{a}" for a in EXPECTED if a != "create"}
+    assert {f"governance:{p.name}" for p in page_urls.urlpatterns} <= covered | {"governance:request_create"}
+    api_covered = {"request_list", "request_detail"} | {f"request_{a}" for a in EXPECTED if a != "create"}
+    assert {p.name for p in request_urls.urlpatterns} <= api_covered

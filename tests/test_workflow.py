@@ -224,3 +224,16 @@ def test_cancel_by_requester_only_and_not_after_deploy(promo, scientist, enginee
     assert workflow.promotion_request_cancel(request_id=req.pk, actor=scientist).state == "cancelled"
     with pytest.raises(TransitionNotAllowed):
         workflow.promotion_request_cancel(request_id=req.pk, actor=scientist)
+
+
+def test_page_shows_why_a_gate_blocks_approval(client, promo, scientist, engineer):
+    from django.urls import reverse
+
+    req = champion_request(promo, scientist, version=3)
+    client.force_login(engineer)
+    response = client.post(reverse("governance:request_approve", args=[req.pk]), {"comment": "pls"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "validation_status must be &#x27;passed&#x27;" in body and "FAILED" in body
+    assert PromotionRequest.objects.get(pk=req.pk).state == "pending"
+    assert not AuditEvent.objects.filter(request_id=req.pk, action="request.approved").exists()
