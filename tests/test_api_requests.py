@@ -41,12 +41,12 @@ def test_ci_pipeline_flow_with_tokens(client, promo, scientist, engineer, ops_us
     assert detail["evidence"]["at_approval"]["incumbent"]["version"] == 1
 
 
-def test_list_filters_and_visibility(client, promo, scientist, outsider):
-    workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2, target_alias="champion",
+def test_list_filters_and_visibility(client, shared_promo, scientist, outsider):
+    workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2, target_alias="champion",
                                       justification="a")
-    workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=3, target_stage="Staging",
+    workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=3, target_stage="Staging",
                                       justification="b")
-    listing = api(client, scientist, "get", "request_list", data={"model": promo.name}).json()
+    listing = api(client, scientist, "get", "request_list", data={"model": shared_promo.name}).json()
     assert listing["count"] == 2
     only = api(client, scientist, "get", "request_list", data={"target_stage": "Staging"}).json()
     assert [r["version"] for r in only["results"]] == [3]
@@ -55,9 +55,9 @@ def test_list_filters_and_visibility(client, promo, scientist, outsider):
     assert api(client, outsider, "get", "request_list").json()["count"] == 0
 
 
-def test_list_query_count_does_not_grow_with_rows(client, promo, scientist, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_rows(client, shared_promo, scientist, django_assert_max_num_queries):
     for alias in ("a1", "a2", "a3", "a4", "a5", "a6"):
-        workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2, target_alias=alias,
+        workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2, target_alias=alias,
                                           justification="n")
     client.force_login(scientist)
     with django_assert_max_num_queries(12):
@@ -74,21 +74,21 @@ def test_list_query_count_does_not_grow_with_rows(client, promo, scientist, djan
     ({"model": "M", "version": 2, "target_alias": "latest", "justification": "x"}, "not a valid alias"),
     ({"model": "M", "version": 2, "target_alias": "champion", "justification": "  "}, "justification"),
 ])
-def test_invalid_create_is_400_with_detail(client, promo, scientist, payload, fragment):
-    payload = {k: (promo.name if v == "M" else v) for k, v in payload.items()}
+def test_invalid_create_is_400_with_detail(client, shared_promo, scientist, payload, fragment):
+    payload = {k: (shared_promo.name if v == "M" else v) for k, v in payload.items()}
     response = api(client, scientist, "post", "request_list", data=payload)
     assert response.status_code == 400
     assert fragment.lower() in response.json()["detail"].lower()
 
 
-def test_errors_404_409_and_reject_needs_comment(client, promo, scientist, engineer, ops_user):
+def test_errors_404_409_and_reject_needs_comment(client, shared_promo, scientist, engineer, ops_user):
     assert api(client, engineer, "post", "request_approve", 999999).status_code == 404
     assert api(client, scientist, "post", "request_list",
                data={"model": "nope", "version": 1, "target_alias": "x", "justification": "j"}).status_code == 404
-    req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+    req = workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2,
                                             target_alias="champion", justification="a")
     dup = api(client, scientist, "post", "request_list",
-              data={"model": promo.name, "version": 3, "target_alias": "champion", "justification": "b"})
+              data={"model": shared_promo.name, "version": 3, "target_alias": "champion", "justification": "b"})
     assert dup.status_code == 409 and "open request" in dup.json()["detail"]
     early = api(client, ops_user, "post", "request_deploy", req.pk)
     assert early.status_code == 409 and "pending" in early.json()["detail"]

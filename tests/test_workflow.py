@@ -63,11 +63,11 @@ def test_production_stage_deploy_archives_previous_holder(promo, scientist, engi
                                    before="None", after="Staging")
 
 
-def test_nobody_approves_their_own_request(promo, db):
+def test_nobody_approves_their_own_request(shared_promo, db):
     both = make_user("both", "data_scientist")
     both.groups.add(*__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(
         name="ml_engineer"))
-    req = champion_request(promo, both)
+    req = champion_request(shared_promo, both)
     with pytest.raises(PolicyViolation, match="own request"):
         workflow.promotion_request_approve(request_id=req.pk, actor=both)
     with pytest.raises(PolicyViolation, match="own request"):
@@ -98,8 +98,8 @@ def test_unprotected_alias_may_be_deployed_by_its_approver(promo, scientist, eng
     assert workflow.promotion_request_deploy(request_id=req.pk, actor=engineer).state == "deployed"
 
 
-def test_failing_gate_blocks_production_approval_and_is_recorded(promo, scientist, engineer):
-    req = champion_request(promo, scientist, version=3)
+def test_failing_gate_blocks_production_approval_and_is_recorded(shared_promo, scientist, engineer):
+    req = champion_request(shared_promo, scientist, version=3)
     assert [g["gate"] for g in req.gate_results if not g["passed"]] == ["tag:validation_status"]
     with pytest.raises(PolicyViolation, match="validation_status"):
         workflow.promotion_request_approve(request_id=req.pk, actor=engineer, comment="please", override=True)
@@ -108,10 +108,10 @@ def test_failing_gate_blocks_production_approval_and_is_recorded(promo, scientis
     assert not req.gate_results[0]["passed"]
 
 
-def test_non_production_failing_gate_needs_override_with_comment(promo, scientist, engineer, settings):
+def test_non_production_failing_gate_needs_override_with_comment(shared_promo, scientist, engineer, settings):
     settings.WORKFLOW_DEFAULT_GATES = {**settings.WORKFLOW_DEFAULT_GATES,
                                        "metric_thresholds": {"accuracy": {"min": 0.75}}}
-    req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=3,
+    req = workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=3,
                                             target_stage="Staging", justification="smoke test")
     assert not req.gate_results[0]["passed"]
     with pytest.raises(PolicyViolation, match="override"):
@@ -123,23 +123,23 @@ def test_non_production_failing_gate_needs_override_with_comment(promo, scientis
     assert req.state == "approved" and req.override
 
 
-def test_candidate_must_not_be_worse_than_the_incumbent_when_configured(promo, scientist, engineer):
-    ModelPolicy.objects.create(model=promo.model, compare_metric="accuracy", required_tags={})
-    worse = champion_request(promo, scientist, version=3)
+def test_candidate_must_not_be_worse_than_the_incumbent_when_configured(shared_promo, scientist, engineer):
+    ModelPolicy.objects.create(model=shared_promo.model, compare_metric="accuracy", required_tags={})
+    worse = champion_request(shared_promo, scientist, version=3)
     gate = next(g for g in worse.gate_results if g["gate"] == "not_worse:accuracy")
     assert not gate["passed"] and "0.7" in gate["detail"] and "0.8" in gate["detail"]
     with pytest.raises(PolicyViolation):
         workflow.promotion_request_approve(request_id=worse.pk, actor=engineer)
     workflow.promotion_request_cancel(request_id=worse.pk, actor=scientist)
-    better = champion_request(promo, scientist, version=2)
+    better = champion_request(shared_promo, scientist, version=2)
     assert next(g for g in better.gate_results if g["gate"] == "not_worse:accuracy")["passed"]
 
 
-def test_lineage_gate_requires_a_run_with_a_dataset(promo, scientist, settings):
+def test_lineage_gate_requires_a_run_with_a_dataset(shared_promo, scientist, settings):
     settings.WORKFLOW_DEFAULT_GATES = {**settings.WORKFLOW_DEFAULT_GATES, "require_lineage": True}
-    with_ds = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+    with_ds = workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2,
                                                 target_stage="Staging", justification="j")
-    no_ds = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=3,
+    no_ds = workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=3,
                                               target_alias="shadow", justification="j")
     assert next(g for g in with_ds.gate_results if g["gate"] == "lineage")["passed"]
     assert not next(g for g in no_ds.gate_results if g["gate"] == "lineage")["passed"]
@@ -164,10 +164,10 @@ def test_evidence_is_frozen_and_deploy_refuses_a_changed_candidate(promo, scient
     assert actions(req)[-2:] == ["deploy.started", "deploy.failed"]
 
 
-def test_quorum_needs_distinct_approvals_for_production(promo, scientist, engineer, settings):
+def test_quorum_needs_distinct_approvals_for_production(shared_promo, scientist, engineer, settings):
     settings.PRODUCTION_QUORUM = 2
     second = make_user("engineer2", "ml_engineer")
-    req = champion_request(promo, scientist)
+    req = champion_request(shared_promo, scientist)
     req = workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
     assert req.state == "pending"
     with pytest.raises(TransitionNotAllowed, match="already approved"):
@@ -177,22 +177,22 @@ def test_quorum_needs_distinct_approvals_for_production(promo, scientist, engine
     assert actions(req).count("request.approved") == 2
 
 
-def test_second_open_request_for_the_same_target_is_refused(promo, scientist):
-    champion_request(promo, scientist)
+def test_second_open_request_for_the_same_target_is_refused(shared_promo, scientist):
+    champion_request(shared_promo, scientist)
     with pytest.raises(Conflict):
-        champion_request(promo, scientist, version=3)
+        champion_request(shared_promo, scientist, version=3)
 
 
-def test_reject_requires_a_comment_and_request_needs_justification(promo, scientist, engineer):
-    req = champion_request(promo, scientist)
+def test_reject_requires_a_comment_and_request_needs_justification(shared_promo, scientist, engineer):
+    req = champion_request(shared_promo, scientist)
     with pytest.raises(InvalidInput):
         workflow.promotion_request_reject(request_id=req.pk, actor=engineer, comment="  ")
     assert workflow.promotion_request_reject(request_id=req.pk, actor=engineer, comment="no").state == "rejected"
     with pytest.raises(InvalidInput):
-        workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+        workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2,
                                           target_alias="champion", justification="")
     with pytest.raises(InvalidInput):
-        workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2, target_alias="x",
+        workflow.promotion_request_create(actor=scientist, model_name=shared_promo.name, version=2, target_alias="x",
                                           target_stage="Staging", justification="j")
 
 
@@ -215,10 +215,10 @@ def test_rollback_puts_back_the_previous_holder(promo, scientist, engineer, ops_
     assert promo.factory.client.get_registered_model(promo.name).aliases["champion"] in ("1", 1)
 
 
-def test_cancel_by_requester_only_and_not_after_deploy(promo, scientist, engineer):
+def test_cancel_by_requester_only_and_not_after_deploy(shared_promo, scientist, engineer):
     from django.core.exceptions import PermissionDenied
 
-    req = champion_request(promo, scientist)
+    req = champion_request(shared_promo, scientist)
     with pytest.raises(PermissionDenied):
         workflow.promotion_request_cancel(request_id=req.pk, actor=engineer)
     assert workflow.promotion_request_cancel(request_id=req.pk, actor=scientist).state == "cancelled"
@@ -226,10 +226,10 @@ def test_cancel_by_requester_only_and_not_after_deploy(promo, scientist, enginee
         workflow.promotion_request_cancel(request_id=req.pk, actor=scientist)
 
 
-def test_page_shows_why_a_gate_blocks_approval(client, promo, scientist, engineer):
+def test_page_shows_why_a_gate_blocks_approval(client, shared_promo, scientist, engineer):
     from django.urls import reverse
 
-    req = champion_request(promo, scientist, version=3)
+    req = champion_request(shared_promo, scientist, version=3)
     client.force_login(engineer)
     response = client.post(reverse("governance:request_approve", args=[req.pk]), {"comment": "pls"})
     assert response.status_code == 400
