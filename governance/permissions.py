@@ -1,13 +1,16 @@
 """The one policy module: who may see and do what, on which registered model.
 
-Rule (see README "Roles"): a model-level permission held through a role group covers every
-registered model, unless that model is scoped; a scoped model needs a django-guardian object
-permission instead. Staff superusers may do everything. Out-of-scope objects are 404, not 403.
-
-The workflow issue completes this module (scoping, object grants, who_may). Its signatures are the
-contract the pages and services rely on.
+Rule (see README "Roles and scoping"):
+- view: the model-level `view_registeredmodel` (all four role groups hold it) or an object grant.
+- request / approve / deploy: a model-level permission held through a role group (or directly)
+  covers every registered model that is NOT scoped. A scoped model (ModelPolicy.scoped, switched in
+  the admin) ignores model-level permissions: only django-guardian object grants on that model count.
+- Superusers may do everything the workflow's rules (separation of duties) allow.
+Out-of-scope objects are 404 for reading (selectors filter them), 403 for actions on visible ones.
 """
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 
 # action -> permission codename on registry_ui.RegisteredModel
@@ -18,26 +21,135 @@ ACTION_PERMS = {
     "deploy": "registry_ui.deploy_promotion",
 }
 
+# Role group -> model-level permissions (codename on registry_ui.RegisteredModel). Attached by the
+# migration governance.0004_workflow_role_permissions; ensure_role_permissions() repeats it.
+ROLE_PERMISSIONS = {
+    "data_scientist": ["view_registeredmodel", "request_promotion"],
+    "ml_engineer": ["view_registeredmodel", "approve_promotion"],
+    "ops": ["view_registeredmodel", "deploy_promotion"],
+    "auditor": ["view_registeredmodel"],
+}
+
+
+def ensure_role_permissions(group_model=None, permission_model=None) -> None:
+    """Idempotent: give each role group its model-level permissions (migration and test repair)."""
+    group_model = group_model or Group
+    permission_model = permission_model or Permission
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        perms = permission_model.objects.filter(content_type__app_label="registry_ui",
+                                                content_type__model="registeredmodel", codename__in=codenames)
+        group.permissions.add(*perms)
+
+
+def _codename(action: str) -> str:
+    return ACTION_PERMS[action].split(".", 1)[1]
+
+
+def is_scoped(model) -> bool:
+    if model is None or getattr(model, "pk", None) is None:
+        return False
+    cached = getattr(model, "_governance_scoped", None)
+    if cached is None:
+        from governance.models import ModelPolicy
+
+        cached = ModelPolicy.objects.filter(model_id=model.pk, scoped=True).exists()
+        model._governance_scoped = cached
+    return cached
+
 
 def visible_models(user, queryset):
     """Registered models this user may see (REGISTRY_VISIBILITY provider)."""
-    if not user.is_authenticated:
+    if not getattr(user, "is_authenticated", False):
         return queryset.none()
-    if user.is_superuser or user.groups.exists():
+    if user.is_superuser or user.has_perm(ACTION_PERMS["view"]):
         return queryset
-    return queryset.none()
+    from guardian.shortcuts import get_objects_for_user
+
+    granted = get_objects_for_user(user, ACTION_PERMS["view"], klass=queryset.model, accept_global_perms=False)
+    return queryset.filter(pk__in=granted.values("pk"))
 
 
 def can(user, action: str, model) -> bool:
-    if not user.is_authenticated:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser:
         return True
+    perm = ACTION_PERMS[action]
+    if model is not None and user.has_perm(perm, model):  # guardian object grant
+        return True
     if action == "view":
-        return user.groups.exists()
-    return user.has_perm(ACTION_PERMS[action])
+        return user.has_perm(perm)
+    return user.has_perm(perm) and not is_scoped(model)
 
 
 def require_perm(user, action: str, model) -> None:
     if not can(user, action, model):
         raise PermissionDenied(f"You may not {action} for model {getattr(model, 'name', model)}.")
+
+
+def allowed_actions(*, user, obj) -> list[str]:
+    """What this user may do now on `obj`: the buttons shown are exactly these, and the services
+    apply the same checks.
+
+    - PromotionRequest: subset of approve, reject, cancel, deploy (state, permission, SoD, quorum).
+    - RegisteredModel: subset of view, request, approve, deploy, rollback.
+    """
+    from governance.models import PromotionRequest
+    from governance.policies import transition_refusal
+
+    if isinstance(obj, PromotionRequest):
+        return [a for a in ("approve", "reject", "cancel", "deploy") if transition_refusal(user, obj, a) is None]
+    actions = [a for a in ("view", "request", "approve", "deploy") if can(user, a, obj)]
+    if "request" in actions or "deploy" in actions:
+        actions.append("rollback")
+    return actions
+
+
+def who_may(model) -> dict[str, list[str]]:
+    """{action: ["group:ml_engineer", "alice", ...]} for request/approve/deploy on this model
+    (superusers may always, and are not listed)."""
+    from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
+
+    scoped = is_scoped(model)
+    user_grants = get_users_with_perms(model, attach_perms=True, with_superusers=False, with_group_users=False)
+    group_grants = get_groups_with_perms(model, attach_perms=True)
+    result = {}
+    for action in ("request", "approve", "deploy"):
+        codename = _codename(action)
+        names = set()
+        if not scoped:
+            perm = Permission.objects.filter(content_type__app_label="registry_ui", codename=codename)
+            names |= {f"group:{g}" for g in Group.objects.filter(permissions__in=perm).values_list("name", flat=True)}
+            names |= set(get_user_model().objects.filter(user_permissions__in=perm, is_active=True)
+                         .values_list("username", flat=True))
+        names |= {f"group:{g.name}" for g, perms in group_grants.items() if codename in perms}
+        names |= {u.get_username() for u, perms in user_grants.items() if codename in perms}
+        result[action] = sorted(names)
+    return result
+
+
+def object_permissions_set(*, actor, obj, perms, user=None, group=None, source_ip: str | None = None) -> dict:
+    """Make `user`'s or `group`'s django-guardian grants on `obj` exactly `perms` (codenames); every
+    grant and revoke is audited (permission.granted / permission.revoked) in the same transaction."""
+    from django.db import transaction
+    from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
+
+    from governance import audit
+
+    holder = user if user is not None else group
+    label = f"user:{user.get_username()}" if user is not None else f"group:{group.name}"
+    with transaction.atomic():
+        current = set(get_user_perms(user, obj) if user is not None else get_group_perms(group, obj))
+        wanted = set(perms)
+        for codename in sorted(wanted - current):
+            assign_perm(codename, holder, obj)
+            audit.record(actor=actor, action="permission.granted", model=getattr(obj, "name", ""),
+                         before=None, after={"holder": label, "permission": codename, "object": str(obj)},
+                         source_ip=source_ip)
+        for codename in sorted(current - wanted):
+            remove_perm(codename, holder, obj)
+            audit.record(actor=actor, action="permission.revoked", model=getattr(obj, "name", ""),
+                         before={"holder": label, "permission": codename, "object": str(obj)}, after=None,
+                         source_ip=source_ip)
+    return {"granted": sorted(wanted - current), "revoked": sorted(current - wanted)}

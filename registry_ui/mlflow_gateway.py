@@ -398,6 +398,106 @@ def register_webhook(*, name: str, url: str, secret: str, events: tuple[str, ...
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class VersionState:
+    """One model version as MLflow reports it now."""
+
+    name: str
+    version: int
+    stage: str
+    status: str
+    source: str
+    run_id: str
+    tags: dict
+
+
+@dataclass(frozen=True)
+class ModelPointers:
+    """Where a registered model's aliases point and the stage of each version, as MLflow reports it."""
+
+    aliases: dict  # alias -> version (int)
+    stages: dict  # version (int) -> stage
+
+    def stage_holders(self, stage: str) -> list[int]:
+        return sorted(v for v, s in self.stages.items() if s == stage)
+
+
+@contextlib.contextmanager
+def _deploy_call(budget: Budget | None) -> Iterator[None]:
+    """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable."""
+    from mlflow.exceptions import MlflowException
+
+    with _budget(budget or web_budget()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still governed
+        try:
+            yield
+        except MlflowException as exc:
+            raise MlflowUnavailable(f"MLflow error: {exc.message}") from exc
+        except MlflowUnavailable:
+            raise
+        except Exception as exc:  # connection refused, timeouts, bad gateway: the server is not usable
+            raise MlflowUnavailable(f"MLflow unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+def read_version(name: str, version: int, *, budget: Budget | None = None,
+                 uri: str | None = None) -> VersionState | None:
+    """The version as MLflow has it now; None when MLflow has no such version."""
+    from mlflow.exceptions import MlflowException
+
+    with _deploy_call(budget):
+        try:
+            mv = _client(uri).get_model_version(name, str(version))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return VersionState(name=mv.name, version=int(mv.version), stage=mv.current_stage or "None",
+                            status=str(mv.status or ""), source=mv.source or "", run_id=mv.run_id or "",
+                            tags=dict(mv.tags or {}))
+
+
+def read_model_pointers(name: str, *, budget: Budget | None = None, uri: str | None = None) -> ModelPointers:
+    """Aliases (normalised to int versions) and every version's stage of one registered model."""
+    with _deploy_call(budget):
+        client = _client(uri)
+        model = client.get_registered_model(name)
+        aliases = {alias: int(v) for alias, v in (model.aliases or {}).items()}
+        stages, token = {}, None
+        quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+        while True:
+            page = client.search_model_versions(f"name='{quoted}'", max_results=1000, page_token=token)
+            stages.update({int(mv.version): mv.current_stage or "None" for mv in page})
+            token = page.token
+            if not token:
+                break
+        return ModelPointers(aliases=aliases, stages=stages)
+
+
+def deploy_stage(name: str, version: int, stage: str, *, archive_existing: bool = False,
+                 current: ModelPointers | None = None, budget: Budget | None = None, uri: str | None = None) -> bool:
+    """Move a version to a stage. Idempotent: no write when MLflow already shows the result (`current`:
+    pointers just read, saves a read). Returns whether a write was sent."""
+    pointers = current or read_model_pointers(name, budget=budget, uri=uri)
+    others = [v for v in pointers.stage_holders(stage) if v != version] if archive_existing else []
+    if pointers.stages.get(version) == stage and not others:
+        return False
+    with _deploy_call(budget):
+        _client(uri).transition_model_version_stage(name, str(version), stage,
+                                                    archive_existing_versions=archive_existing)
+    return True
+
+
+def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers | None = None,
+                 budget: Budget | None = None, uri: str | None = None) -> bool:
+    """Point an alias at a version. Idempotent: no write when it already points there."""
+    pointers = current or read_model_pointers(name, budget=budget, uri=uri)
+    if pointers.aliases.get(alias) == version:
+        return False
+    with _deploy_call(budget):
+        _client(uri).set_registered_model_alias(name, alias, str(version))
+    return True
+
+
 # --------------------------------------------------------------------------------------------------
 # Writing runs and versions: used by the demo (and nothing on a request path).
 # --------------------------------------------------------------------------------------------------

@@ -259,6 +259,21 @@ REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "6
 MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # --- Workflow (issue 4) ---------------------------------------------------------------------------
+# Aliases treated like Production: quorum, required tags, deployer neither requester nor approver.
+PROTECTED_ALIASES = env_list("PROTECTED_ALIASES", "champion")
+# Distinct approvals a Production / protected-alias request needs (an urgent rollback needs 1).
+PRODUCTION_QUORUM = int(os.environ.get("PRODUCTION_QUORUM", "1"))
+# Global policy gates; a model's ModelPolicy (admin) overrides each one it sets.
+WORKFLOW_DEFAULT_GATES = {
+    "required_tags": {"validation_status": "passed"},  # for Production / protected aliases
+    "metric_thresholds": {},  # {"accuracy": {"min": 0.8}}
+    "compare_metric": os.environ.get("WORKFLOW_COMPARE_METRIC", ""),  # "not worse than the incumbent"
+    "higher_is_better": True,
+    "require_lineage": env_bool("WORKFLOW_REQUIRE_LINEAGE", False),
+}
+# A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
+WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECONDS", "120"))
+
 
 # --- Audit (issue 5) ------------------------------------------------------------------------------
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.

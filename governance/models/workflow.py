@@ -1,0 +1,180 @@
+"""Promotion requests, their approvals, the deploy outbox and per-model policy.
+
+State changes happen only in governance.workflow (conditional UPDATEs claim a row); the database
+keeps the invariants too: exactly one target, a known state, one open request per model+target.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class RequestState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    # Claimed by one deployer; the MLflow write is in flight (or was interrupted: see resolve_outbox).
+    DEPLOYING = "deploying", "Deploying"
+    DEPLOYED = "deployed", "Deployed"
+    FAILED = "failed", "Failed"
+
+
+OPEN_STATES = [RequestState.PENDING, RequestState.APPROVED, RequestState.DEPLOYING, RequestState.FAILED]
+
+
+class PromotionRequest(models.Model):
+    """A request to move one version of a registered model to one stage or alias."""
+
+    model = models.ForeignKey("registry_ui.RegisteredModel", null=True, on_delete=models.SET_NULL,
+                              related_name="promotion_requests")
+    # Kept beside the FK: the mirror row may vanish when MLflow deletes the model; the request stays.
+    model_name = models.CharField(max_length=256, db_index=True)
+    version = models.PositiveIntegerField()
+    target_stage = models.CharField(max_length=20, blank=True, default="")
+    target_alias = models.CharField(max_length=256, blank=True, default="")
+    archive_existing = models.BooleanField(default=False)
+    justification = models.TextField()
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                  related_name="promotion_requests")
+    requester_username = models.CharField(max_length=150)
+    state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.PENDING,
+                             db_index=True)
+    rollback = models.BooleanField(default=False)
+    urgent = models.BooleanField(default=False)
+    # What the requester and the approvers saw, frozen: candidate/incumbent metrics, params digest,
+    # gate results and the MLflow version state.
+    evidence = models.JSONField(default=dict, blank=True)
+    approval_evidence = models.JSONField(default=dict, blank=True)
+    gate_results = models.JSONField(default=list, blank=True)
+    override = models.BooleanField(default=False)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decision_comment = models.TextField(blank=True, default="")
+    deployed_by = models.CharField(max_length=150, blank=True, default="")
+    deployed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(target_stage="") & ~Q(target_alias="")) | (~Q(target_stage="") & Q(target_alias="")),
+                name="request_exactly_one_target",
+            ),
+            models.CheckConstraint(condition=Q(state__in=RequestState.values), name="request_state_valid"),
+            models.CheckConstraint(
+                condition=Q(target_stage__in=["", "Staging", "Production", "Archived"]),
+                name="request_stage_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name", "target_stage", "target_alias"],
+                condition=Q(state__in=OPEN_STATES),
+                name="one_open_request_per_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model_name} v{self.version} -> {self.target_label} ({self.state})"
+
+    @property
+    def target_kind(self) -> str:
+        return "stage" if self.target_stage else "alias"
+
+    @property
+    def target_label(self) -> str:
+        return self.target_stage or f"@{self.target_alias}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+class Approval(models.Model):
+    """One approver's yes on a request (Production may need several distinct ones)."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approver_username = models.CharField(max_length=150)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["request", "approver_username"], name="one_approval_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.approver_username} approved #{self.request_id}"
+
+
+class DeploymentState(models.TextChoices):
+    PENDING = "pending", "Pending (intent recorded, outcome unknown)"
+    SUCCEEDED = "succeeded", "Succeeded (confirmed by reading MLflow)"
+    FAILED = "failed", "Failed (confirmed not applied)"
+
+
+class Deployment(models.Model):
+    """The outbox: an intended MLflow write, recorded before it is made, resolved by reading MLflow."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="deployments")
+    model_name = models.CharField(max_length=256, db_index=True)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8)  # "stage" | "alias"
+    target = models.CharField(max_length=256)  # stage name or alias
+    archive_existing = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING,
+                             db_index=True)
+    actor_username = models.CharField(max_length=150)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["stage", "alias"]), name="deployment_kind_valid"),
+            # At most one unresolved write per request: a retry resolves the previous one first.
+            models.UniqueConstraint(fields=["request"], condition=Q(state="pending"), name="one_pending_deployment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deploy {self.model_name} v{self.version} -> {self.kind}:{self.target} ({self.state})"
+
+
+class ModelPolicy(models.Model):
+    """Per-model scoping switch and policy gates; an empty field falls back to settings' defaults."""
+
+    model = models.OneToOneField("registry_ui.RegisteredModel", on_delete=models.CASCADE, related_name="policy")
+    scoped = models.BooleanField(
+        default=False,
+        help_text="When on, role-group permissions do not apply to this model: request/approve/deploy need "
+                  "an object permission granted on it (Object permissions in its admin page).",
+    )
+    required_tags = models.JSONField(
+        null=True, blank=True,
+        help_text='Version tags required for Production / protected aliases, e.g. {"validation_status": "passed"}. '
+                  "Empty: the global default.",
+    )
+    metric_thresholds = models.JSONField(
+        null=True, blank=True,
+        help_text='e.g. {"accuracy": {"min": 0.8}, "latency_ms": {"max": 50}}. Empty: the global default.',
+    )
+    compare_metric = models.CharField(
+        max_length=256, blank=True, default="",
+        help_text="The candidate must not be worse than the current holder of the target on this metric.",
+    )
+    higher_is_better = models.BooleanField(default=True)
+    require_lineage = models.BooleanField(null=True, blank=True,
+                                          help_text="Require a run with a dataset input. Empty: global default.")
+    production_quorum = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                         help_text="Distinct approvals for Production. Empty: default.")
+
+    class Meta:
+        ordering = ["model__name"]
+        verbose_name_plural = "model policies"
+
+    def __str__(self) -> str:
+        return f"policy of {self.model.name}"

@@ -1,0 +1,53 @@
+"""The whole promotion path in a real Chromium: the scientist requests, the engineer approves, ops
+deploys, and the real MLflow server then reports the new alias."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.mlflow,
+              pytest.mark.usefixtures("fast_passwords")]
+
+
+def switch_user(page, live_server, username):
+    page.context.clear_cookies()
+    browser_login(page, live_server, username)
+
+
+def test_request_approve_deploy_in_the_browser(page, live_server, promo, scientist, engineer, ops_user, screenshot):
+    browser_login(page, live_server, "scientist")
+    page.goto(f"{live_server.url}/governance/requests/new/?model={promo.name}&version=2")
+    expect(page.get_by_label("Alias")).to_have_value("champion")
+    page.get_by_label("Justification").fill("v2 beats v1 on accuracy (0.90 vs 0.80)")
+    page.get_by_role("button", name="Submit request").click()
+    expect(page.locator("#request-state")).to_have_text("pending")
+    expect(page.locator("#gates")).to_contain_text("passed: tag:validation_status")
+    request_url = page.url
+    assert not page.get_by_role("button", name="Approve").count()  # no approving one's own request
+    screenshot("workflow-1-requested")
+
+    switch_user(page, live_server, "engineer")
+    page.goto(f"{live_server.url}/governance/inbox/")
+    page.get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
+    expect(page.locator("table.evidence")).to_contain_text("0.9")
+    expect(page.locator("table.evidence")).to_contain_text("0.8")
+    assert not page.get_by_role("button", name="Deploy").count()
+    page.get_by_label("Comment", exact=True).fill("Evidence checked")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#request-state")).to_have_text("approved")
+    screenshot("workflow-2-approved")
+
+    switch_user(page, live_server, "ops")
+    page.goto(f"{live_server.url}/governance/inbox/")
+    expect(page.locator("section", has_text="waiting for my deploy")).to_contain_text(promo.name)
+    page.goto(request_url)
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#request-state")).to_have_text("deployed")
+    expect(page.locator(".history")).to_contain_text("deploy.succeeded")
+    screenshot("workflow-3-deployed")
+
+    aliases = promo.factory.client.get_registered_model(promo.name).aliases
+    assert str(aliases["champion"]) == "2"

@@ -1,0 +1,97 @@
+"""Deploy when MLflow fails: the request goes to 'failed' with the error kept, nothing is lost, the
+outbox is resolved by reading MLflow, and a retry works."""
+
+import pytest
+from django.core.management import call_command
+
+from governance import workflow
+from governance.errors import DeployFailed
+from governance.models import AuditEvent, Deployment, PromotionRequest
+from registry_ui import mlflow_gateway
+from tests.conftest import MlflowFactory
+from tests.fixtures_workflow import build_promo
+
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords", "role_perms")]
+
+
+def approved_champion(promo, scientist, engineer):
+    req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+                                            target_alias="champion", justification="better")
+    return workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
+
+
+def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlflow_server, settings, scientist,
+                                                                     engineer, ops_user):
+    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    settings.MLFLOW_WEB_RETRIES = 0
+    factory = MlflowFactory(private_mlflow_server.url)
+    promo = build_promo(factory)
+    promo.mirror()
+    req = approved_champion(promo, scientist, engineer)
+    private_mlflow_server.kill()
+    with pytest.raises(DeployFailed, match="can be retried"):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="first try")
+    req.refresh_from_db()
+    assert req.state == "failed" and "MLflow" in req.error
+    assert Deployment.objects.get(request=req).state == "pending"  # outcome unknown until MLflow is read
+    failed = AuditEvent.objects.get(request_id=req.pk, action="deploy.failed")
+    assert failed.after["error"] == req.error
+    # While MLflow is down, the outbox cannot be resolved: the command says so and exits non-zero.
+    with pytest.raises(Exception, match="unreachable"):
+        call_command("resolve_outbox")
+    private_mlflow_server.start()
+    req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
+    assert req.state == "deployed"
+    assert factory.client.get_registered_model(promo.name).aliases["champion"] in ("2", 2)
+    assert list(Deployment.objects.filter(request=req).order_by("id").values_list("state", flat=True)) == [
+        "failed", "succeeded"]
+    assert [e for e in AuditEvent.objects.filter(request_id=req.pk).order_by("seq").values_list("action", flat=True)
+            ][-4:] == ["deploy.started", "deploy.failed", "deploy.started", "deploy.succeeded"]
+
+
+def test_write_done_but_confirmation_lost_is_resolved_by_reading_mlflow(promo, scientist, engineer, ops_user,
+                                                                       monkeypatch):
+    req = approved_champion(promo, scientist, engineer)
+    real_read, real_write = mlflow_gateway.read_model_pointers, mlflow_gateway.deploy_alias
+    calls = {"read": 0, "write": 0}
+
+    def flaky_read(name, **kw):
+        calls["read"] += 1
+        if calls["read"] == 2:  # the confirming re-read after the write
+            raise mlflow_gateway.MlflowUnavailable("connection reset while confirming")
+        return real_read(name, **kw)
+
+    def counting_write(*args, **kw):
+        calls["write"] += 1
+        return real_write(*args, **kw)
+
+    monkeypatch.setattr(mlflow_gateway, "read_model_pointers", flaky_read)
+    monkeypatch.setattr(mlflow_gateway, "deploy_alias", counting_write)
+    with pytest.raises(DeployFailed):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    assert PromotionRequest.objects.get(pk=req.pk).state == "failed"
+    call_command("resolve_outbox")
+    req.refresh_from_db()
+    assert req.state == "deployed" and calls["write"] == 1
+    dep = Deployment.objects.get(request=req)
+    assert dep.state == "succeeded" and dep.after == {"alias": "champion", "version": 2}
+    assert AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded").actor_username == "system:outbox"
+
+
+def test_crashed_deploy_left_deploying_is_resolved_as_not_applied_then_retried(promo, scientist, engineer,
+                                                                              ops_user, monkeypatch):
+    req = approved_champion(promo, scientist, engineer)
+
+    def crash(*args, **kw):
+        raise SystemExit("worker killed")  # not an error we handle: the process is gone
+
+    monkeypatch.setattr(mlflow_gateway, "read_version", crash)
+    with pytest.raises(SystemExit):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    monkeypatch.undo()
+    assert PromotionRequest.objects.get(pk=req.pk).state == "deploying"
+    assert workflow.resolve_outbox(stale_seconds=3600) == {"succeeded": 0, "failed": 0, "unreachable": 0}
+    assert workflow.resolve_outbox(stale_seconds=0) == {"succeeded": 0, "failed": 1, "unreachable": 0}
+    req.refresh_from_db()
+    assert req.state == "failed"
+    assert workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user).state == "deployed"
