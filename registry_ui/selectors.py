@@ -74,7 +74,7 @@ def _count_versions():
 def catalogue_queryset(user, filters: CatalogueFilters) -> QuerySet[RegisteredModel]:
     qs = visible_scope(user)
     if filters.q:
-        qs = qs.annotate(_tags_text=Cast("tags", TextField())).filter(
+        qs = qs.alias(_tags_text=Cast("tags", TextField())).filter(
             Q(name__icontains=filters.q) | Q(description__icontains=filters.q) | Q(_tags_text__icontains=filters.q)
         )
     if filters.stage:
@@ -85,7 +85,8 @@ def catalogue_queryset(user, filters: CatalogueFilters) -> QuerySet[RegisteredMo
         key, sep, value = filters.tag.partition("=")
         key = key.strip()
         if sep:
-            qs = qs.annotate(_tag_value=KeyTextTransform(key, "tags")).filter(_tag_value=value.strip())
+            # Cast: compare as text on every backend (a bare key transform compares JSON values).
+            qs = qs.alias(_tag_value=Cast(KeyTextTransform(key, "tags"), TextField())).filter(_tag_value=value.strip())
         elif key:
             qs = qs.filter(tags__has_key=key)
     return qs.order_by("name")
