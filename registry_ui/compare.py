@@ -125,7 +125,7 @@ def compare(items: list[CompareItem], baseline: str | None = None) -> Comparison
                 "delta": None if (math.isnan(d) or label == baseline) else float(d),
                 "delta_text": "" if label == baseline else _fmt_delta(d),
                 "best": label in best.get(key, []),
-                "better": None if (math.isnan(d) or d == 0 or label == baseline) else ((d < 0) == low),
+                "better": None if (math.isnan(d) or d == 0 or label == baseline) else bool((d < 0) == low),
             })
         metric_rows.append(MetricRow(key=str(key), lower_is_better=low, cells=cells))
     diff = set(differing_params(pframe))

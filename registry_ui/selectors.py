@@ -333,25 +333,32 @@ _REF = re.compile(r"^(?P<model>.+):(?P<version>\d+)$")
 
 def parse_version_refs(*, model: str = "", versions: list[str] | tuple[str, ...] = ()) -> list[VersionRef]:
     """Versions to compare, from `model=m&versions=1,2,3`, `versions=model-a:1,model-b:2`, or repeated
-    `v=model-a:1` values (names may contain ':' and ','; the repeated form copes with any name)."""
+    `v=model-a:1` values. A value is split on commas first; a name that itself contains a comma is
+    read whole only when the split does not parse (repeated `v=` values cope with any name)."""
     refs: list[VersionRef] = []
+
+    def read(part: str) -> VersionRef | None:
+        match = _REF.match(part)
+        if match:
+            return VersionRef(match["model"], int(match["version"]))
+        if part.isdigit() and model:
+            return VersionRef(model, int(part))
+        return None
+
     for raw in versions:
         raw = raw.strip()
         if not raw:
             continue
-        match = _REF.match(raw)
-        if match:  # one "name:version" value, the name taken whole (it may contain ',' or ':')
-            parts = [raw]
-        else:
-            parts = [p.strip() for p in raw.split(",") if p.strip()]
-        for part in parts:
-            match = _REF.match(part)
-            if match:
-                refs.append(VersionRef(match["model"], int(match["version"])))
-            elif part.isdigit() and model:
-                refs.append(VersionRef(model, int(part)))
-            else:
-                raise BadSelection(f"Cannot read version {part!r}: use a number with model=..., or model:version.")
+        parts = [p.strip() for p in raw.split(",")]
+        parsed = [read(p) for p in parts]
+        if all(parsed):
+            refs.extend(parsed)
+            continue
+        whole = read(raw)
+        if whole is None:
+            bad = next(p for p, r in zip(parts, parsed, strict=True) if r is None)
+            raise BadSelection(f"Cannot read version {bad!r}: use a number with model=..., or model:version.")
+        refs.append(whole)
     seen: set[VersionRef] = set()
     unique = [r for r in refs if not (r in seen or seen.add(r))]
     if len(unique) > settings.REGISTRY_COMPARE_MAX_VERSIONS:
