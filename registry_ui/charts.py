@@ -102,48 +102,87 @@ def history_curves(history: pd.DataFrame) -> list[dict]:
             })
         figures.append({
             "data": traces,
-            "layout": _layout(key, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": key}}),
+            "layout": _layout(key, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": key}},
+                              legend={"orientation": "h", "y": -0.32, "font": {"size": 11}}),
         })
     return figures
 
 
-def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: str) -> dict | None:
-    """Params (rows: param keys, columns: labels) against one metric, as a parallel-coordinates figure.
+VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725"]
 
-    Numeric params get a numeric axis; other params an axis of their distinct values. The line
-    colour is the chosen metric. None when there is nothing to draw (no metric or fewer than 2 versions).
+
+def _short_number(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: str) -> dict | None:
+    """Params (rows: param keys, columns: labels) against one metric, as parallel coordinates.
+
+    Drawn with SVG line traces on normalised axes rather than plotly's `parcoords` trace, which needs
+    WebGL (absent in headless browsers, remote desktops and many locked-down laptops). Each version is
+    one line coloured by the chosen metric (viridis, dark = low); numeric params get a min..max axis,
+    other params an axis of their distinct values; each axis is labelled with its real values.
+    None when there is nothing to draw (unknown metric or fewer than 2 versions).
     """
     labels = list(metrics.columns)
     if metric not in metrics.index or len(labels) < 2:
         return None
-    dimensions = []
+    axes: list[tuple[str, list[float | None], list[tuple[float, str]], list[str]]] = []
+
+    def missing(v) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    def numeric_axis(name: str, numbers: list[float | None]):
+        known = [n for n in numbers if n is not None]
+        lo, hi = (min(known), max(known)) if known else (0.0, 1.0)
+        span = hi - lo
+        norm = [None if n is None else (0.5 if span == 0 else (n - lo) / span) for n in numbers]
+        ticks = [(0.5, _short_number(lo))] if span == 0 else [(0.0, _short_number(lo)), (1.0, _short_number(hi))]
+        axes.append((name, norm, ticks, ["" if n is None else _short_number(n) for n in numbers]))
+
     for key in params.index:
         values = [params.at[key, label] for label in labels]
         numbers = [_finite(v) for v in values]
-        if all(n is not None for n in numbers):
-            dimensions.append({"label": str(key), "values": numbers})
+        if all(n is not None or missing(v) for n, v in zip(numbers, values, strict=True)) and any(
+                n is not None for n in numbers):
+            numeric_axis(str(key), numbers)
         else:
-            distinct = sorted({"(none)" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-                               for v in values})
-            codes = {v: i for i, v in enumerate(distinct)}
-            dimensions.append({
-                "label": str(key),
-                "values": [codes["(none)" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)]
-                           for v in values],
-                "tickvals": list(range(len(distinct))),
-                "ticktext": [t[:18] for t in distinct],
-                "range": [-0.5, max(len(distinct) - 0.5, 0.5)],
-            })
+            texts = ["(none)" if missing(v) else str(v) for v in values]
+            distinct = sorted(set(texts))
+            pos = {t: (0.5 if len(distinct) == 1 else i / (len(distinct) - 1)) for i, t in enumerate(distinct)}
+            axes.append((str(key), [pos[t] for t in texts], [(pos[t], t[:16]) for t in distinct], texts))
     metric_values = [_finite(metrics.at[metric, label]) for label in labels]
-    dimensions.append({"label": metric, "values": metric_values})
-    color = [v if v is not None else 0 for v in metric_values]
+    numeric_axis(metric, metric_values)
+    metric_norm = axes[-1][1]
+    xs = list(range(len(axes)))
+    traces = []
+    for i, label in enumerate(labels):
+        shade = metric_norm[i]
+        color = "#9aa0a6" if shade is None else VIRIDIS[min(int(shade * len(VIRIDIS)), len(VIRIDIS) - 1)]
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "name": str(label),
+            "x": xs, "y": [axis[1][i] for axis in axes],
+            "customdata": [axis[3][i] for axis in axes],
+            "text": [axis[0] for axis in axes],
+            "hovertemplate": f"{label}<br>%{{text}} = %{{customdata}}<extra></extra>",
+            "line": {"color": color, "width": 2}, "marker": {"size": 5, "color": color},
+            "connectgaps": False,
+        })
+    shapes = [{"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "y", "xref": "x",
+               "line": {"color": "#4a5360", "width": 1}} for x in xs]
+    annotations = [
+        {"x": x, "y": pos, "xref": "x", "yref": "y", "text": text, "showarrow": False, "xanchor": "right",
+         "xshift": -4, "font": {"size": 10, "color": "#4a5360"}}
+        for x, axis in zip(xs, axes, strict=True) for pos, text in axis[2]
+    ]
     return {
-        "data": [{
-            "type": "parcoords",
-            "line": {"color": color, "colorscale": "Viridis", "showscale": True,
-                     "colorbar": {"title": {"text": metric}}},
-            "dimensions": dimensions,
-            "labelangle": -20,
-        }],
-        "layout": _layout(f"Params vs {metric}", margin={"l": 70, "r": 70, "t": 90, "b": 40}),
+        "data": traces,
+        "layout": _layout(
+            f"Params vs {metric} (line colour: {metric}, dark = low)",
+            xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [a[0] for a in axes], "showgrid": False,
+                   "zeroline": False, "range": [-0.6, len(axes) - 0.6], "tickangle": -20},
+            yaxis={"visible": False, "range": [-0.08, 1.08]},
+            shapes=shapes, annotations=annotations, hovermode="closest",
+        ),
     }

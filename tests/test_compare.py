@@ -149,7 +149,7 @@ def test_compare_page_embeds_figures_as_json_and_loads_plotly(client, two_models
     assert [t["name"] for t in bars[0]["data"]] == ["model-a v1", "model-a v2", "model-b v1"]
     curves = [f for k, f in data.items() if k.startswith("history-")]
     assert len(curves) == 1 and [t["y"] for t in curves[0]["data"]] == [[0.9, 0.7, 0.5], [0.8, 0.6, 0.4]]
-    assert data["parcoords"]["data"][0]["type"] == "parcoords"
+    assert [t["name"] for t in data["parcoords"]["data"]] == ["model-a v1", "model-a v2", "model-b v1"]
     assert "vendor/plotly.min.js" in body and "js/charts.js" in body
 
 
@@ -262,8 +262,10 @@ def test_chart_builders_are_pure_and_skip_non_finite_values():
     assert figs[0]["data"][0] == {**figs[0]["data"][0], "x": ["train", "val"], "y": [0.9, None], "name": "v1"}
     params = pd.DataFrame({"v1": {"lr": "0.1", "opt": "adam"}, "v2": {"lr": "0.2", "opt": "sgd"}})
     par = charts.parallel_coordinates(params, frame, "train_acc")
-    dims = {d["label"]: d for d in par["data"][0]["dimensions"]}
-    assert dims["lr"]["values"] == [0.1, 0.2] and dims["opt"]["ticktext"] == ["adam", "sgd"]
+    assert par["layout"]["xaxis"]["ticktext"] == ["lr", "opt", "train_acc"]
+    assert [t["y"] for t in par["data"]] == [[0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]  # normalised per axis
+    assert [t["customdata"] for t in par["data"]] == [["0.1", "adam", "0.9"], ["0.2", "sgd", "0.8"]]
+    assert {a["text"] for a in par["layout"]["annotations"]} == {"0.1", "0.2", "adam", "sgd", "0.8", "0.9"}
     assert charts.parallel_coordinates(params, frame, "nope") is None
     json.dumps(figs + [par], allow_nan=False)  # plain JSON, nothing plotly-specific
 
