@@ -106,20 +106,24 @@ class CatalogueRow:
 def catalogue_page(user, filters: CatalogueFilters, *, page: int | str = 1,
                    per_page: int | None = None) -> tuple[Page, list[CatalogueRow]]:
     per_page = per_page or settings.REGISTRY_CATALOGUE_PAGE_SIZE
-    qs = catalogue_queryset(user, filters).annotate(
-        num_versions=_count_versions(),
-        production_version=Subquery(
-            ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION)
-            .order_by("-version").values("version")[:1]
-        ),
-        champion_version=Subquery(
-            ModelAlias.objects.filter(model=OuterRef("pk"), alias=settings.REGISTRY_CHAMPION_ALIAS)
-            .values("version")[:1]
-        ),
-    ).prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
-    paginator = Paginator(qs, per_page)
+    # Two steps: page through bare ids (the database skips OFFSET rows cheaply), then annotate only the
+    # rows shown; annotating the paged queryset itself would compute the subqueries for skipped rows too.
+    paginator = Paginator(catalogue_queryset(user, filters).values_list("pk", flat=True), per_page)
     page_obj = paginator.get_page(page)
-    models = list(page_obj.object_list)
+    ids = list(page_obj.object_list)
+    models = list(
+        RegisteredModel.objects.filter(pk__in=ids).order_by("name").annotate(
+            num_versions=_count_versions(),
+            production_version=Subquery(
+                ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION)
+                .order_by("-version").values("version")[:1]
+            ),
+            champion_version=Subquery(
+                ModelAlias.objects.filter(model=OuterRef("pk"), alias=settings.REGISTRY_CHAMPION_ALIAS)
+                .values("version")[:1]
+            ),
+        ).prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
+    ) if ids else []
     notes = extensions.catalogue_annotations(user, models) if models else {}
     rows = [
         CatalogueRow(
