@@ -61,14 +61,14 @@ def history_frame(labels_by_run: dict[str, list[str]], keys=None) -> pd.DataFram
     """Stored histories as a long frame (label, key, step, value) for the chart builders.
 
     Only metrics logged at more than one step make a curve."""
-    qs = MetricHistory.objects.filter(run__run_id__in=list(labels_by_run)).select_related("run")
+    qs = MetricHistory.objects.filter(run__run_id__in=list(labels_by_run))
     if keys is not None:
         qs = qs.filter(key__in=list(keys))
     records = []
-    for h in qs:
-        if len(h.points or []) < 2:
+    for run_id, key, points in qs.values_list("run__run_id", "key", "points"):
+        if len(points or []) < 2:
             continue
-        for label in labels_by_run.get(h.run.run_id, []):
-            for step, value, *_ in h.points:
-                records.append((label, h.key, step, value))
+        for label in labels_by_run.get(run_id, []):
+            for step, value, *_ in points:
+                records.append((label, key, step, value))
     return pd.DataFrame.from_records(records, columns=["label", "key", "step", "value"])

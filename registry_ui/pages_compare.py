@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from registry_ui import charts, selectors
 from registry_ui.compare import compare as build_comparison
@@ -45,7 +45,7 @@ def comparison_context(request: HttpRequest, selection: Selection) -> dict:
     if picker_name:
         try:
             picker_model = selectors.model_for_user(user, picker_name)
-        except Exception:  # noqa: BLE001 - an unknown picker model just shows no candidates
+        except Http404:  # an unknown or out-of-scope picker model just offers no versions
             picker_model = None
     candidates = selectors.compare_candidates(user, picker_model) if picker_model else []
     chosen = {(r.model, r.version) for r in selection.refs}
