@@ -30,9 +30,15 @@ def _finite(value) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
+def _text(value) -> str:
+    """User text (model names, metric and param keys) shown by plotly, which reads a subset of HTML in
+    names and titles: escape the markup so it shows literally."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _layout(title: str, **extra) -> dict:
     layout = {
-        "title": {"text": title, "font": {"size": 15}},
+        "title": {"text": _text(title), "font": {"size": 15}},
         "autosize": True,
         "margin": {"l": 60, "r": 20, "t": 48, "b": 60},
         "legend": {"orientation": "h", "y": -0.25, "font": {"size": 11}},
@@ -61,15 +67,15 @@ def grouped_metric_bars(frame: pd.DataFrame, *, split_of=None) -> list[dict]:
         for i, label in enumerate(frame.columns):
             traces.append({
                 "type": "bar",
-                "name": str(label),
+                "name": _text(label),
                 "x": [split for split, _ in entries],
                 "y": [_finite(frame.at[key, label]) for _, key in entries],
                 "marker": {"color": _color(i)},
-                "hovertemplate": f"{label}<br>%{{x}} {base}: %{{y:.4g}}<extra></extra>",
+                "hovertemplate": f"{_text(label)}<br>%{{x}} {_text(base)}: %{{y:.4g}}<extra></extra>",
             })
         figures.append({
             "data": traces,
-            "layout": _layout(base, barmode="group", xaxis={"type": "category"}, yaxis={"title": {"text": base}},
+            "layout": _layout(base, barmode="group", xaxis={"type": "category"}, yaxis={"title": {"text": _text(base)}},
                               showlegend=len(frame.columns) <= 20),
         })
     return figures
@@ -94,7 +100,7 @@ def history_curves(history: pd.DataFrame) -> list[dict]:
             traces.append({
                 "type": "scatter",
                 "mode": "lines+markers" if len(rows) < 30 else "lines",
-                "name": str(label),
+                "name": _text(label),
                 "x": [int(s) for s in rows["step"]],
                 "y": [_finite(v) for v in rows["value"]],
                 "line": {"color": _color(i), "width": 2},
@@ -102,7 +108,7 @@ def history_curves(history: pd.DataFrame) -> list[dict]:
             })
         figures.append({
             "data": traces,
-            "layout": _layout(key, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": key}},
+            "layout": _layout(key, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": _text(key)}},
                               legend={"orientation": "h", "y": -0.32, "font": {"size": 11}}),
         })
     return figures
@@ -161,18 +167,18 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
         shade = metric_norm[i]
         color = "#9aa0a6" if shade is None else VIRIDIS[min(int(shade * len(VIRIDIS)), len(VIRIDIS) - 1)]
         traces.append({
-            "type": "scatter", "mode": "lines+markers", "name": str(label),
+            "type": "scatter", "mode": "lines+markers", "name": _text(label),
             "x": xs, "y": [axis[1][i] for axis in axes],
-            "customdata": [axis[3][i] for axis in axes],
-            "text": [axis[0] for axis in axes],
-            "hovertemplate": f"{label}<br>%{{text}} = %{{customdata}}<extra></extra>",
+            "customdata": [_text(axis[3][i]) for axis in axes],
+            "text": [_text(axis[0]) for axis in axes],
+            "hovertemplate": f"{_text(label)}<br>%{{text}} = %{{customdata}}<extra></extra>",
             "line": {"color": color, "width": 2}, "marker": {"size": 5, "color": color},
             "connectgaps": False,
         })
     shapes = [{"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "y", "xref": "x",
                "line": {"color": "#4a5360", "width": 1}} for x in xs]
     annotations = [
-        {"x": x, "y": pos, "xref": "x", "yref": "y", "text": text, "showarrow": False, "xanchor": "right",
+        {"x": x, "y": pos, "xref": "x", "yref": "y", "text": _text(text), "showarrow": False, "xanchor": "right",
          "xshift": -4, "font": {"size": 10, "color": "#4a5360"}}
         for x, axis in zip(xs, axes, strict=True) for pos, text in axis[2]
     ]
@@ -180,7 +186,7 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
         "data": traces,
         "layout": _layout(
             f"Params vs {metric} (line colour: {metric}, dark = low)",
-            xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [a[0] for a in axes], "showgrid": False,
+            xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [_text(a[0]) for a in axes], "showgrid": False,
                    "zeroline": False, "range": [-0.6, len(axes) - 0.6], "tickangle": -20},
             yaxis={"visible": False, "range": [-0.08, 1.08]},
             shapes=shapes, annotations=annotations, hovermode="closest",

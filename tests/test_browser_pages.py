@@ -177,8 +177,9 @@ def test_lineage_graph(page, live_server, signed_in, screenshot):
     assert "GAP: No git commit" in graph.text_content()
     assert "1 gap in lineage" in page.locator(".gap-summary").inner_text()
     screenshot("lineage")
-    # Every node is a link: follow the shared-data version to its own lineage.
-    page.locator("a.node-shared_version").first.click()
+    # Every node is a link, reachable from the keyboard: follow the shared-data version to its lineage.
+    page.locator("a.node-shared_version").first.focus()
+    page.keyboard.press("Enter")
     page.wait_for_url("**/registry/models/fraud-detector/versions/*/lineage/")
     assert page.locator(".ok-text").inner_text().startswith("Lineage complete")
     page.goto(f"{live_server.url}/registry/models/churn-classifier/versions/1/lineage/")

@@ -279,3 +279,13 @@ def test_twenty_versions_stay_readable(client, mirror, reader):
     bars = data["bars-0"]
     assert len(bars["data"]) == 20 and len({t["marker"]["color"] for t in bars["data"]}) == 20
     assert bars["layout"]["legend"]["orientation"] == "h"
+
+
+def test_chart_text_from_user_input_is_escaped_for_plotly():
+    import pandas as pd
+
+    from registry_ui import charts
+
+    frame = pd.DataFrame({"<b>m</b> v1": {"acc": 0.1}, "<a href='x'>m</a> v2": {"acc": 0.2}})
+    fig = charts.grouped_metric_bars(frame)[0]
+    assert [t["name"] for t in fig["data"]] == ["&lt;b&gt;m&lt;/b&gt; v1", "&lt;a href='x'&gt;m&lt;/a&gt; v2"]
