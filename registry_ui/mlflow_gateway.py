@@ -8,6 +8,7 @@ dataclasses or builtins, never MLflow entities. An unreachable or failing MLflow
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import warnings
 from collections.abc import Iterator
@@ -391,6 +392,36 @@ def register_webhook(*, name: str, url: str, secret: str, events: tuple[str, ...
 # --------------------------------------------------------------------------------------------------
 # Metric histories (pages issue): fetched when a chart first needs them.
 # --------------------------------------------------------------------------------------------------
+
+
+def metric_histories(run_id: str, keys: list[str], *, uri: str | None = None,
+                     budget: Budget | None = None) -> dict[str, list[list]]:
+    """Every logged value of `keys` for one run: {key: [[step, value, timestamp_ms], ...]} by step.
+
+    Non-finite values become None (JSON has no NaN). A run MLflow no longer has gives empty lists.
+    Raises MlflowUnavailable when MLflow cannot answer within the budget (web budget by default).
+    """
+    from mlflow.exceptions import MlflowException
+
+    out: dict[str, list[list]] = {}
+    with _budget(budget or web_budget()):
+        client = _client(uri)
+        for key in keys:
+            try:
+                points = client.get_metric_history(run_id, key)
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    out[key] = []
+                    continue
+                raise MlflowUnavailable(str(exc)) from exc
+            except Exception as exc:  # connection refused, timeouts: the server is not answering
+                raise MlflowUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            rows = sorted(
+                ([int(m.step), float(m.value) if math.isfinite(m.value) else None, int(m.timestamp)] for m in points),
+                key=lambda r: (r[0], r[2]),
+            )
+            out[key] = rows
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -286,6 +286,17 @@ AUDIT_EXPORT_CHUNK = int(os.environ.get("AUDIT_EXPORT_CHUNK", "2000"))
 AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "3600"))
 
 # --- Pages (issue 6) ------------------------------------------------------------------------------
+# Catalogue rows per page (?per_page= may ask for up to REGISTRY_MAX_PAGE_SIZE).
+REGISTRY_CATALOGUE_PAGE_SIZE = int(os.environ.get("REGISTRY_PAGE_SIZE", "50"))
+REGISTRY_MAX_PAGE_SIZE = 200
+# The alias shown as "champion" in the catalogue, and how many metric columns the versions table has.
+REGISTRY_CHAMPION_ALIAS = os.environ.get("REGISTRY_CHAMPION_ALIAS", "champion")
+REGISTRY_KEY_METRICS = 4
+REGISTRY_COMPARE_MAX_VERSIONS = int(os.environ.get("REGISTRY_COMPARE_MAX_VERSIONS", "50"))
+# Where lineage links to MLflow's own UI (runs, experiments); defaults to an http(s) tracking URI.
+REGISTRY_MLFLOW_UI_URL = os.environ.get(
+    "REGISTRY_MLFLOW_UI_URL", MLFLOW_TRACKING_URI if MLFLOW_TRACKING_URI.startswith(("http://", "https://")) else ""
+).rstrip("/")
 
 # --- Benchmark (issue 7) --------------------------------------------------------------------------
 # `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside

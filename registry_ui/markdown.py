@@ -1,0 +1,40 @@
+"""MLflow descriptions are user input: render them as markdown, then sanitise the HTML with nh3.
+
+Markdown passes raw HTML through, so sanitising AFTER rendering is what makes the result safe: no
+<script> (its content is dropped too), no event-handler attributes, no style, and links only to
+http(s)/mailto or relative targets (javascript: and data: URLs are removed).
+"""
+
+import markdown as md
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table",
+    "tbody", "td", "th", "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "th": {"align"},
+    "td": {"align"},
+    "abbr": {"title"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def render_markdown(text: str) -> SafeString:
+    """Markdown -> sanitised HTML, safe to insert in a page."""
+    if not text:
+        return mark_safe("")  # noqa: S308 - empty
+    html = md.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        clean_content_tags={"script", "style"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
