@@ -225,6 +225,23 @@ def use_mlflow_server(settings, mlflow_server) -> MlflowServer:
     return mlflow_server
 
 
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Transactional tests (browser, concurrency) end with a flush that empties every table, including
+    the role groups and their permissions made by data migrations; a later test would then see no
+    roles, depending on the order. Put them back before every database test."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db", "live_server"}:
+        return
+    transactional = bool(names & {"transactional_db", "live_server"}) or bool(
+        marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from governance.permissions import ensure_role_permissions
+
+    ensure_role_permissions()  # creates the groups too
+
+
 # --------------------------------------------------------------------------------------------------
 # Users in each role
 # --------------------------------------------------------------------------------------------------
