@@ -46,7 +46,10 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
     models = {m.name: m for m in client.search_registered_models()}
     assert set(models) == {"churn-classifier", "fraud-detector", "demand-forecaster"}
     # (the local store answers ints where the REST API answers strings)
-    assert {k: int(v) for k, v in models["churn-classifier"].aliases.items()} == {"champion": 2, "challenger": 3}
+    # The demo's deployed request moved @champion from v2 to v3 through the workflow.
+    assert "deployed by operator" in first.stdout
+    assert "demo requests already there" in second.stdout
+    assert {k: int(v) for k, v in models["churn-classifier"].aliases.items()} == {"champion": 3, "challenger": 3}
     versions = client.search_model_versions("name='churn-classifier'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
     assert {int(v.version): v.current_stage for v in versions}[2] == "Production"
@@ -63,7 +66,7 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
 
     mlflow.set_tracking_uri(uri)
     model = mlflow.sklearn.load_model("models:/churn-classifier@champion")
-    assert model.n_estimators == 60
+    assert model.n_estimators == 120
 
 
 def test_demo_serves_the_login_page_and_each_demo_user_signs_in(demo_env):

@@ -43,6 +43,9 @@ class Command(BaseCommand):
             self.stdout.write("Syncing the registry mirror...")
             call_command("sync_registry", verbosity=0)
         credentials = self._users()
+        if "seed_demo_requests" in get_commands():
+            self.stdout.write("Promotion requests (through the workflow services):")
+            call_command("seed_demo_requests")
         self.stdout.write(self.style.SUCCESS("Demo users (username / password / role):"))
         for username, (password, role) in credentials.items():
             self.stdout.write(f"  {username:<10} {password:<24} {role or 'admin (staff, superuser)'}")
