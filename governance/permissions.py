@@ -67,6 +67,10 @@ def visible_models(user, queryset):
     from guardian.shortcuts import get_objects_for_user
 
     granted = get_objects_for_user(user, ACTION_PERMS["view"], klass=queryset.model, accept_global_perms=False)
+    if not granted.exists():
+        # No role and no grant: an explicit none(), which the registry pages answer with 403 ("ask an
+        # administrator") rather than an empty catalogue.
+        return queryset.none()
     return queryset.filter(pk__in=granted.values("pk"))
 
 

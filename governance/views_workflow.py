@@ -151,6 +151,12 @@ def request_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_rollback(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and (name := request.GET.get("model", "")):
+        model = _visible_model(request.user, name)
+        if model is None:
+            raise Http404("No such registered model.")
+        if not (can(request.user, "request", model) or can(request.user, "deploy", model)):
+            raise PermissionDenied("You may not request a rollback for this model.")
     form = RollbackForm(request.POST or None, initial={"model": request.GET.get("model", ""),
                                                        "target": request.GET.get("target", "alias:champion")})
     if request.method == "POST" and form.is_valid():

@@ -173,6 +173,8 @@ def promotion_request_rollback(*, actor, model_name: str, target_stage: str = ""
     model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
     if model is None:
         raise NotFound(f"No registered model {model_name!r}.")
+    if not (can(actor, "request", model) or can(actor, "deploy", model)):  # permission before anything else
+        require_perm(actor, "request", model)
     previous = previous_holder(model, target_stage=target_stage, target_alias=target_alias)
     if previous is None:
         raise InvalidInput("No recorded deploy to this target: nothing to roll back to.")
