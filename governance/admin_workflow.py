@@ -8,6 +8,7 @@ Requests and the outbox are read-only here: their state changes only through gov
 from django.contrib import admin
 from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdmin
 
+from governance.admin_audit import ReadOnlyAdmin
 from governance.models import Approval, Deployment, ModelPolicy, PromotionRequest
 from governance.permissions import object_permissions_set
 from registry_ui.models import RegisteredModel
@@ -60,15 +61,6 @@ class RegisteredModelAdmin(GuardedModelAdmin):
         return _audited(AdminGroupObjectPermissionsForm, request, "group")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApprovalInline(admin.TabularInline):
