@@ -8,17 +8,17 @@ timeline provider (governance.panels_audit).
 from django.db.models import Count
 
 from governance.models.workflow import OPEN_STATES, PromotionRequest
-from governance.permissions import allowed_actions, can, who_may
+from governance.permissions import allowed_actions, can, request_checker, who_may
 from governance.policies import STAGE_TARGETS
 
 
 def workflow_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
-    user = request.user
+    user, checker = request.user, request_checker(request)
     if kind == "model":
-        if not can(user, "view", obj):
+        if not can(user, "view", obj, checker=checker):
             return []
         open_requests = list(PromotionRequest.objects.filter(model=obj, state__in=OPEN_STATES))
-        actions = allowed_actions(user=user, obj=obj)
+        actions = allowed_actions(user=user, obj=obj, checker=checker)
         targets = [("stage", s) for s in ("Production", "Staging")]
         targets += [("alias", a.alias) for a in obj.aliases.all()]
         return [("governance/panels/model.html", {
@@ -27,12 +27,12 @@ def workflow_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
         })]
     if kind == "version":
         model = obj.model
-        if not can(user, "view", model):
+        if not can(user, "view", model, checker=checker):
             return []
         requests = list(PromotionRequest.objects.filter(model=model, version=obj.version)[:20])
         rows = [(r, allowed_actions(user=user, obj=r)) for r in requests]
         return [("governance/panels/version.html", {
-            "version": obj, "model": model, "rows": rows, "may_request": can(user, "request", model),
+            "version": obj, "model": model, "rows": rows, "may_request": can(user, "request", model, checker=checker),
             "stages": STAGE_TARGETS,
         })]
     return []

@@ -4,7 +4,7 @@ drift) from the audit events. Owned by the audit issue."""
 from django.urls import reverse
 
 from governance.models import AuditEvent
-from governance.permissions import can
+from governance.permissions import can, request_checker
 
 TIMELINE_ACTIONS = ("deploy.succeeded", "registry.drift")
 TIMELINE_LIMIT = 50
@@ -22,7 +22,7 @@ def _change(event) -> str:
 
 
 def timeline_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
-    if kind != "model" or not can(request.user, "view", obj):
+    if kind != "model" or not can(request.user, "view", obj, checker=request_checker(request)):
         return []
     events = list(
         AuditEvent.objects.filter(model_name=obj.name, action__in=TIMELINE_ACTIONS)

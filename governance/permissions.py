@@ -74,13 +74,28 @@ def visible_models(user, queryset):
     return queryset.filter(pk__in=granted.values("pk"))
 
 
-def can(user, action: str, model) -> bool:
+def request_checker(request):
+    """One django-guardian ObjectPermissionChecker per request: it reads a user's grants on an object
+    once (2 queries) and answers every later check on that object from its cache. Without it each
+    `user.has_perm(perm, obj)` builds a new checker and re-reads the grants. Grants do not change
+    within one page request; services, which may change them, never use this."""
+    checker = getattr(request, "_governance_perm_checker", None)
+    if checker is None or checker.user is not request.user:
+        from guardian.core import ObjectPermissionChecker
+
+        checker = request._governance_perm_checker = ObjectPermissionChecker(request.user)
+    return checker
+
+
+def can(user, action: str, model, *, checker=None) -> bool:
+    """May `user` do `action` on `model`? `checker` (request_checker) only caches the object grants."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser:
         return True
     perm = ACTION_PERMS[action]
-    if model is not None and user.has_perm(perm, model):  # guardian object grant
+    if model is not None and (checker.has_perm(perm, model) if checker is not None
+                              else user.has_perm(perm, model)):  # guardian object grant
         return True
     if action == "view":
         return user.has_perm(perm)
@@ -92,7 +107,7 @@ def require_perm(user, action: str, model) -> None:
         raise PermissionDenied(f"You may not {action} for model {getattr(model, 'name', model)}.")
 
 
-def allowed_actions(*, user, obj) -> list[str]:
+def allowed_actions(*, user, obj, checker=None) -> list[str]:
     """What this user may do now on `obj`: the buttons shown are exactly these, and the services
     apply the same checks.
 
@@ -104,7 +119,7 @@ def allowed_actions(*, user, obj) -> list[str]:
 
     if isinstance(obj, PromotionRequest):
         return [a for a in ("approve", "reject", "cancel", "deploy") if transition_refusal(user, obj, a) is None]
-    actions = [a for a in ("view", "request", "approve", "deploy") if can(user, a, obj)]
+    actions = [a for a in ("view", "request", "approve", "deploy") if can(user, a, obj, checker=checker)]
     if "request" in actions or "deploy" in actions:
         actions.append("rollback")
     return actions
@@ -118,15 +133,22 @@ def who_may(model) -> dict[str, list[str]]:
     scoped = is_scoped(model)
     user_grants = get_users_with_perms(model, attach_perms=True, with_superusers=False, with_group_users=False)
     group_grants = get_groups_with_perms(model, attach_perms=True)
+    codenames = {action: _codename(action) for action in ("request", "approve", "deploy")}
+    global_holders: dict[str, set[str]] = {c: set() for c in codenames.values()}
+    if not scoped:  # model-level permissions count: two queries for all three actions
+        wanted = list(codenames.values())
+        for name, codename in Group.objects.filter(
+                permissions__content_type__app_label="registry_ui", permissions__codename__in=wanted,
+        ).values_list("name", "permissions__codename"):
+            global_holders[codename].add(f"group:{name}")
+        for name, codename in get_user_model().objects.filter(
+                is_active=True, user_permissions__content_type__app_label="registry_ui",
+                user_permissions__codename__in=wanted,
+        ).values_list("username", "user_permissions__codename"):
+            global_holders[codename].add(name)
     result = {}
-    for action in ("request", "approve", "deploy"):
-        codename = _codename(action)
-        names = set()
-        if not scoped:
-            perm = Permission.objects.filter(content_type__app_label="registry_ui", codename=codename)
-            names |= {f"group:{g}" for g in Group.objects.filter(permissions__in=perm).values_list("name", flat=True)}
-            names |= set(get_user_model().objects.filter(user_permissions__in=perm, is_active=True)
-                         .values_list("username", flat=True))
+    for action, codename in codenames.items():
+        names = set(global_holders[codename])
         names |= {f"group:{g.name}" for g, perms in group_grants.items() if codename in perms}
         names |= {u.get_username() for u, perms in user_grants.items() if codename in perms}
         result[action] = sorted(names)

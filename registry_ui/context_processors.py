@@ -38,4 +38,8 @@ def user_roles(user) -> list[str]:
 
 def console(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
-    return {"user_roles": user_roles(user) if user is not None else [], "nav_links": nav_links()}
+    # Panels render with the same request: read the roles once per request (and user).
+    cached = getattr(request, "_console_roles", None)
+    if cached is None or cached[0] is not user:
+        cached = request._console_roles = (user, user_roles(user) if user is not None else [])
+    return {"user_roles": cached[1], "nav_links": nav_links()}

@@ -22,6 +22,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q,
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.http import Http404
+from django.utils import timezone
 
 from registry_ui import extensions
 from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage, SyncState
@@ -216,6 +217,8 @@ class VersionRow:
     aliases: list[str]
     run: RunSnapshot | None
     key_metrics: list[str]
+    created_iso: str = ""  # formatted here: the template's date filter is most of a 100-row page's cost
+    created_text: str = ""
 
 
 @dataclass
@@ -229,10 +232,13 @@ class ModelPage:
 
 def model_page(user, name: str) -> ModelPage:
     model = model_for_user(user, name)
-    versions = list(model.versions.order_by("-version"))
+    # Only the columns the table shows: params and tags of 100 runs would be decoded for nothing.
+    versions = list(model.versions.order_by("-version").only("model_id", "version", "stage", "status",
+                                                              "created_at", "run_id"))
     aliases = list(model.aliases.order_by("alias"))
     run_ids = {v.run_id for v in versions if v.run_id}
-    runs = {r.run_id: r for r in RunSnapshot.objects.filter(run_id__in=run_ids)} if run_ids else {}
+    runs = {r.run_id: r for r in RunSnapshot.objects.filter(run_id__in=run_ids).only("run_id", "run_name",
+                                                                                       "metrics")} if run_ids else {}
     keys = key_metric_keys(list(runs.values()), settings.REGISTRY_KEY_METRICS)
     by_version: dict[int, list[str]] = {}
     for a in aliases:
@@ -244,8 +250,11 @@ def model_page(user, name: str) -> ModelPage:
     for v in versions:
         run = runs.get(v.run_id)
         metrics = (run.metrics if run else {}) or {}
+        created = timezone.localtime(v.created_at) if v.created_at else None
         rows.append(VersionRow(version=v, aliases=by_version.get(v.version, []), run=run,
-                               key_metrics=[format_metric(metrics.get(k)) for k in keys]))
+                               key_metrics=[format_metric(metrics.get(k)) for k in keys],
+                               created_iso=created.isoformat() if created else "",
+                               created_text=created.strftime("%Y-%m-%d %H:%M") if created else ""))
     return ModelPage(model=model, aliases=aliases, stage_holders=stage_holders, rows=rows, key_metrics=keys)
 
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
@@ -16,6 +17,7 @@ from registry_ui.lineage import layout_svg, version_lineage
 from registry_ui.markdown import render_markdown
 from registry_ui.models import Stage
 from registry_ui.pages_compare import comparison_context, selection_from_request
+from registry_ui.tables import version_rows_html
 
 
 def _int(value, default: int) -> int:
@@ -54,9 +56,13 @@ def catalogue(request: HttpRequest) -> HttpResponse:
 @login_required
 def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     page = selectors.model_page(request.user, name)
+    # Row links are this prefix + "<version>/" (version_detail) and + "<version>/lineage/": one reverse()
+    # instead of two per row (tests compare them to reverse()).
+    version_base = reverse("registry:version_detail", args=[page.model.name, 1]).removesuffix("1/")
     return render(request, "registry/model_detail.html", {
         "p": page, "model": page.model, "description": render_markdown(page.model.description),
         "panels": extensions.panels("model", request, page.model),
+        "version_rows": version_rows_html(page.rows, page.model.name, version_base),
     })
 
 

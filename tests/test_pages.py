@@ -125,7 +125,9 @@ def test_model_names_round_trip_through_urls(client, mirror, name):
     assert resolve(_decoded(url)).kwargs["name"] == name
     response = client.get(url)
     assert response.status_code == 200
-    assert html.unescape(response.content.decode()).count(reverse("registry:version_detail", args=[name, 1])) >= 1
+    page = html.unescape(response.content.decode())
+    assert reverse("registry:version_detail", args=[name, 1]) in page
+    assert reverse("registry:lineage", args=[name, 1]) in page
     assert client.get(reverse("registry:version_detail", args=[name, 1])).status_code == 200
     assert client.get(reverse("registry:lineage", args=[name, 1])).status_code == 200
 
@@ -233,6 +235,32 @@ def test_model_page_shows_description_tags_holders_and_versions(client, shop):
     assert ">test_accuracy<" in table and ">0.92<" in table  # key metrics, held-out splits first
     assert "no run" in table  # v3 has no run
     assert reverse("registry:lineage", args=["fraud-detector", 2]) in table
+
+
+@pytest.mark.django_db
+def test_model_page_rows_escape_mlflow_text_and_link_like_reverse(client, mirror):
+    """The versions table is rendered in Python (registry_ui.tables): every MLflow string in it is
+    escaped and its links are the ones reverse() gives."""
+    hostile = '<img src=x onerror="alert(1)">'
+    name = "x<b>'\"&m"
+    m = mirror.model(name)
+    mirror.version(m, stage="Staging", status="<i>READY</i>", run_name=hostile, metrics={"val_<s>": 0.5})
+    mirror.version(m, with_run=False)
+    mirror.alias(m, "<u>champ", 1)
+    client.force_login(make_user("reader", "auditor"))
+    body = client.get(reverse("registry:model_detail", args=[name])).content.decode()
+    table = body.split('class="versions"')[1].split("</table>")[0]
+    for raw in (hostile, "<b>", "<i>", "<u>", "<s>"):
+        assert raw not in table
+    assert html.escape(hostile)[:20] in table and "&lt;i&gt;READY&lt;/i&gt;" in table
+    assert '<span class="badge alias">@&lt;u&gt;champ</span>' in table
+    assert f'value="{html.escape(name)}:1"' in table
+    assert f'href="{html.escape(reverse("registry:version_detail", args=[name, 2]))}"' in table
+    assert f'href="{html.escape(reverse("registry:lineage", args=[name, 1]))}"' in table
+    assert table.count("<tr>") == 3 and "no run" in table  # header row + 2 versions; v2 has no run
+    row1 = table.split('id="cmp-1"')[1].split("</tr>")[0]
+    assert 'stage-staging">Staging<' in row1 and '<td class="num">0.5</td>' in row1
+    assert f'<time datetime="{m.versions.get(version=1).created_at.isoformat()}">' in row1
 
 
 @pytest.mark.django_db
