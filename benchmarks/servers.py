@@ -1,4 +1,5 @@
-"""Child processes the benchmark runs on loopback: a real `mlflow server` and a real WSGI server."""
+"""Child processes on loopback: a real `mlflow server` and a real WSGI server, for the benchmark and
+the test suite's MLflow fixtures (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ class ChildServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """End the server abruptly (tests of a server dying mid-operation)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
         self.process = None
 
     def __enter__(self) -> ChildServer:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from benchmarks.servers import ChildServer, free_port
 
 # Each area keeps its fixtures in a module of its own (fewer merge conflicts than one big conftest).
 pytest_plugins = [
@@ -44,59 +41,17 @@ TEST_PASSWORD = "correct-horse-battery-staple-42"
 # --------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class MlflowServer(ChildServer):
+    """`mlflow server` as a child process (start/stop/kill in benchmarks.servers.ChildServer, which the
+    benchmark uses too)."""
 
-
-@dataclass
-class MlflowServer:
-    url: str
-    port: int
-    backend_uri: str
-    workdir: Path
-    process: subprocess.Popen | None = None
-    env: dict | None = None
-    args: list | None = None
+    def __init__(self, *, port: int, backend_uri: str, workdir: Path, env: dict, args: list):
+        super().__init__("mlflow server", args, url=f"http://127.0.0.1:{port}", probe="/health", env=env,
+                         log=workdir / "mlflow-server.log")
+        self.port, self.backend_uri, self.workdir = port, backend_uri, workdir
 
     def is_healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def start(self, timeout: float = 90) -> None:
-        log = open(self.workdir / "mlflow-server.log", "ab")  # noqa: SIM115 - lives as long as the server
-        self.process = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited early; see {self.workdir / 'mlflow-server.log'}")
-            if self.is_healthy():
-                return
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"mlflow server did not become healthy in {timeout}s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.process = None
-
-    def kill(self) -> None:
-        """Kill the server abruptly (tests of MLflow dying mid-operation)."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
-        self.process = None
+        return self.healthy()
 
 
 def _mlflow_server(workdir: Path) -> MlflowServer:
@@ -119,8 +74,7 @@ def _mlflow_server(workdir: Path) -> MlflowServer:
     }
     if not env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]:
         env.pop("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY")
-    return MlflowServer(url=f"http://127.0.0.1:{port}", port=port, backend_uri=backend, workdir=workdir,
-                        env=env, args=args)
+    return MlflowServer(port=port, backend_uri=backend, workdir=workdir, env=env, args=args)
 
 
 @pytest.fixture(scope="session")
