@@ -1,8 +1,9 @@
 """Drift: a stage or alias change in MLflow that no governance deployment explains.
 
-registry_ui.sync calls handle_sync_report() with every report (settings.REGISTRY_SYNC_REPORT_HANDLERS),
-inside a transaction of its own. Each unexplained change becomes a `registry.drift` audit event; a
-sync that changed the mirror also leaves one `registry.synced` event (a no-op sync writes nothing).
+registry_ui.sync calls handle_sync_report() (settings.REGISTRY_SYNC_REPORT_HANDLERS) with what each of
+its transactions wrote (a page of models, a deletion batch, one targeted model), inside that
+transaction. Each unexplained change becomes a `registry.drift` audit event; a part that changed the
+mirror also leaves one `registry.synced` event (a no-op sync writes nothing).
 """
 
 from governance import audit

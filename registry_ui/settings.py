@@ -248,8 +248,9 @@ REGISTRY_PANEL_PROVIDERS = ["governance.panels.workflow_panels", "governance.pan
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
 
 # --- Sync (issue 3) -------------------------------------------------------------------------------
-# Called with every SyncReport (full or targeted), each in its own transaction: governance classifies
-# stage/alias changes as drift there (registry_ui never imports governance).
+# Called with the part of a SyncReport each sync transaction wrote (a page, a deletion batch, a targeted
+# model), inside that transaction: governance classifies stage/alias changes as drift there
+# (registry_ui never imports governance).
 REGISTRY_SYNC_REPORT_HANDLERS = ["governance.drift.handle_sync_report"]
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
 REGISTRY_WATCH_HOOKS = ["governance.audit_service.audit_scheduled_checkpoint"]

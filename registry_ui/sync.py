@@ -15,7 +15,11 @@ sync's business (the pages fetch them when a chart first needs them).
 
 The report lists every stage and alias change seen on models the mirror already knew. registry_ui
 does not know governance: whoever wants the report (drift classification) is named in
-settings.REGISTRY_SYNC_REPORT_HANDLERS and called with it, each in its own transaction.
+settings.REGISTRY_SYNC_REPORT_HANDLERS and called with the part of it each transaction wrote, inside
+that transaction (a page of models, a batch of deletions, one targeted model). So the audit events a
+handler writes commit with the mirror rows they describe, or neither does: a handler that fails rolls
+its page back, the sync fails, and the next sync sees the same changes again. Nothing is detected
+into the mirror and then lost.
 """
 
 from __future__ import annotations
@@ -92,6 +96,13 @@ class SyncReport:
     def changed(self) -> bool:
         return self.rows_written > 0
 
+    def add(self, part: SyncReport) -> None:
+        """Fold in what one committed transaction of this sync did."""
+        for name in ("created", "updated", "deleted", "unchanged", "rows_written", "models_seen", "versions_seen",
+                     "runs_fetched"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.changes.extend(part.changes)
+
     def summary(self) -> str:
         return (f"{self.models_seen} models, {self.versions_seen} versions: {self.created} created, "
                 f"{self.updated} updated, {self.deleted} deleted, {self.unchanged} unchanged; "
@@ -139,7 +150,6 @@ def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None
     finally:
         SyncState.objects.filter(pk=1, lock_owner=owner).update(lock_owner="", locked_until=None)
     report.finished_at = timezone.now()
-    _hand_over(report)
     SyncState.objects.filter(pk=1).update(last_success_at=report.finished_at, last_report=report.to_dict())
     return report
 
@@ -157,7 +167,6 @@ def sync_model(name: str, *, uri: str | None = None, budget: gw.Budget | None = 
     except gw.MlflowUnavailable as exc:
         raise SyncError(f"MLflow unavailable: {exc}") from exc
     report.finished_at = timezone.now()
-    _hand_over(report)
     return report
 
 
@@ -165,15 +174,22 @@ def report_handlers() -> list[Callable[[SyncReport], None]]:
     return [import_string(path) for path in getattr(settings, "REGISTRY_SYNC_REPORT_HANDLERS", [])]
 
 
-def _hand_over(report: SyncReport) -> None:
-    for handler in report_handlers():
-        try:
-            with transaction.atomic():
-                handler(report)
-        except Exception as exc:
-            log.exception("sync report handler %s failed", handler)
-            _record_failure(f"report handler failed: {exc}")
-            raise SyncError(f"report handler {getattr(handler, '__qualname__', handler)} failed: {exc}") from exc
+def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
+    """One transaction of a sync: `write` changes mirror rows and counts them into a part report, the
+    report handlers get that part in the same transaction, and the part is folded into `report` once
+    it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it)."""
+    part = SyncReport(scope=report.scope, started_at=report.started_at)
+    with transaction.atomic():
+        write(part)
+        part.finished_at = timezone.now()
+        for handler in report_handlers():
+            try:
+                handler(part)
+            except Exception as exc:
+                log.exception("sync report handler %s failed", handler)
+                name = getattr(handler, "__qualname__", handler)
+                raise SyncError(f"report handler {name} failed, the page was not written: {exc}") from exc
+    report.add(part)
 
 
 def _record_failure(message: str) -> None:
@@ -257,14 +273,15 @@ class _Scan:
 
 
 def _delete_models(names: list[str], report: SyncReport) -> None:
+    def delete(batch: list[str], part: SyncReport) -> None:
+        versions = ModelVersion.objects.filter(model__name__in=batch).count()
+        models = RegisteredModel.objects.filter(name__in=batch).count()
+        deleted, _ = RegisteredModel.objects.filter(name__in=batch).delete()
+        part.deleted += models + versions
+        part.rows_written += deleted
+
     for start in range(0, len(names), BULK_BATCH):
-        batch = names[start:start + BULK_BATCH]
-        with transaction.atomic():
-            versions = ModelVersion.objects.filter(model__name__in=batch).count()
-            models = RegisteredModel.objects.filter(name__in=batch).count()
-            deleted, _ = RegisteredModel.objects.filter(name__in=batch).delete()
-        report.deleted += models + versions
-        report.rows_written += deleted
+        _commit(report, lambda part, batch=names[start:start + BULK_BATCH]: delete(batch, part))
 
 
 _MODEL_FIELDS = ("description", "tags", "created_at", "updated_at")
@@ -356,7 +373,6 @@ class _Context:
         if missing:  # maybe an experiment created since we listed them
             found.update(gw.fetch_runs(missing, experiments=self.experiments(refresh=True), uri=self.uri,
                                        budget=self.budget))
-        self.report.runs_fetched += len(found)
         return {r: found.get(r) for r in run_ids}
 
     def apply_page(self, records: list[gw.ModelRecord]) -> None:
@@ -364,8 +380,12 @@ class _Context:
             return
         versions = gw.model_versions_for([r.name for r in records], uri=self.uri, budget=self.budget)
         runs = self._fetch_runs(self._runs_needed([v for vs in versions.values() for v in vs]))
-        with transaction.atomic():
-            _Writer(self.report).write(records, versions, runs)
+
+        def write(part: SyncReport) -> None:
+            part.runs_fetched += sum(1 for r in runs.values() if r is not None)
+            _Writer(part).write(records, versions, runs)
+
+        _commit(self.report, write)
 
 
 class _Writer:

@@ -57,6 +57,38 @@ def test_a_change_a_deployment_explains_is_not_drift(mlflow_factory, synced, mon
     assert AuditEvent.objects.filter(action="registry.synced", model_name=name).count() == 2
 
 
+def test_a_failing_drift_handler_rolls_its_page_back_and_the_next_sync_still_records_the_drift(
+        mlflow_factory, synced, monkeypatch):
+    """The drift events are written in the transaction that writes the mirror rows: if recording them
+    fails, the mirror keeps its old state, so the change is not silently absorbed."""
+    import governance.drift
+    from registry_ui.sync import SyncError
+
+    name = mlflow_factory.model()
+    v1 = mlflow_factory.version(name, with_run=False)
+    mlflow_factory.version(name, with_run=False)
+    synced.full()
+    mlflow_factory.stage(name, v1, "Production")
+    mlflow_factory.alias(name, "champion", v1)
+
+    def broken(**kwargs):
+        raise RuntimeError("explanation store unreachable")
+
+    with monkeypatch.context() as m:
+        m.setattr(governance.drift, "deployment_explains", broken)
+        with pytest.raises(SyncError, match="report handler .* failed, the page was not written"):
+            synced.full()
+    assert ModelVersion.objects.get(model__name=name, version=v1).stage == "None"  # page rolled back
+    assert not RegisteredModel.objects.get(name=name).aliases.exists()
+    assert "explanation store unreachable" in SyncState.get().last_error
+    assert not AuditEvent.objects.filter(action="registry.drift", model_name=name).exists()
+
+    synced.full()
+    assert ModelVersion.objects.get(model__name=name, version=v1).stage == "Production"
+    drift = sorted(str(e.after) for e in AuditEvent.objects.filter(action="registry.drift", model_name=name))
+    assert drift == [str({"alias": "champion", "version": v1}), str({"stage": "Production"})]
+
+
 def test_an_unchanged_resync_writes_no_audit_event(mlflow_factory, synced):
     name = mlflow_factory.model()
     mlflow_factory.version(name, with_run=False)
