@@ -292,10 +292,13 @@ def _applied(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
 
 
 def _mirror_apply(dep: Deployment, pointers: gateway.ModelPointers) -> None:
-    """Update the mirror rows this deploy changed, from what MLflow reported."""
-    model = RegisteredModel.objects.filter(name=dep.model_name).first()
+    """Update the mirror rows this deploy changed, from what MLflow reported. The model's synced_at
+    moves to now (after the read), so a sync page read from MLflow before this deploy does not write
+    its older state over it (registry_ui.sync._Writer); the row lock orders the two writers."""
+    model = RegisteredModel.objects.select_for_update().filter(name=dep.model_name).first()
     if model is None:
         return
+    RegisteredModel.objects.filter(pk=model.pk).update(synced_at=timezone.now())
     if dep.kind == "alias":
         ModelAlias.objects.update_or_create(model=model, alias=dep.target, defaults={"version": dep.version})
         return

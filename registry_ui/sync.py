@@ -88,6 +88,9 @@ class SyncReport:
     models_seen: int = 0
     versions_seen: int = 0
     runs_fetched: int = 0
+    # Models left as they were because a fresher write (a targeted sync, a deploy) reached the mirror
+    # after this page was read from MLflow: writing the older read would undo it (and report false drift).
+    skipped_fresher: int = 0
     changes: list[Change] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -99,7 +102,7 @@ class SyncReport:
     def add(self, part: SyncReport) -> None:
         """Fold in what one committed transaction of this sync did."""
         for name in ("created", "updated", "deleted", "unchanged", "rows_written", "models_seen", "versions_seen",
-                     "runs_fetched"):
+                     "runs_fetched", "skipped_fresher"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.changes.extend(part.changes)
 
@@ -120,6 +123,7 @@ class SyncReport:
             "models_seen": self.models_seen,
             "versions_seen": self.versions_seen,
             "runs_fetched": self.runs_fetched,
+            "skipped_fresher": self.skipped_fresher,
             "changes": [c.to_dict() for c in self.changes],
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
@@ -159,11 +163,12 @@ def sync_model(name: str, *, uri: str | None = None, budget: gw.Budget | None = 
     report = SyncReport(scope=f"model:{name}", started_at=timezone.now())
     try:
         ctx = _Context(uri=uri, budget=budget, report=report)
+        read_at = timezone.now()
         record = gw.get_registered_model(name, uri=uri, budget=budget)
         if record is None:
             _delete_models([name], report)
         else:
-            ctx.apply_page([record])
+            ctx.apply_page([record], read_at=read_at)
     except gw.MlflowUnavailable as exc:
         raise SyncError(f"MLflow unavailable: {exc}") from exc
     report.finished_at = timezone.now()
@@ -251,10 +256,15 @@ class _Scan:
         total = RegisteredModel.objects.count()
         seen: set[str] = set()
         done = 0
-        for page in gw.iter_registered_model_pages(uri=self.uri, page_size=page_size):
+        pages = gw.iter_registered_model_pages(uri=self.uri, page_size=page_size)
+        while True:
+            read_at = timezone.now()  # before MLflow is asked for the page: what it returns is at least this fresh
+            page = next(pages, None)
+            if page is None:
+                break
             page = [m for m in page if m.name not in seen]  # an offset shift can repeat a model
             seen.update(m.name for m in page)
-            self.ctx.apply_page(page)
+            self.ctx.apply_page(page, read_at=read_at)
             done += len(page)
             _renew_lock(self.owner)
             if self.progress:
@@ -264,11 +274,12 @@ class _Scan:
         missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]
         gone = []
         for name in missing:
+            read_at = timezone.now()
             record = gw.get_registered_model(name, uri=self.uri)
             if record is None:
                 gone.append(name)
             else:
-                self.ctx.apply_page([record])
+                self.ctx.apply_page([record], read_at=read_at)
         _delete_models(gone, self.report)
 
 
@@ -375,7 +386,8 @@ class _Context:
                                        budget=self.budget))
         return {r: found.get(r) for r in run_ids}
 
-    def apply_page(self, records: list[gw.ModelRecord]) -> None:
+    def apply_page(self, records: list[gw.ModelRecord], *, read_at: datetime) -> None:
+        """Write one page of models read from MLflow at or after `read_at`."""
         if not records:
             return
         versions = gw.model_versions_for([r.name for r in records], uri=self.uri, budget=self.budget)
@@ -383,35 +395,52 @@ class _Context:
 
         def write(part: SyncReport) -> None:
             part.runs_fetched += sum(1 for r in runs.values() if r is not None)
-            _Writer(part).write(records, versions, runs)
+            _Writer(part, read_at).write(records, versions, runs)
 
         _commit(self.report, write)
 
 
 class _Writer:
-    """Diffs one page against the mirror and writes only what differs, in bulk."""
+    """Diffs one page against the mirror and writes only what differs, in bulk.
 
-    def __init__(self, report: SyncReport):
+    A model's `synced_at` is the time of the MLflow read its mirror rows come from (every writer sets
+    it when it changes the model, its aliases or versions: this sync, a targeted sync, a deploy's
+    mirror update). A model whose synced_at is newer than this page's read was written from a fresher
+    read while the page was in flight, so it is left alone: the rows are locked first (PostgreSQL;
+    SQLite's IMMEDIATE transactions serialise writers), so the check and the write are one step."""
+
+    def __init__(self, report: SyncReport, read_at: datetime):
         self.report = report
         self.now = timezone.now()
+        self.read_at = read_at
+        self.touched: set[int] = set()  # ids of models whose aliases or versions this page wrote
 
     def write(self, records, versions_by_name, runs) -> None:
         report = self.report
         names = [r.name for r in records]
-        existing = {m.name: m for m in RegisteredModel.objects.filter(name__in=names)}
+        existing = {m.name: m for m in RegisteredModel.objects.select_for_update().filter(name__in=names)
+                    .order_by("name")}
+        fresher = {n for n, m in existing.items() if m.synced_at and m.synced_at > self.read_at}
+        if fresher:
+            report.skipped_fresher += len(fresher)
+            records = [r for r in records if r.name not in fresher]
+            names = [r.name for r in records]
+            versions_by_name = {n: vs for n, vs in versions_by_name.items() if n not in fresher}
+            wanted = {v.run_id for vs in versions_by_name.values() for v in vs}
+            runs = {run_id: run for run_id, run in runs.items() if run_id in wanted}
         known = set(existing)  # models the mirror already had: their changes are reported
         new_models, changed_models = [], []
         for r in records:
             values = _model_values(r)
             obj = existing.get(r.name)
             if obj is None:
-                new_models.append(RegisteredModel(name=r.name, synced_at=self.now, **values))
+                new_models.append(RegisteredModel(name=r.name, synced_at=self.read_at, **values))
                 continue
             diff = _differs(obj, values)
             if diff:
                 for k in diff:
                     setattr(obj, k, values[k])
-                obj.synced_at = self.now
+                obj.synced_at = self.read_at
                 changed_models.append(obj)
             else:
                 report.unchanged += 1
@@ -429,6 +458,10 @@ class _Writer:
         self._aliases(records, ids, known)
         self._versions(versions_by_name, ids, known)
         self._runs(runs, versions_by_name)
+        # A model whose aliases or versions changed carries this read's time too (see the class doc).
+        bump = self.touched - {m.pk for m in changed_models} - {existing[m.name].pk for m in new_models}
+        if bump:
+            report.rows_written += RegisteredModel.objects.filter(pk__in=bump).update(synced_at=self.read_at)
 
     def _change(self, model, version, kind, name, before, after) -> None:
         self.report.changes.append(Change(model=model, version=version, kind=kind, name=name, before=before,
@@ -446,6 +479,7 @@ class _Writer:
                 obj = mine.get(alias)
                 if obj is None:
                     create.append(ModelAlias(model_id=ids[r.name], alias=alias, version=version))
+                    self.touched.add(ids[r.name])
                     if report:
                         self._change(r.name, version, "alias", alias, None, version)
                 elif obj.version != version:
@@ -453,9 +487,11 @@ class _Writer:
                         self._change(r.name, version, "alias", alias, obj.version, version)
                     obj.version = version
                     update.append(obj)
+                    self.touched.add(ids[r.name])
             for alias, obj in mine.items():
                 if alias not in r.aliases:
                     delete.append(obj.pk)
+                    self.touched.add(ids[r.name])
                     if report:
                         self._change(r.name, obj.version, "alias", alias, obj.version, None)
         if delete:
@@ -483,7 +519,9 @@ class _Writer:
                 values = _version_values(r)
                 obj = current.get(key)
                 if obj is None:
-                    create.append(ModelVersion(model_id=model_id, version=r.version, synced_at=self.now, **values))
+                    create.append(ModelVersion(model_id=model_id, version=r.version, synced_at=self.read_at,
+                                               **values))
+                    self.touched.add(model_id)
                     if name in known and r.stage != "None":
                         self._change(name, r.version, "stage", "stage", "None", r.stage)
                     continue
@@ -495,11 +533,13 @@ class _Writer:
                     self._change(name, r.version, "stage", "stage", obj.stage, r.stage)
                 for k in diff:
                     setattr(obj, k, values[k])
-                obj.synced_at = self.now
+                obj.synced_at = self.read_at
                 update.append(obj)
+                self.touched.add(model_id)
         # Versions of these models that MLflow no longer lists (soft-deleted): the version read for
         # these models was complete, so this is conclusive.
         delete = [v.pk for key, v in current.items() if key not in live]
+        self.touched.update(v.model_id for key, v in current.items() if key not in live)
         if delete:
             ModelVersion.objects.filter(pk__in=delete).delete()
         if create:

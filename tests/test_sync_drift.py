@@ -89,6 +89,39 @@ def test_a_failing_drift_handler_rolls_its_page_back_and_the_next_sync_still_rec
     assert drift == [str({"alias": "champion", "version": v1}), str({"stage": "Production"})]
 
 
+def test_a_webhook_sync_during_a_full_sync_is_not_undone_by_the_page_read_before_it(mlflow_factory, synced,
+                                                                                    monkeypatch):
+    """A full sync reads a page (champion -> v1); MLflow then moves the alias and a webhook's targeted
+    sync writes v2; the full sync's older page must not put v1 back (and report v2 -> v1 as drift)."""
+    from registry_ui import mlflow_gateway as gw
+
+    name = mlflow_factory.model()
+    v1 = mlflow_factory.version(name, with_run=False)
+    v2 = mlflow_factory.version(name, with_run=False)
+    mlflow_factory.alias(name, "champion", v1)
+    synced.full()
+    read_versions = gw.model_versions_for
+    webhook_fired = []
+
+    def versions_then_webhook(names, **kwargs):
+        result = read_versions(names, **kwargs)
+        if name in names and not webhook_fired:
+            webhook_fired.append(name)
+            mlflow_factory.alias(name, "champion", v2)
+            synced(name)  # what the webhook receiver runs
+        return result
+
+    monkeypatch.setattr(gw, "model_versions_for", versions_then_webhook)
+    report = synced.full()
+
+    assert webhook_fired and report.skipped_fresher == 1
+    assert RegisteredModel.objects.get(name=name).aliases.get(alias="champion").version == v2
+    drift = [(e.before, e.after) for e in AuditEvent.objects.filter(action="registry.drift", model_name=name)]
+    assert drift == [({"alias": "champion", "version": v1}, {"alias": "champion", "version": v2})]
+    synced.full()  # the next full sync agrees with the mirror: nothing to write for this model
+    assert AuditEvent.objects.filter(action="registry.drift", model_name=name).count() == 1
+
+
 def test_an_unchanged_resync_writes_no_audit_event(mlflow_factory, synced):
     name = mlflow_factory.model()
     mlflow_factory.version(name, with_run=False)
