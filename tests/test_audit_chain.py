@@ -63,6 +63,22 @@ def test_json_values_hash_the_same_after_a_round_trip():
     assert run_verify()[0] == 0
 
 
+def test_the_verifier_rebuilds_the_canonical_text_of_any_content():
+    """verify_chain writes each row's canonical JSON out field by field (fast path for a million rows);
+    it must produce exactly canonical_json()'s text, or every row would look edited."""
+    odd = 'quote " backslash \\ tab \t newline \n nul-ish \x01 </script> ünïcødé 模型 emoji \U0001F600'
+    with transaction.atomic():
+        audit.record(actor_name=odd, action="registry.drift", model=odd, version=2**31 - 1, request=None,
+                     before={"z": [True, False, None, 0, -1, 1.25, "x"], "a": {"ü": odd}}, after=odd, comment=odd,
+                     source_ip=None)
+        audit.record(actor_name="system:test", action="registry.synced", model="", version=None, before=None,
+                     after=[1, "two", {"3": 3.5}], comment="", source_ip="2001:db8::1")
+        audit.record(actor_name="system:test", action="registry.synced", before=0, after=False)
+    assert [audit.compute_hash(e) == e.hash for e in AuditEvent.objects.order_by("seq")] == [True] * 3
+    result = audit.verify_chain()
+    assert result.ok and result.count == 3, result.reason
+
+
 @pytest.mark.parametrize("sql", ["UPDATE governance_auditevent SET comment = 'x'",
                                  "DELETE FROM governance_auditevent"])
 def test_direct_sql_update_and_delete_are_refused(sql):
