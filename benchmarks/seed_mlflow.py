@@ -43,6 +43,7 @@ class SeedResult:
     alias_models: list[str] = field(default_factory=list)
     model_names: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    reused_from: str = ""  # --mlflow-store: copied from this store, not seeded in this run
 
     def to_dict(self) -> dict:
         return {"models": self.models, "versions": self.versions, "runs": self.runs,
@@ -213,3 +214,28 @@ def seed(db_path: Path, spec: SeedSpec, *, artifact_root: str) -> SeedResult:
     engine.dispose()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def spec_key(spec: SeedSpec) -> dict:
+    from dataclasses import asdict
+
+    return asdict(spec)
+
+
+def describe(db_path: Path, spec: SeedSpec) -> SeedResult:
+    """The SeedResult of a store seed() made earlier for the same spec (names are deterministic; the
+    counts are read back from the store, so a store that was changed since shows it)."""
+    import sqlite3
+
+    result = SeedResult()
+    result.model_names = [model_name(i) for i in range(spec.models)] + ([WIDE_MODEL] if spec.wide_versions else [])
+    result.alias_models = [model_name(i) for i in range(0, spec.models, 10) if spec.versions_per_model >= 2]
+    with sqlite3.connect(db_path) as conn:
+        (result.models,) = conn.execute("SELECT COUNT(*) FROM registered_models").fetchone()
+        (result.versions,) = conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()
+        (result.runs,) = conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+        (result.metric_rows,) = conn.execute("SELECT COUNT(*) FROM metrics").fetchone()
+    if result.models != len(result.model_names):
+        raise ValueError(f"the stored MLflow {db_path} has {result.models} models, this spec {len(result.model_names)}")
+    return result
+

@@ -17,9 +17,10 @@ pytestmark = pytest.mark.mlflow  # seeds a store and starts its own real `mlflow
 
 
 def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
-    path = tmp_path / "bench.json"
+    path, store = tmp_path / "bench.json", tmp_path / "store" / "mlflow.db"
+    store.parent.mkdir()
     call_command("benchmark", models=3, versions_per_model=2, wide_versions=10, audit_events=100, repeat=1,
-                 page_samples=2, json_path=str(path))
+                 page_samples=2, json_path=str(path), mlflow_store=str(store))
 
     report = json.loads(path.read_text())
     figures = report["figures"]
@@ -44,6 +45,17 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
     printed = capsys.readouterr().out
     for name, _, _ in FIGURES:
         assert name in printed
+
+    # --mlflow-store kept the seeded store: a later run of the same sizes reads it back instead of
+    # seeding again, and a run of other sizes refuses it rather than measure the wrong registry.
+    from benchmarks.seed_mlflow import SeedSpec, describe
+
+    reused = describe(store, SeedSpec(models=3, versions_per_model=2, wide_versions=10))
+    assert (reused.models, reused.versions, reused.runs) == (4, 16, 16)
+    assert reused.metric_rows == figures["seed_mlflow"]["metric_rows"]
+    assert reused.model_names[-1] == "bench-wide-model" and len(reused.alias_models) == 1
+    with pytest.raises(CommandError, match="was seeded for .* not"):
+        call_command("benchmark", models=4, versions_per_model=2, wide_versions=10, mlflow_store=str(store))
 
 
 def test_benchmark_refuses_nonsense_sizes_with_one_line():
