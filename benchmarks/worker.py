@@ -149,18 +149,10 @@ def measure_syncs(figs: dict[str, Figure], config: dict, uri: str, repeat: int) 
         log(f"full sync {r + 1}/{repeat}: {seconds:.2f} s, rows written {rows_written(report)}")
     figs["sync_full"].extra["report"] = report.to_dict() if hasattr(report, "to_dict") else None
 
-    clear_mirror()
-    probe = subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "benchmark",
-                            "--sync-probe", uri], capture_output=True, text=True, env=os.environ.copy(), check=False)
-    if probe.returncode == 0:
-        result = json.loads(probe.stdout.strip().splitlines()[-1])
-        figs["sync_peak_rss"].samples.append(result["peak_mib"])
-        figs["sync_peak_rss"].extra.update(baseline_mib=result["baseline_mib"], seconds=result["seconds"])
-        figs["sync_peak_rss"].note = f"process peak; {result['baseline_mib']:.0f} MiB before the sync started"
-        log(f"sync peak RSS {result['peak_mib']:.0f} MiB (baseline {result['baseline_mib']:.0f} MiB)")
-    else:
-        figs["sync_peak_rss"].note = f"probe failed: {(probe.stderr.strip().splitlines() or ['?'])[-1][:200]}"
-        sync(uri=uri)  # leave the mirror full for what follows
+    if config.get("rss_probe", True):
+        measure_rss(figs["sync_peak_rss"], uri, sync)
+    else:  # the mirror is still full from the last full sync
+        figs["sync_peak_rss"].note = "not measured: --no-rss-probe (the probe is one more full sync)"
 
     for r in range(repeat):
         seconds, report = timed(lambda: sync(uri=uri))
@@ -178,6 +170,22 @@ def measure_syncs(figs: dict[str, Figure], config: dict, uri: str, repeat: int) 
         for name in ("sync_full", "sync_unchanged", "sync_changed_1pct"):
             figs[name].ratio_to = floor
             figs[name].ratio = figs[name].median / figs[floor].median
+
+
+def measure_rss(fig: Figure, uri: str, sync) -> None:
+    """Peak RSS of a full sync into an empty mirror, in a fresh process; leaves the mirror full."""
+    clear_mirror()
+    probe = subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "benchmark",
+                            "--sync-probe", uri], capture_output=True, text=True, env=os.environ.copy(), check=False)
+    if probe.returncode == 0:
+        result = json.loads(probe.stdout.strip().splitlines()[-1])
+        fig.samples.append(result["peak_mib"])
+        fig.extra.update(baseline_mib=result["baseline_mib"], seconds=result["seconds"])
+        fig.note = f"process peak; {result['baseline_mib']:.0f} MiB before the sync started"
+        log(f"sync peak RSS {result['peak_mib']:.0f} MiB (baseline {result['baseline_mib']:.0f} MiB)")
+    else:
+        fig.note = f"probe failed: {(probe.stderr.strip().splitlines() or ['?'])[-1][:200]}"
+        sync(uri=uri)  # leave the mirror full for what follows
 
 
 def sync_probe(uri: str) -> dict:

@@ -16,9 +16,17 @@ from benchmarks.report import FIGURES
 pytestmark = pytest.mark.mlflow  # seeds a store and starts its own real `mlflow server`
 
 
-def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
-    path, store = tmp_path / "bench.json", tmp_path / "store" / "mlflow.db"
-    store.parent.mkdir()
+TINY = {"models": 3, "versions_per_model": 2, "wide_versions": 10}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Where the tiny runs keep their seeded MLflow store (--mlflow-store), shared by this module's tests."""
+    return tmp_path_factory.mktemp("store") / "mlflow.db"
+
+
+def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys, store):
+    path = tmp_path / "bench.json"
     call_command("benchmark", models=3, versions_per_model=2, wide_versions=10, audit_events=100, repeat=1,
                  page_samples=2, json_path=str(path), mlflow_store=str(store))
 
@@ -50,12 +58,26 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys):
     # seeding again, and a run of other sizes refuses it rather than measure the wrong registry.
     from benchmarks.seed_mlflow import SeedSpec, describe
 
-    reused = describe(store, SeedSpec(models=3, versions_per_model=2, wide_versions=10))
+    reused = describe(store, SeedSpec(**TINY))
     assert (reused.models, reused.versions, reused.runs) == (4, 16, 16)
     assert reused.metric_rows == figures["seed_mlflow"]["metric_rows"]
     assert reused.model_names[-1] == "bench-wide-model" and len(reused.alias_models) == 1
     with pytest.raises(CommandError, match="was seeded for .* not"):
         call_command("benchmark", models=4, versions_per_model=2, wide_versions=10, mlflow_store=str(store))
+
+
+def test_a_run_can_reuse_the_seeded_store_and_skip_the_memory_probe(tmp_path, store):
+    existed = store.exists()  # the test above saved it; alone, this run seeds and saves it
+    path = tmp_path / "bench.json"
+    call_command("benchmark", **TINY, audit_events=10, repeat=1, page_samples=1, json_path=str(path),
+                 mlflow_store=str(store), rss_probe=False)
+    figures = json.loads(path.read_text())["figures"]
+    assert ("reused" in figures["seed_mlflow"]["note"]) is existed
+    assert figures["seed_mlflow"]["versions"] == 16
+    assert figures["sync_peak_rss"]["median"] is None and "--no-rss-probe" in figures["sync_peak_rss"]["note"]
+    assert (figures["floor_total"]["models"], figures["floor_total"]["versions"]) == (4, 16)
+    if figures["sync_unchanged"]["n"]:  # the mirror stayed full without the probe's sync
+        assert figures["sync_unchanged_rows_written"]["median"] == 0
 
 
 def test_benchmark_refuses_nonsense_sizes_with_one_line():

@@ -47,6 +47,8 @@ class Command(BaseCommand):
                             help="PostgreSQL server to create a scratch database bench_<pid> on (default: "
                                  "DATABASE_URL if it is postgres://, else a temp SQLite file)")
         parser.add_argument("--json", dest="json_path", help="write the figures as JSON to this path")
+        parser.add_argument("--no-rss-probe", dest="rss_probe", action="store_false",
+                            help="skip the peak-memory figure, which costs one more full sync in a fresh process")
         parser.add_argument("--keep", action="store_true", help="keep the temp directory (logs, stores)")
         parser.add_argument("--mlflow-store", dest="mlflow_store",
                             help="a seeded MLflow store to reuse (SQLite file): when PATH exists and was seeded for "
@@ -104,7 +106,7 @@ class Command(BaseCommand):
             scratch = scratch_db.create(database_url, workdir)
             config = {
                 "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
-                "page_samples": opts["page_samples"], "run_batch": opts["run_batch"],
+                "page_samples": opts["page_samples"], "run_batch": opts["run_batch"], "rss_probe": opts["rss_probe"],
                 "mlflow_url": mlflow.url, "workdir": str(workdir),
                 "seed": seeded.to_dict(), "model_names": seeded.model_names[:-1] if spec.wide_versions
                 else seeded.model_names, "alias_models": seeded.alias_models,
