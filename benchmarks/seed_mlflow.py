@@ -230,6 +230,8 @@ def describe(db_path: Path, spec: SeedSpec) -> SeedResult:
     result = SeedResult()
     result.model_names = [model_name(i) for i in range(spec.models)] + ([WIDE_MODEL] if spec.wide_versions else [])
     result.alias_models = [model_name(i) for i in range(0, spec.models, 10) if spec.versions_per_model >= 2]
+    if spec.wide_versions >= 2 and spec.models % 10 == 0:  # seed() numbers the wide model spec.models
+        result.alias_models.append(WIDE_MODEL)
     with sqlite3.connect(db_path) as conn:
         (result.models,) = conn.execute("SELECT COUNT(*) FROM registered_models").fetchone()
         (result.versions,) = conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()
