@@ -275,6 +275,8 @@ def _timestamp_from_db(value) -> str:
     text = str(value)
     if len(text) in (19, 26) and text[10] == " " and text[4] == "-":
         return text.replace(" ", "T") + ("Z" if len(text) == 26 else ".000000Z")
+    if len(text) == 27 and text[10] == "T" and text[26] == "Z" and text[4] == "-":
+        return text  # already canonical (PostgreSQL's to_char above)
     parsed = parse_datetime(text)
     if parsed is None:
         return text  # not a time at all: hashes as itself, so the row is reported as edited
@@ -286,10 +288,14 @@ def _raw_rows(chunk: int = 20000) -> Iterator[tuple]:
     verifier handles 1,000,000 rows, and the ORM would triple the per-row cost)."""
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
-    # SQLite: read the timestamp as its stored text ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC) instead of
-    # letting the driver parse it into a datetime only for us to format it back.
-    as_text = {"timestamp"} if connection.vendor == "sqlite" else set()
-    columns = ", ".join(f"CAST({quote(c)} AS TEXT)" if c in as_text else quote(c) for c in (*HASHED_FIELDS, "hash"))
+    # Read the timestamp as text instead of letting the driver build a datetime only for us to format it
+    # back (on PostgreSQL that was 40% of the verifier's time). SQLite: its stored text
+    # ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC). PostgreSQL: the canonical form itself (format_timestamp).
+    if connection.vendor == "postgresql":
+        timestamp = f"""to_char({quote('timestamp')} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    else:
+        timestamp = f"CAST({quote('timestamp')} AS TEXT)"
+    columns = ", ".join(timestamp if c == "timestamp" else quote(c) for c in (*HASHED_FIELDS, "hash"))
     sql = f"SELECT {columns} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s"  # noqa: S608 - constants only
     after = -(2**62)
     while True:
