@@ -40,7 +40,7 @@ def seed_users() -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from governance.roles import ensure_role_groups
+    from governance.access import ensure_role_groups
 
     ensure_role_groups()
     users = {}
@@ -60,7 +60,7 @@ def seed_users() -> dict:
 def seed_audit_events(count: int, model_names: list[str]) -> float:
     """Append `count` chained events after whatever the trail already holds. Returns seconds taken."""
     from governance.audit import ACTIONS, GENESIS_HASH, compute_hash
-    from governance.models import AuditEvent
+    from governance.audit.models import AuditEvent
 
     started = time.perf_counter()
     actions = sorted(ACTIONS)

@@ -79,13 +79,13 @@ def read_floor(uri: str, run_batch: int = RUN_BATCH) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------------
-# The sync (issue 3): registry_ui.sync.sync_registry(*, uri, progress) -> SyncReport
+# The sync (issue 3): registry_ui.mirror.sync.sync_registry(*, uri, progress) -> SyncReport
 # --------------------------------------------------------------------------------------------------
 
 
 def sync_function():
     try:
-        from registry_ui.sync import sync_registry
+        from registry_ui.mirror.sync import sync_registry
     except ImportError:
         return None
     return sync_registry
@@ -93,7 +93,7 @@ def sync_function():
 
 def clear_mirror() -> None:
     """Empty the mirror tables (children first) so the next sync is a first full sync."""
-    from registry_ui import models as m
+    from registry_ui.mirror import models as m
 
     tables = [m.MetricHistory, m.DatasetInput, m.RunSnapshot, m.ModelAlias, m.ModelVersion, m.RegisteredModel]
     try:
@@ -139,7 +139,7 @@ def measure_syncs(figs: dict[str, Figure], config: dict, uri: str, repeat: int) 
              "sync_changed_1pct_rows_written", "sync_peak_rss"]
     if sync is None:
         for name in names:
-            figs[name].note = f"{NOT_BUILT} (registry_ui.sync.sync_registry)"
+            figs[name].note = f"{NOT_BUILT} (registry_ui.mirror.sync.sync_registry)"
         return
     floor = "floor_total" if figs["floor_total"].samples else None
     for r in range(repeat):

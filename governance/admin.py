@@ -1,3 +1,3 @@
 """Admin registrations, one module per area (imported here because Django autodiscovers admin.py)."""
 
-from governance import admin_audit, admin_workflow  # noqa: F401
+from governance.workflow import admin as admin_workflow  # noqa: F401

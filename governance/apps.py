@@ -8,6 +8,6 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self):
-        from governance import audit_signals
+        from governance.audit import signals as audit_signals
 
         audit_signals.connect()

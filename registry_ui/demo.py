@@ -31,7 +31,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import train_test_split
 
-from registry_ui import mlflow_gateway as gw
+from registry_ui.mirror import client as gw
 
 SEEDED_TAG = "demo.seeded"
 

@@ -101,7 +101,13 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registry_ui.context_processors.console",
+                "governance.access.roles_context",
             ],
+            # Template tag libraries live beside the pages that use them, not in templatetags/ folders.
+            "libraries": {
+                "registry_pages": "registry_ui.pages.templatetags",
+                "audit_tags": "governance.audit.templatetags",
+            },
         },
     },
 ]
@@ -142,16 +148,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# The four roles, created as groups by governance's first data migration.
-ROLE_GROUPS = ["data_scientist", "ml_engineer", "ops", "auditor"]  # == governance.roles.ROLES
-
 # django-axes: lock a username+IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "0")) or None
+# Reverse proxies in front of the console that append to X-Forwarded-For (0: trust no header).
+# registry_ui.client_ip reads it; audit events and the login lockout both use that one function.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", os.environ.get("AXES_PROXY_COUNT", "0")))
+AXES_CLIENT_IP_CALLABLE = "registry_ui.client_ip.client_ip"
 
 # django-guardian: no anonymous user object; object permissions are only for signed-in users.
 ANONYMOUS_USER_NAME = None
@@ -243,17 +249,17 @@ LOGGING = {
 }
 
 # --- Wiring governance into the registry pages (see registry_ui/extensions.py) --------------------
-REGISTRY_VISIBILITY = "governance.permissions.visible_models"
-REGISTRY_PANEL_PROVIDERS = ["governance.panels.workflow_panels", "governance.panels_audit.timeline_panels"]
-REGISTRY_CATALOGUE_ANNOTATOR = "governance.panels.catalogue_annotations"
+REGISTRY_VISIBILITY = "governance.access.visible_models"
+REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels"]
+REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
 
 # --- Sync (issue 3) -------------------------------------------------------------------------------
 # Called with the part of a SyncReport each sync transaction wrote (a page, a deletion batch, a targeted
 # model), inside that transaction: governance classifies stage/alias changes as drift there
 # (registry_ui never imports governance).
-REGISTRY_SYNC_REPORT_HANDLERS = ["governance.drift.handle_sync_report"]
+REGISTRY_SYNC_REPORT_HANDLERS = ["governance.workflow.drift.handle_sync_report"]
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
-REGISTRY_WATCH_HOOKS = ["governance.audit_service.audit_scheduled_checkpoint"]
+REGISTRY_WATCH_HOOKS = ["governance.audit.services.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)
 REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "600"))  # lease of the sync lock
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.

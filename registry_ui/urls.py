@@ -13,17 +13,17 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # registry mirror pages: catalogue, model, version, comparison, lineage
-    path("registry/", include("registry_ui.web_urls")),
+    path("registry/", include("registry_ui.pages.urls")),
     # MLflow webhooks
-    path("hooks/", include("registry_ui.hook_urls")),
+    path("hooks/", include("registry_ui.mirror.urls")),
     # REST API
     path("api/v1/compare/", include("registry_ui.api.compare_urls")),
-    path("api/v1/requests/", include("governance.api.request_urls")),
-    path("api/v1/audit/", include("governance.api.audit_urls")),
+    path("api/v1/requests/", include("governance.workflow.api.urls")),
+    path("api/v1/audit/", include("governance.audit.api.urls")),
     path("api/v1/", include("registry_ui.api.urls")),
     # governance pages: inbox, requests; audit trail and reports
-    path("governance/", include("governance.urls")),
-    path("audit/", include("governance.audit_urls")),
+    path("governance/", include("governance.workflow.urls")),
+    path("audit/", include("governance.audit.urls")),
 ]
 
 handler403 = "registry_ui.views.error_403"

@@ -28,7 +28,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from governance import audit, audit_selectors  # noqa: E402
+from governance import audit  # noqa: E402
+from governance.audit import search as audit_selectors  # noqa: E402
 from governance.models import AuditEvent  # noqa: E402
 
 COLUMNS = ["seq", "timestamp", "actor_username", "action", "model_name", "version", "request_id", "before",

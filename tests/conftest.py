@@ -191,7 +191,7 @@ def _role_groups(request):
     transactional = bool(names & {"transactional_db", "live_server"}) or bool(
         marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from governance.permissions import ensure_role_permissions
+    from governance.access import ensure_role_permissions
 
     ensure_role_permissions()  # creates the groups too
 
@@ -205,7 +205,7 @@ def make_user(username: str, role: str | None = None, *, staff: bool = False):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from governance.roles import ensure_role_groups
+    from governance.access import ensure_role_groups
 
     ensure_role_groups()  # transactional tests flush the groups the data migration made
     user = get_user_model().objects.create_user(username=username, password=TEST_PASSWORD,

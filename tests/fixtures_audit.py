@@ -8,7 +8,7 @@ triggers for its own statements and restores them; the running application never
 import pytest
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from governance import audit_db
+from governance.audit import db as audit_db
 
 _original_execute_sql_flush = BaseDatabaseOperations.execute_sql_flush
 

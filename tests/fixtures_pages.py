@@ -19,7 +19,7 @@ class MirrorFactory:
         self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
     def model(self, name: str | None = None, *, description: str = "", tags: dict | None = None):
-        from registry_ui.models import RegisteredModel
+        from registry_ui.mirror.models import RegisteredModel
 
         return RegisteredModel.objects.create(
             name=name or f"model-{next(_seq)}", description=description, tags=tags or {},
@@ -31,7 +31,7 @@ class MirrorFactory:
             experiment: str = "exp", **fields):
         """A run snapshot. `history` {key: [values...]} is stored as MetricHistory; with
         `store_history` every other metric gets a one-point history, so pages never ask MLflow."""
-        from registry_ui.models import DatasetInput, MetricHistory, RunSnapshot
+        from registry_ui.mirror.models import DatasetInput, MetricHistory, RunSnapshot
 
         defaults = {
             "experiment_id": "1", "experiment_name": experiment, "run_name": f"run-{next(_seq)}", "user": "alice",
@@ -61,7 +61,7 @@ class MirrorFactory:
 
     def version(self, model, version: int | None = None, *, stage: str = "None", run=None, with_run: bool = True,
                 description: str = "", tags: dict | None = None, status: str = "READY", **run_kwargs):
-        from registry_ui.models import ModelVersion
+        from registry_ui.mirror.models import ModelVersion
 
         if version is None:
             version = (model.versions.order_by("-version").values_list("version", flat=True).first() or 0) + 1
@@ -75,12 +75,12 @@ class MirrorFactory:
         )
 
     def alias(self, model, alias: str, version: int):
-        from registry_ui.models import ModelAlias
+        from registry_ui.mirror.models import ModelAlias
 
         return ModelAlias.objects.create(model=model, alias=alias, version=version)
 
     def synced(self, *, ok_at: datetime | None = None, error_at: datetime | None = None, error: str = ""):
-        from registry_ui.models import SyncState
+        from registry_ui.mirror.models import SyncState
 
         state = SyncState.get()
         state.last_success_at = ok_at
@@ -91,7 +91,7 @@ class MirrorFactory:
 
     def bulk_models(self, n: int, *, prefix: str = "bulk", versions: int = 2) -> None:
         """n models with `versions` versions each (no runs), inserted in bulk for size tests."""
-        from registry_ui.models import ModelAlias, ModelVersion, RegisteredModel
+        from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel
 
         models = RegisteredModel.objects.bulk_create(
             [RegisteredModel(name=f"{prefix}-{i:05d}", description=f"bulk model {i}", tags={"team": "bulk"},

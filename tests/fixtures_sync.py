@@ -28,7 +28,7 @@ def capture_writes():
 @pytest.fixture
 def synced(use_mlflow_server):
     """sync(name) runs a targeted sync of one model against the session's MLflow server; full() a full one."""
-    from registry_ui.sync import sync_model, sync_registry
+    from registry_ui.mirror.sync import sync_model, sync_registry
 
     class Sync:
         def __call__(self, name):

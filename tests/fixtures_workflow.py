@@ -15,7 +15,7 @@ _RUNS: dict = {}
 
 def mirror_model(client, name: str):
     """Copy one registered model (versions, aliases, runs, dataset inputs) from MLflow to the mirror."""
-    from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
+    from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
 
     rm = client.get_registered_model(name)
     model, _ = RegisteredModel.objects.update_or_create(
@@ -59,8 +59,7 @@ class Promo:
 @pytest.fixture
 def role_perms(db):
     """Transactional tests flush the group permissions the data migration made: put them back."""
-    from governance.permissions import ensure_role_permissions
-    from governance.roles import ensure_role_groups
+    from governance.access import ensure_role_groups, ensure_role_permissions
 
     ensure_role_groups()
     ensure_role_permissions()

@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
 
 pytestmark = pytest.mark.django_db
 

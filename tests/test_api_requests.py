@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from governance import workflow
+from governance.workflow import services as workflow
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
 

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from governance import audit, checkpoints
-from governance.models import AuditEvent, AuditVerification
+from governance import audit
+from governance.audit import checkpoints
+from governance.audit.models import AuditEvent, AuditVerification
 from tests.fixtures_audit import seed_events
 
 pytestmark = pytest.mark.django_db

@@ -55,6 +55,6 @@ def test_select_insert_role_cannot_update_delete_or_truncate(app_role_connection
             "INSERT INTO governance_auditevent (seq, timestamp, actor_username, action, model_name, comment, "
             "prev_hash, hash) VALUES (3, now(), 'x', 'user.login', '', '', %s, %s)", ["0" * 64, "1" * 64])
     conn.rollback()
-    from governance.models import AuditEvent
+    from governance.audit.models import AuditEvent
 
     assert list(AuditEvent.objects.values_list("comment", flat=True)) == ["event number 1", "event number 2"]

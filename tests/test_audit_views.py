@@ -9,8 +9,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from governance import audit
-from governance.models import AuditEvent
-from registry_ui.models import ModelVersion, RegisteredModel
+from governance.audit.models import AuditEvent
+from registry_ui.mirror.models import ModelVersion, RegisteredModel
 from tests.fixtures_audit import seed_events
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +109,7 @@ def test_others_see_only_events_of_models_they_may_view(client, outsider, scient
     visible = seqs(client.get(url, {"limit": 100}))
     assert trail["drift"].seq in visible and trail["login"].seq not in visible
     # Scope the scientist to churn-classifier only (what the policy module decides).
-    monkeypatch.setattr("governance.audit_selectors.visible_models",
+    monkeypatch.setattr("governance.audit.search.visible_models",
                         lambda user, qs: qs.filter(name="churn-classifier"))
     assert seqs(client.get(url)) == [trail["churn"].seq]
     assert client.get(reverse("audit:model_report", args=["fraud-detector"])).status_code == 404
@@ -207,7 +207,7 @@ def test_checkpoint_download_only_for_auditors(client, scientist, signing_key):
 
 
 def test_timeline_panel_on_model_page(rf, scientist, trail):
-    from governance.panels_audit import timeline_panels
+    from governance.audit.panels import timeline_panels
 
     request = rf.get("/")
     request.user = scientist
@@ -250,7 +250,7 @@ def test_anonymous_is_sent_to_login(client, name, args):
 @pytest.mark.parametrize("window", [20_000, 3])
 def test_text_search_pages_through_every_match(client, auditor, monkeypatch, window):
     # window=3: on PostgreSQL the page is completed from the GIN index (the rare-word path).
-    monkeypatch.setattr("governance.audit_selectors.PG_TEXT_WINDOW", window)
+    monkeypatch.setattr("governance.audit.search.PG_TEXT_WINDOW", window)
     client.force_login(auditor)
     seed_events(9, comment="holdout review passed")
     seed_events(4, comment="unrelated")

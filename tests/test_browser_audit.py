@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from governance import audit
-from registry_ui.models import ModelVersion, RegisteredModel
+from registry_ui.mirror.models import ModelVersion, RegisteredModel
 from tests.conftest import browser_login, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

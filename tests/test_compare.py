@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from registry_ui.compare import compare, lower_is_better
-from registry_ui.history import ensure_metric_histories
-from registry_ui.models import MetricHistory
-from registry_ui.selectors import BadSelection, CompareItem, VersionRef, parse_version_refs
+from registry_ui.mirror.history import ensure_metric_histories
+from registry_ui.mirror.models import MetricHistory
+from registry_ui.pages.compare import compare, lower_is_better
+from registry_ui.pages.selectors import BadSelection, CompareItem, VersionRef, parse_version_refs
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -254,7 +254,7 @@ def test_when_mlflow_is_down_the_comparison_still_renders(client, mirror, reader
 def test_chart_builders_are_pure_and_skip_non_finite_values():
     import pandas as pd
 
-    from registry_ui import charts
+    from registry_ui.pages import charts
 
     frame = pd.DataFrame({"v1": {"train_acc": 0.9, "val_acc": math.nan}, "v2": {"train_acc": 0.8, "val_acc": 0.7}})
     figs = charts.grouped_metric_bars(frame, split_of=lambda k: tuple(k.split("_", 1)))
@@ -284,7 +284,7 @@ def test_twenty_versions_stay_readable(client, mirror, reader):
 def test_chart_text_from_user_input_is_escaped_for_plotly():
     import pandas as pd
 
-    from registry_ui import charts
+    from registry_ui.pages import charts
 
     frame = pd.DataFrame({"<b>m</b> v1": {"acc": 0.1}, "<a href='x'>m</a> v2": {"acc": 0.2}})
     fig = charts.grouped_metric_bars(frame)[0]

@@ -4,8 +4,8 @@ sharing the training data; gaps explicit; every node a link; scope respected."""
 import pytest
 from django.urls import reverse
 
-from registry_ui.lineage import layout_svg, version_lineage
-from registry_ui.models import RegisteredModel
+from registry_ui.mirror.models import RegisteredModel
+from registry_ui.pages.lineage import layout_svg, version_lineage
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -58,7 +58,7 @@ def test_missing_lineage_shows_up_as_gaps(mirror):
 def test_version_without_run_or_with_unmirrored_run_is_a_gap(mirror):
     m = mirror.model("norun")
     assert [n.label for n in graph(mirror.version(m, with_run=False)).gaps] == ["No source run"]
-    from registry_ui.models import ModelVersion
+    from registry_ui.mirror.models import ModelVersion
 
     ghost = ModelVersion.objects.create(model=m, version=9, run_id="deadbeef" * 4)
     assert graph(ghost).gaps[0].label.startswith("Run deadbeefdead not mirrored")

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from registry_ui.markdown import render_markdown
+from registry_ui.pages.markdown import render_markdown
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")

@@ -239,7 +239,7 @@ def test_model_page_shows_description_tags_holders_and_versions(client, shop):
 
 @pytest.mark.django_db
 def test_model_page_rows_escape_mlflow_text_and_link_like_reverse(client, mirror):
-    """The versions table is rendered in Python (registry_ui.tables): every MLflow string in it is
+    """The versions table is rendered in Python (registry_ui.pages.tables): every MLflow string in it is
     escaped and its links are the ones reverse() gives."""
     hostile = '<img src=x onerror="alert(1)">'
     name = "x<b>'\"&m"

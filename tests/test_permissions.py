@@ -6,10 +6,12 @@ import itertools
 import pytest
 from django.urls import reverse
 
-from governance import workflow
-from governance.models import AuditEvent, ModelPolicy
-from governance.permissions import allowed_actions, can, visible_models, who_may
-from registry_ui.models import RegisteredModel
+from governance.access import can, visible_models, who_may
+from governance.audit.models import AuditEvent
+from governance.workflow import services as workflow
+from governance.workflow.models import ModelPolicy
+from governance.workflow.policies import request_actions
+from registry_ui.mirror.models import RegisteredModel
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
@@ -107,7 +109,7 @@ def test_pages_by_role(client, shared_promo, role_users, name, role):
     if name == "governance:request_detail" and expected == 200:
         body = response.content.decode()
         shown = {a for a in ("approve", "reject", "cancel", "deploy") if f"/{a}/" in body}
-        assert shown == set(allowed_actions(user=role_users[role], obj=req))
+        assert shown == set(request_actions(role_users[role], req))
 
 
 def test_api_needs_authentication(client, db):
@@ -179,8 +181,8 @@ def test_model_scoping_switch_in_admin(client, shared_promo, admin_user):
 
 
 def test_every_workflow_url_is_in_the_matrix():
-    from governance import urls as page_urls
-    from governance.api import request_urls
+    from governance.workflow import urls as page_urls
+    from governance.workflow.api import urls as request_urls
 
     covered = set(PAGES) | {f"governance:request_{a}" for a in EXPECTED if a != "create"}
     assert {f"governance:{p.name}" for p in page_urls.urlpatterns} <= covered | {"governance:request_create"}

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
 from tests.fixtures_sync import writes_to
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.django_db]
@@ -177,7 +177,7 @@ def test_a_held_lock_refuses_a_second_sync(mlflow_factory, synced):
 
     from django.utils import timezone
 
-    from registry_ui.sync import SyncBusy
+    from registry_ui.mirror.sync import SyncBusy
 
     SyncState.get()
     SyncState.objects.filter(pk=1).update(lock_owner="someone", locked_until=timezone.now() + timedelta(minutes=5))

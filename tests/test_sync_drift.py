@@ -7,8 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from governance.models import AuditEvent
-from registry_ui.models import ModelVersion, RegisteredModel, SyncState
+from governance.audit.models import AuditEvent
+from registry_ui.mirror.models import ModelVersion, RegisteredModel, SyncState
 
 pytestmark = [pytest.mark.mlflow, pytest.mark.django_db]
 
@@ -36,7 +36,7 @@ def test_out_of_band_alias_move_and_stage_transition_are_recorded_as_drift(mlflo
 
 
 def test_a_change_a_deployment_explains_is_not_drift(mlflow_factory, synced, monkeypatch):
-    import governance.drift
+    import governance.workflow.drift
 
     name = mlflow_factory.model()
     v1 = mlflow_factory.version(name, with_run=False)
@@ -47,7 +47,7 @@ def test_a_change_a_deployment_explains_is_not_drift(mlflow_factory, synced, mon
         seen.append(kwargs)
         return True
 
-    monkeypatch.setattr(governance.drift, "deployment_explains", explains)
+    monkeypatch.setattr(governance.workflow.drift, "deployment_explains", explains)
     mlflow_factory.alias(name, "champion", v1)
     synced(name)
 
@@ -61,8 +61,8 @@ def test_a_failing_drift_handler_rolls_its_page_back_and_the_next_sync_still_rec
         mlflow_factory, synced, monkeypatch):
     """The drift events are written in the transaction that writes the mirror rows: if recording them
     fails, the mirror keeps its old state, so the change is not silently absorbed."""
-    import governance.drift
-    from registry_ui.sync import SyncError
+    import governance.workflow.drift
+    from registry_ui.mirror.sync import SyncError
 
     name = mlflow_factory.model()
     v1 = mlflow_factory.version(name, with_run=False)
@@ -75,7 +75,7 @@ def test_a_failing_drift_handler_rolls_its_page_back_and_the_next_sync_still_rec
         raise RuntimeError("explanation store unreachable")
 
     with monkeypatch.context() as m:
-        m.setattr(governance.drift, "deployment_explains", broken)
+        m.setattr(governance.workflow.drift, "deployment_explains", broken)
         with pytest.raises(SyncError, match="report handler .* failed, the page was not written"):
             synced.full()
     assert ModelVersion.objects.get(model__name=name, version=v1).stage == "None"  # page rolled back
@@ -93,7 +93,7 @@ def test_a_webhook_sync_during_a_full_sync_is_not_undone_by_the_page_read_before
                                                                                     monkeypatch):
     """A full sync reads a page (champion -> v1); MLflow then moves the alias and a webhook's targeted
     sync writes v2; the full sync's older page must not put v1 back (and report v2 -> v1 as drift)."""
-    from registry_ui import mlflow_gateway as gw
+    from registry_ui.mirror import client as gw
 
     name = mlflow_factory.model()
     v1 = mlflow_factory.version(name, with_run=False)
@@ -206,7 +206,7 @@ def test_two_syncs_at_once_one_runs_the_other_is_refused(mlflow_factory, use_mlf
 
     from django.db import connection
 
-    from registry_ui.sync import SyncBusy, sync_registry
+    from registry_ui.mirror.sync import SyncBusy, sync_registry
 
     mlflow_factory.version(mlflow_factory.model(), with_run=False)
     first_is_running, second_done = threading.Event(), threading.Event()

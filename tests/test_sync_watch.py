@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from governance.models import AuditEvent
-from registry_ui.models import RegisteredModel
+from governance.audit.models import AuditEvent
+from registry_ui.mirror.models import RegisteredModel
 
 
 @pytest.mark.mlflow

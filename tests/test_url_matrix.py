@@ -5,9 +5,10 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from governance import workflow
-from governance.models import AuditEvent, PromotionRequest
-from registry_ui.models import ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
+from governance.audit.models import AuditEvent
+from governance.workflow import services as workflow
+from governance.workflow.models import PromotionRequest
+from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
 from tests.conftest import make_user
 
 ROLES = ["anonymous", "outsider", "scientist", "engineer", "ops", "auditor", "admin"]

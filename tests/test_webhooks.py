@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from registry_ui.models import ModelAlias, ModelVersion, RegisteredModel, WebhookDelivery
-from registry_ui.webhooks import signature
+from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel, WebhookDelivery
+from registry_ui.mirror.webhooks import signature
 
 SECRET = "whsec-test-0123456789"
 

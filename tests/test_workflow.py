@@ -3,11 +3,12 @@ evidence freezing, rollback, quorum."""
 
 import pytest
 
-from governance import workflow
+from governance.audit.models import AuditEvent
 from governance.errors import Conflict, InvalidInput, PolicyViolation, TransitionNotAllowed
-from governance.explain import deployment_explains
-from governance.models import AuditEvent, Deployment, ModelPolicy, PromotionRequest
-from registry_ui.models import ModelAlias, ModelVersion
+from governance.workflow import services as workflow
+from governance.workflow.explain import deployment_explains
+from governance.workflow.models import Deployment, ModelPolicy, PromotionRequest
+from registry_ui.mirror.models import ModelAlias, ModelVersion
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]

@@ -9,10 +9,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from governance import workflow
+from governance.audit.models import AuditEvent
 from governance.errors import DomainError
-from governance.models import AuditEvent, Deployment, PromotionRequest
-from registry_ui import mlflow_gateway
+from governance.workflow import services as workflow
+from governance.workflow.models import Deployment, PromotionRequest
+from registry_ui.mirror import client as mlflow_gateway
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mlflow,

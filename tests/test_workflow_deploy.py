@@ -4,10 +4,11 @@ outbox is resolved by reading MLflow, and a retry works."""
 import pytest
 from django.core.management import call_command
 
-from governance import workflow
+from governance.audit.models import AuditEvent
 from governance.errors import DeployFailed
-from governance.models import AuditEvent, Deployment, PromotionRequest
-from registry_ui import mlflow_gateway
+from governance.workflow import services as workflow
+from governance.workflow.models import Deployment, PromotionRequest
+from registry_ui.mirror import client as mlflow_gateway
 from tests.conftest import MlflowFactory
 from tests.fixtures_workflow import build_promo
 

@@ -4,10 +4,10 @@ catalogue's open-request counts in one query."""
 import pytest
 from django.test import RequestFactory
 
-from governance import workflow
-from governance.panels import catalogue_annotations, workflow_panels
+from governance.workflow import services as workflow
+from governance.workflow.panels import catalogue_annotations, workflow_panels
 from registry_ui import extensions
-from registry_ui.models import ModelVersion, RegisteredModel
+from registry_ui.mirror.models import ModelVersion, RegisteredModel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
 

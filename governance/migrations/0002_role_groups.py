@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from governance.roles import ROLES, ensure_role_groups
+from governance.access import ROLES, ensure_role_groups
 
 
 def create_roles(apps, schema_editor):

@@ -4,13 +4,13 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from governance import audit_db
+    from governance.audit import db as audit_db
 
     audit_db.install_triggers(schema_editor.connection)
 
 
 def backwards(apps, schema_editor):
-    from governance import audit_db
+    from governance.audit import db as audit_db
 
     audit_db.drop_triggers(schema_editor.connection)
 

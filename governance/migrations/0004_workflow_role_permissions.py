@@ -3,7 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from governance.permissions import ensure_role_permissions
+from governance.access import ROLES, ensure_role_permissions
 
 
 def grant(apps, schema_editor):
@@ -17,7 +17,7 @@ def grant(apps, schema_editor):
 
 def revoke(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
-    for group in Group.objects.filter(name__in=["data_scientist", "ml_engineer", "ops", "auditor"]):
+    for group in Group.objects.filter(name__in=ROLES):
         group.permissions.remove(*group.permissions.filter(content_type__app_label="registry_ui"))
 
 

@@ -9,8 +9,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry_ui import selectors
-from registry_ui.compare import compare, comparison_json
+from registry_ui.pages import selectors
+from registry_ui.pages.compare import compare, comparison_json
 
 
 class CompareView(APIView):

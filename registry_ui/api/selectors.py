@@ -6,7 +6,7 @@ from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
 from registry_ui import extensions
-from registry_ui.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
 
 DETAIL_VERSIONS = 50  # the model detail lists the newest versions; versions/ pages through all
 

@@ -3,7 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from registry_ui.models import DatasetInput, ModelVersion, RegisteredModel, RunSnapshot
+from registry_ui.mirror.models import DatasetInput, ModelVersion, RegisteredModel, RunSnapshot
 
 
 class ModelSummarySerializer(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from registry_ui.api.serializers import (
     VersionDetailSerializer,
     VersionSummarySerializer,
 )
-from registry_ui.models import SyncState
+from registry_ui.mirror.models import SyncState
 
 
 class ModelList(generics.ListAPIView):

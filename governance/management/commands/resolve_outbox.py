@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.workflow import resolve_outbox
+from governance.workflow.services import resolve_outbox
 
 
 class Command(BaseCommand):

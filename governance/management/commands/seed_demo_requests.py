@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.demo import seed_demo_requests
-from registry_ui.mlflow_gateway import MlflowUnavailable
+from governance.workflow.demo import seed_demo_requests
+from registry_ui.mirror.client import MlflowUnavailable
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from governance import audit_service
-from governance.checkpoints import CheckpointError
+from governance.audit import services as audit_service
+from governance.audit.checkpoints import CheckpointError
 
 
 class Command(BaseCommand):

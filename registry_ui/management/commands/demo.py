@@ -10,7 +10,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
 from registry_ui import demo
-from registry_ui.mlflow_gateway import MlflowUnavailable
+from registry_ui.mirror.client import MlflowUnavailable
 
 # username -> role group (None: a staff superuser who administers users and grants)
 DEMO_USERS = {

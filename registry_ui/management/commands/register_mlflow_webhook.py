@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from registry_ui import mlflow_gateway as gw
+from registry_ui.mirror import client as gw
 
 
 class Command(BaseCommand):

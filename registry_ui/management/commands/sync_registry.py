@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from registry_ui.sync import SyncBusy, SyncError, sync_registry
+from registry_ui.mirror.sync import SyncBusy, SyncError, sync_registry
 
 
 class Command(BaseCommand):

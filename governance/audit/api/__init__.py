@@ -1,0 +1,1 @@
+"""/api/v1/audit/: search and verification over REST (read-only)."""

@@ -1,0 +1,58 @@
+"""Services of the audit trail: verification (with bookkeeping and checkpoints) and audited exports."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import transaction
+
+from governance import audit
+from governance.audit import checkpoints
+from governance.audit.models import AuditVerification
+
+
+def audit_verify(*, source: str, checkpoint: bool = False):
+    """Verify the chain against every signed checkpoint, store the result; on success optionally
+    append a new signed checkpoint (and record that it was written). Returns (Verification, Checkpoint|None).
+
+    Raises CheckpointError when a checkpoint is asked for without AUDIT_SIGNING_KEY.
+    """
+    if checkpoint and not checkpoints.has_key():
+        raise checkpoints.CheckpointError("AUDIT_SIGNING_KEY is not set: cannot sign a checkpoint")
+    result = checkpoints.verify()
+    cp = None
+    if result.ok and checkpoint:
+        cp = checkpoints.write_checkpoint()
+        with transaction.atomic():
+            audit.record(actor_name="system:audit", action="audit.checkpoint",
+                         after={"seq": cp.seq, "head_hash": cp.head_hash, "file": cp.file},
+                         comment=f"signed checkpoint {cp.file}")
+    AuditVerification.objects.create(
+        ok=result.ok, count=result.count, head_seq=result.head_seq, head_hash=result.head_hash or "",
+        broken_seq=result.broken_seq, reason=result.reason, checkpoints_checked=result.checkpoints_checked,
+        checkpoint_file=cp.file if cp else "", source=source,
+    )
+    return result, cp
+
+
+def audit_export_record(*, actor, fmt: str, filters: dict, upto_seq: int, source_ip: str | None,
+                        what: str = "audit events") -> None:
+    """Every export is itself an audit event (written before the first byte is streamed)."""
+    with transaction.atomic():
+        audit.record(actor=actor, action="report.exported", model=filters.get("model") or "",
+                     after={"format": fmt, "what": what, "filters": filters, "upto_seq": upto_seq},
+                     comment=f"exported {what} as {fmt}", source_ip=source_ip)
+
+
+def audit_scheduled_checkpoint() -> None:
+    """Called by `sync_registry --watch` after each pass (REGISTRY_WATCH_HOOKS): verify the chain and
+    append a signed checkpoint when the last one is older than AUDIT_CHECKPOINT_INTERVAL seconds.
+    Without AUDIT_SIGNING_KEY it does nothing (the README asks production to set one)."""
+    if not checkpoints.has_key():
+        return
+    latest = checkpoints.latest_checkpoint_path()
+    interval = getattr(settings, "AUDIT_CHECKPOINT_INTERVAL", 3600)
+    if latest is not None and time.time() - latest.stat().st_mtime < interval:
+        return
+    audit_verify(source="sync", checkpoint=True)

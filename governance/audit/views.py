@@ -1,0 +1,147 @@
+"""Pages of the audit trail: search, export, auditor reports, checkpoint download. All read-only
+(GET only: an auditor, or anyone, cannot change anything here)."""
+
+from __future__ import annotations
+
+import csv
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from governance import audit
+from governance.access import visible_models
+from governance.audit import checkpoints
+from governance.audit import search as audit_selectors
+from governance.audit import services as audit_service
+from governance.audit.models import AuditVerification
+from governance.audit.search import AuditFilters, BadFilter
+from registry_ui.client_ip import client_ip
+from registry_ui.mirror.models import RegisteredModel
+
+
+def _cursor(request) -> int | None:
+    raw = request.GET.get("before", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@login_required
+@require_GET
+def search(request):
+    error = ""
+    try:
+        filters = AuditFilters.from_params(request.GET)
+    except BadFilter as exc:
+        error, filters = str(exc), AuditFilters()
+    events, next_before = audit_selectors.search_page(request.user, filters, before=_cursor(request),
+                                                      limit=settings.AUDIT_PAGE_SIZE)
+    params = filters.as_params()
+    context = {
+        "filters": filters,
+        "form": {k: request.GET.get(k, "") for k in audit_selectors.FILTER_KEYS},
+        "error": error,
+        "events": events,
+        "next_url": f"?{urlencode({**params, 'before': next_before})}" if next_before else "",
+        "first_url": f"?{urlencode(params)}" if _cursor(request) else "",
+        "export_query": urlencode(params),
+        "actions": sorted(audit.ACTIONS),
+        "sees_everything": audit_selectors.sees_everything(request.user),
+        "last_verification": AuditVerification.objects.first(),
+    }
+    response = render(request, "audit/search.html", context, status=400 if error else 200)
+    return response
+
+
+@login_required
+@require_GET
+def export(request):
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "json"):
+        return HttpResponse("format must be csv or json", status=400, content_type="text/plain")
+    try:
+        filters = AuditFilters.from_params(request.GET)
+    except BadFilter as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    upto_seq, _ = audit.chain_head()
+    audit_service.audit_export_record(actor=request.user, fmt=fmt, filters=filters.as_params(), upto_seq=upto_seq,
+                                      source_ip=client_ip(request))
+    chunks = audit_selectors.iter_events(request.user, filters, upto_seq=upto_seq, chunk=settings.AUDIT_EXPORT_CHUNK)
+    if fmt == "csv":
+        response = StreamingHttpResponse(audit_selectors.csv_stream(chunks), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(audit_selectors.json_stream(chunks), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="audit-events-upto-{upto_seq}.{fmt}"'
+    return response
+
+
+def _visible_model_names(user, names):
+    everything = audit_selectors.visible_model_names(user)
+    return names if everything is None else [n for n in names if n in set(everything)]
+
+
+@login_required
+@require_GET
+def report_index(request):
+    mirror = visible_models(request.user, RegisteredModel.objects.order_by("name"))
+    names = list(mirror.values_list("name", flat=True))
+    if audit_selectors.sees_everything(request.user):
+        # Models deleted from MLflow (and the mirror) keep their trail: auditors can report on them too.
+        from governance.audit.models import AuditEvent
+
+        trail_names = (AuditEvent.objects.exclude(model_name="").order_by("model_name")
+                       .values_list("model_name", flat=True).distinct())
+        names = sorted(set(names) | set(trail_names[:2000]))
+    return render(request, "audit/report_index.html", {"names": names})
+
+
+@login_required
+@require_GET
+def model_report(request, name: str):
+    if not _visible_model_names(request.user, [name]):
+        raise Http404("No such model")
+    try:
+        filters = AuditFilters.from_params(request.GET)
+    except BadFilter as exc:
+        return render(request, "audit/report_index.html", {"names": [], "error": str(exc)}, status=400)
+    report = audit_selectors.model_report(request.user, name, since=filters.since, until=filters.until)
+    if report["model"] is None and not report["events"]:
+        raise Http404("No such model")
+    fmt = request.GET.get("format", "")
+    period = urlencode({k: v for k, v in filters.as_params().items() if k in ("since", "until")})
+    context = {**report, "period_query": period, "form": {k: request.GET.get(k, "") for k in ("since", "until")},
+               "sees_everything": audit_selectors.sees_everything(request.user),
+               "latest_checkpoint": checkpoints.latest_checkpoint_path()}
+    stem = f"audit-report-{slugify(name) or 'model'}"
+    if fmt in ("csv", "html"):
+        audit_service.audit_export_record(actor=request.user, fmt=fmt, filters={"model": name, **filters.as_params()},
+                                          upto_seq=report["head_seq"], source_ip=client_ip(request),
+                                          what="model report")
+    if fmt == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.writer(response)
+        for row in audit_selectors.report_csv_rows(report):
+            writer.writerow(row)
+        response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+        return response
+    if fmt == "html":
+        body = render_to_string("audit/model_report_standalone.html", context, request=request)
+        response = HttpResponse(body, content_type="text/html; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{stem}.html"'
+        return response
+    return render(request, "audit/model_report.html", context)
+
+
+@login_required
+@require_GET
+def checkpoint_download(request):
+    if not audit_selectors.sees_everything(request.user):
+        raise Http404("No checkpoint")
+    path = checkpoints.latest_checkpoint_path()
+    if path is None:
+        raise Http404("No signed checkpoint has been written yet")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/json")

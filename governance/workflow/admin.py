@@ -1,0 +1,90 @@
+"""Admin for workflow objects, policy gates, model scoping and object grants. Owned by the workflow issue.
+
+Registered models get django-guardian's "Object permissions" pages; every grant or revoke made there
+goes through governance.grants.object_permissions_set, which audits it with the admin as actor.
+Requests and the outbox are read-only here: their state changes only through governance.workflow.
+"""
+
+from django.contrib import admin
+from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdmin
+
+from governance.audit.admin import ReadOnlyAdmin
+from governance.grants import object_permissions_set
+from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
+from registry_ui.client_ip import client_ip
+from registry_ui.mirror.models import RegisteredModel
+
+
+def _audited(base, request, kind):
+    class AuditedForm(base):
+        def save_obj_perms(self) -> None:
+            holder = {"user": self.user} if kind == "user" else {"group": self.group}
+            object_permissions_set(actor=request.user, obj=self.obj,
+                                   perms=self.cleaned_data[self.get_obj_perms_field_name()],
+                                   source_ip=client_ip(request), **holder)
+
+    return AuditedForm
+
+
+class ModelPolicyInline(admin.StackedInline):
+    model = ModelPolicy
+    can_delete = True
+    extra = 0
+    max_num = 1
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(GuardedModelAdmin):
+    """The mirror is written by the sync; here admins only scope models and manage grants and gates."""
+
+    list_display = ["name", "updated_at", "scoped"]
+    search_fields = ["name"]
+    readonly_fields = ["name", "description", "tags", "created_at", "updated_at", "synced_at"]
+    inlines = [ModelPolicyInline]
+
+    @admin.display(boolean=True)
+    def scoped(self, obj) -> bool:
+        return bool(getattr(getattr(obj, "policy", None), "scoped", False))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy")
+
+    def has_add_permission(self, request):
+        return False  # models come from MLflow
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_obj_perms_manage_user_form(self, request):
+        return _audited(AdminUserObjectPermissionsForm, request, "user")
+
+    def get_obj_perms_manage_group_form(self, request):
+        return _audited(AdminGroupObjectPermissionsForm, request, "group")
+
+
+
+
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    can_delete = False
+    readonly_fields = ["approver_username", "comment", "created_at"]
+    exclude = ["approver"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "model_name", "version", "target_stage", "target_alias", "state", "requester_username",
+                    "created_at"]
+    list_filter = ["state", "target_stage", "rollback"]
+    search_fields = ["model_name", "requester_username", "target_alias"]
+    inlines = [ApprovalInline]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "request", "model_name", "version", "kind", "target", "state", "created_at"]
+    list_filter = ["state", "kind"]

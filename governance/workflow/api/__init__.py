@@ -1,0 +1,1 @@
+"""/api/v1/requests/: the workflow over REST."""

@@ -1,0 +1,198 @@
+"""Policy gates, evidence snapshots and the workflow's rules (state, permission, separation of duties).
+
+Gates read the mirror (version tags, the run's metrics and dataset inputs) and return results that
+are frozen into the request. `transition_refusal` is the single answer to "may this user take this
+step on this request now?": buttons (request_actions) and services both use it.
+"""
+
+import hashlib
+import json
+import math
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from governance.access import can
+from governance.errors import PolicyViolation, TransitionNotAllowed
+from governance.workflow.models import PromotionRequest, RequestState
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
+
+STAGE_TARGETS = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
+
+
+def is_production_like(*, target_stage: str = "", target_alias: str = "") -> bool:
+    return target_stage == Stage.PRODUCTION or (bool(target_alias) and target_alias in settings.PROTECTED_ALIASES)
+
+
+def request_is_production_like(req: PromotionRequest) -> bool:
+    return is_production_like(target_stage=req.target_stage, target_alias=req.target_alias)
+
+
+def effective_policy(model) -> dict:
+    """Global defaults (settings.WORKFLOW_DEFAULT_GATES) overridden by the model's own ModelPolicy."""
+    from governance.workflow.models import ModelPolicy
+
+    policy = dict(settings.WORKFLOW_DEFAULT_GATES)
+    policy["quorum"] = settings.PRODUCTION_QUORUM
+    own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
+    if own:
+        if own.required_tags is not None:
+            policy["required_tags"] = own.required_tags
+        if own.metric_thresholds is not None:
+            policy["metric_thresholds"] = own.metric_thresholds
+        if own.compare_metric:
+            policy["compare_metric"] = own.compare_metric
+            policy["higher_is_better"] = own.higher_is_better
+        if own.require_lineage is not None:
+            policy["require_lineage"] = own.require_lineage
+        if own.production_quorum:
+            policy["quorum"] = own.production_quorum
+    return policy
+
+
+def required_quorum(req: PromotionRequest) -> int:
+    if not request_is_production_like(req) or req.urgent:
+        return 1
+    return max(1, int(effective_policy(req.model).get("quorum") or 1))
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def version_snapshot(model, version: int) -> dict | None:
+    """The mirror's view of one version: MLflow state, tags, the run's metrics and a params digest."""
+    row = ModelVersion.objects.filter(model=model, version=version).first()
+    if row is None:
+        return None
+    run = RunSnapshot.objects.filter(run_id=row.run_id).first() if row.run_id else None
+    datasets = list(DatasetInput.objects.filter(run=run).values("name", "digest", "context")) if run else []
+    params = run.params if run else {}
+    return {
+        "version": row.version,
+        "stage": row.stage,
+        "status": row.status,
+        "source": row.source,
+        "run_id": row.run_id,
+        "tags": row.tags or {},
+        "aliases": sorted(ModelAlias.objects.filter(model=model, version=version).values_list("alias", flat=True)),
+        "metrics": run.metrics if run else {},
+        "params_digest": hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16] if run else "",
+        "run_present": run is not None,
+        "datasets": datasets,
+    }
+
+
+def incumbent_version(model, *, target_stage: str = "", target_alias: str = "") -> int | None:
+    """The current holder of the target in the mirror (for a stage: its newest version there)."""
+    if model is None:
+        return None
+    if target_alias:
+        return ModelAlias.objects.filter(model=model, alias=target_alias).values_list("version", flat=True).first()
+    return (ModelVersion.objects.filter(model=model, stage=target_stage).order_by("-version")
+            .values_list("version", flat=True).first())
+
+
+def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
+                   target_alias: str = "", rollback: bool = False) -> list[dict]:
+    """[{"gate", "passed", "detail"}]; Archived (a demotion) has no gates."""
+    if target_stage == Stage.ARCHIVED:
+        return []
+    if candidate is None:
+        return [{"gate": "version_exists", "passed": False, "detail": "The version is not in the registry."}]
+    policy = effective_policy(model)
+    results = []
+    if is_production_like(target_stage=target_stage, target_alias=target_alias):
+        for key, expected in sorted((policy.get("required_tags") or {}).items()):
+            actual = candidate["tags"].get(key)
+            results.append({"gate": f"tag:{key}", "passed": actual == str(expected),
+                            "detail": f"tag {key} must be {expected!r}; it is {actual!r}"})
+    for metric, bounds in sorted((policy.get("metric_thresholds") or {}).items()):
+        value = _number(candidate["metrics"].get(metric))
+        ok = value is not None
+        text = []
+        if "min" in bounds:
+            ok = ok and value >= float(bounds["min"])
+            text.append(f">= {bounds['min']}")
+        if "max" in bounds:
+            ok = ok and value <= float(bounds["max"])
+            text.append(f"<= {bounds['max']}")
+        results.append({"gate": f"threshold:{metric}", "passed": bool(ok),
+                        "detail": f"{metric} must be {' and '.join(text)}; it is {value}"})
+    metric = policy.get("compare_metric")
+    if metric and not rollback and incumbent and incumbent["version"] != candidate["version"]:
+        mine, theirs = _number(candidate["metrics"].get(metric)), _number(incumbent["metrics"].get(metric))
+        higher = policy.get("higher_is_better", True)
+        if theirs is None:
+            ok, detail = True, f"the incumbent v{incumbent['version']} has no {metric}"
+        else:
+            ok = mine is not None and (mine >= theirs if higher else mine <= theirs)
+            detail = f"{metric}: candidate {mine} vs incumbent v{incumbent['version']} {theirs}" \
+                     f" ({'higher' if higher else 'lower'} is better)"
+        results.append({"gate": f"not_worse:{metric}", "passed": ok, "detail": detail})
+    if policy.get("require_lineage"):
+        ok = candidate["run_present"] and bool(candidate["datasets"])
+        results.append({"gate": "lineage", "passed": ok,
+                        "detail": "a run with a dataset input is required" + ("" if ok else "; none found")})
+    return results
+
+
+def collect_evidence(*, model, version: int, target_stage: str = "", target_alias: str = "",
+                     rollback: bool = False) -> dict:
+    candidate = version_snapshot(model, version)
+    held_by = incumbent_version(model, target_stage=target_stage, target_alias=target_alias)
+    incumbent = version_snapshot(model, held_by) if held_by is not None else None
+    gates = evaluate_gates(model=model, candidate=candidate, incumbent=incumbent, target_stage=target_stage,
+                           target_alias=target_alias, rollback=rollback)
+    return {"captured_at": timezone.now().isoformat(), "candidate": candidate, "incumbent": incumbent,
+            "gates": gates}
+
+
+def failing(gates: list[dict]) -> list[dict]:
+    return [g for g in gates if not g["passed"]]
+
+
+def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | None:
+    """Why `user` may not `action` this request now, as the error a service raises (None: allowed).
+    Order: permission first (a user without the role learns nothing more), then state, then SoD."""
+    if not getattr(user, "is_authenticated", False):
+        return PermissionDenied("Sign in first.")
+    model = req.model
+    if action == "cancel":
+        if not (user.pk == req.requester_id or user.is_superuser):
+            return PermissionDenied("Only the requester or an admin may cancel a request.")
+        if req.state not in (RequestState.PENDING, RequestState.APPROVED, RequestState.FAILED):
+            return TransitionNotAllowed(f"A {req.state} request cannot be cancelled.")
+        return None
+    perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy"}[action]
+    if model is None or not can(user, perm_action, model):
+        return PermissionDenied(f"You may not {action} requests for {req.model_name}.")
+    if action in ("approve", "reject"):
+        if req.state != RequestState.PENDING:
+            return TransitionNotAllowed(f"A {req.state} request cannot be {action}d.")
+        if user.pk == req.requester_id:
+            return PolicyViolation("Separation of duties: nobody approves or rejects their own request.")
+        if action == "approve" and req.approvals.filter(approver_username=user.get_username()).exists():
+            return TransitionNotAllowed("You have already approved this request.")
+        return None
+    if req.state not in (RequestState.APPROVED, RequestState.FAILED):
+        return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
+    if request_is_production_like(req):
+        if user.pk == req.requester_id:
+            return PolicyViolation("Separation of duties: the requester may not deploy a Production or "
+                                   "protected-alias target.")
+        if req.approvals.filter(approver_username=user.get_username()).exists():
+            return PolicyViolation("Separation of duties: an approver may not deploy a Production or "
+                                   "protected-alias target.")
+    return None
+
+
+def request_actions(user, req: PromotionRequest) -> list[str]:
+    """What this user may do now on this request (a subset of approve, reject, cancel, deploy): the
+    buttons shown are exactly these, and the services refuse the rest with the same reasons."""
+    return [a for a in ("approve", "reject", "cancel", "deploy") if transition_refusal(user, req, a) is None]

@@ -1,0 +1,172 @@
+"""Promotion pages: inbox, request list/detail, request and rollback forms, transition POSTs.
+
+Thin: parse, call one service or selector, render. Errors are mapped by governance.errors.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from governance.access import can, visible_models
+from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
+from governance.workflow import services as workflow
+from governance.workflow.forms import RequestForm, RollbackForm, TransitionForm
+from governance.workflow.models import RequestState
+from governance.workflow.policies import STAGE_TARGETS, request_actions
+from registry_ui.client_ip import client_ip
+from registry_ui.mirror.models import RegisteredModel
+
+
+def _raise_http(exc: BaseException) -> None:
+    """403 and 404 render the error pages; the other domain errors are shown on the page."""
+    if isinstance(exc, PermissionDenied):
+        raise exc
+    if isinstance(exc, NotFound | Http404):
+        raise Http404(detail(exc))
+
+
+@login_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    visible = workflow.requests_visible_to(user)
+    to_approve, to_deploy = [], []
+    for req in visible.filter(state=RequestState.PENDING).exclude(requester=user)[:100]:
+        if "approve" in request_actions(user, req):
+            to_approve.append(req)
+    for req in visible.filter(state__in=[RequestState.APPROVED, RequestState.FAILED])[:100]:
+        if "deploy" in request_actions(user, req):
+            to_deploy.append(req)
+    mine = list(visible.filter(requester=user)[:50])
+    return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine})
+
+
+@login_required
+@require_GET
+def request_list(request: HttpRequest) -> HttpResponse:
+    qs = workflow.requests_visible_to(request.user)
+    state, model = request.GET.get("state", ""), request.GET.get("model", "").strip()
+    if state in RequestState.values:
+        qs = qs.filter(state=state)
+    if model:
+        qs = qs.filter(model_name__icontains=model)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "governance/request_list.html", {
+        "page": page, "state": state, "model": model, "states": RequestState.choices})
+
+
+def _detail_context(request: HttpRequest, req, form=None) -> dict:
+    evidence = req.approval_evidence or req.evidence or {}
+    candidate = evidence.get("candidate") or {}
+    incumbent = evidence.get("incumbent") or {}
+    keys = sorted(set(candidate.get("metrics", {})) | set(incumbent.get("metrics", {})))
+    metric_rows = [(k, candidate.get("metrics", {}).get(k), incumbent.get("metrics", {}).get(k)) for k in keys]
+    return {"req": req, "actions": request_actions(request.user, req), "form": form or TransitionForm(),
+            "history": workflow.request_history(req), "approvals": list(req.approvals.all()),
+            "evidence": evidence, "candidate": candidate, "incumbent": incumbent, "metric_rows": metric_rows,
+            "frozen_at_request": req.evidence}
+
+
+@login_required
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        req = workflow.get_request_for(request.user, pk)
+    except NotFound as exc:
+        raise Http404(detail(exc)) from exc
+    return render(request, "governance/request_detail.html", _detail_context(request, req))
+
+
+TRANSITIONS = {
+    "approve": workflow.promotion_request_approve,
+    "reject": workflow.promotion_request_reject,
+    "cancel": workflow.promotion_request_cancel,
+    "deploy": workflow.promotion_request_deploy,
+}
+DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "deploy": "Deployed to MLflow."}
+
+
+@login_required
+@require_POST
+def request_transition(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    form = TransitionForm(request.POST)
+    form.is_valid()
+    kwargs = {"request_id": pk, "actor": request.user, "comment": form.cleaned_data.get("comment", ""),
+              "source_ip": client_ip(request)}
+    if action == "approve":
+        kwargs["override"] = form.cleaned_data.get("override", False)
+    try:
+        req = TRANSITIONS[action](**kwargs)
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        req = workflow.get_request_for(request.user, pk)
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form),
+                      status=http_status(exc))
+    messages.success(request, DONE[action])
+    return redirect("governance:request_detail", pk=req.pk)
+
+
+def _visible_model(user, name: str):
+    return visible_models(user, RegisteredModel.objects.all()).filter(name=name).first()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = RequestForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                req = workflow.promotion_request_create(
+                    actor=request.user, model_name=data["model"], version=data["version"], **form.target(),
+                    archive_existing=data["archive_existing"], justification=data["justification"],
+                    source_ip=client_ip(request))
+            except KNOWN_ERRORS as exc:
+                _raise_http(exc)
+                messages.error(request, detail(exc))
+                return render(request, "governance/request_form.html", {"form": form}, status=http_status(exc))
+            messages.success(request, f"Request #{req.pk} created.")
+            return redirect("governance:request_detail", pk=req.pk)
+        return render(request, "governance/request_form.html", {"form": form}, status=400)
+    name = request.GET.get("model", "")
+    model = _visible_model(request.user, name) if name else None
+    if name and model is None:
+        raise Http404("No such registered model.")
+    if model is not None and not can(request.user, "request", model):
+        raise PermissionDenied("You may not request promotions for this model.")
+    form = RequestForm(initial={"model": name, "version": request.GET.get("version", ""),
+                                "target_kind": "alias", "target_alias": "champion"})
+    return render(request, "governance/request_form.html", {"form": form, "model": model})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_rollback(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and (name := request.GET.get("model", "")):
+        model = _visible_model(request.user, name)
+        if model is None:
+            raise Http404("No such registered model.")
+        if not (can(request.user, "request", model) or can(request.user, "deploy", model)):
+            raise PermissionDenied("You may not request a rollback for this model.")
+    form = RollbackForm(request.POST or None, initial={"model": request.GET.get("model", ""),
+                                                       "target": request.GET.get("target", "alias:champion")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            req = workflow.promotion_request_rollback(
+                actor=request.user, model_name=form.cleaned_data["model"], **form.target_kwargs(),
+                justification=form.cleaned_data["justification"], urgent=form.cleaned_data["urgent"],
+                source_ip=client_ip(request))
+        except KNOWN_ERRORS as exc:
+            _raise_http(exc)
+            messages.error(request, detail(exc))
+            return render(request, "governance/rollback_form.html", {"form": form}, status=http_status(exc))
+        messages.success(request, f"Rollback request #{req.pk} created (v{req.version}).")
+        return redirect("governance:request_detail", pk=req.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "governance/rollback_form.html", {"form": form, "stages": STAGE_TARGETS}, status=status)

@@ -1,0 +1,185 @@
+"""The registry mirror: a rebuildable cache of what MLflow holds.
+
+MLflow stays the system of record for what is registered. These tables are written only by
+`registry_ui.mirror.sync` (and by deploy's confirmation re-read) and read by pages, the API and the
+governance services. Names follow MLflow's own column limits (names up to 256 characters).
+"""
+
+from django.db import models
+
+
+class Stage(models.TextChoices):
+    NONE = "None", "None"
+    STAGING = "Staging", "Staging"
+    PRODUCTION = "Production", "Production"
+    ARCHIVED = "Archived", "Archived"
+
+
+class RegisteredModel(models.Model):
+    """A registered model as last seen in MLflow."""
+
+    name = models.CharField(max_length=256, unique=True)
+    description = models.TextField(blank=True, default="")
+    tags = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        # Object-level permissions (django-guardian) are granted on this model; the workflow issue
+        # gives them meaning. view_registeredmodel is Django's default.
+        permissions = [
+            ("request_promotion", "Can request a promotion of this model's versions"),
+            ("approve_promotion", "Can approve or reject promotion requests for this model"),
+            ("deploy_promotion", "Can deploy approved promotions of this model to MLflow"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    """One version of a registered model (soft-deleted versions vanish from MLflow and from here)."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
+    status = models.CharField(max_length=32, blank=True, default="")
+    source = models.TextField(blank=True, default="")
+    run_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    run_link = models.TextField(blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    tags = models.JSONField(default=dict, blank=True)
+    user_id = models.CharField(max_length=256, blank=True, default="")
+    created_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model__name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="uniq_model_version")]
+        indexes = [models.Index(fields=["model", "stage"], name="version_model_stage_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+
+class ModelAlias(models.Model):
+    """An alias (e.g. @champion) pointing at one version of a registered model."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=256)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["model__name", "alias"]
+        constraints = [models.UniqueConstraint(fields=["model", "alias"], name="uniq_model_alias")]
+        indexes = [models.Index(fields=["alias"], name="alias_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias} -> v{self.version}"
+
+
+class RunSnapshot(models.Model):
+    """The MLflow run behind a version: params, final metrics, tags and where it came from."""
+
+    run_id = models.CharField(max_length=64, unique=True)
+    experiment_id = models.CharField(max_length=64, blank=True, default="")
+    experiment_name = models.CharField(max_length=512, blank=True, default="")
+    run_name = models.CharField(max_length=512, blank=True, default="")
+    user = models.CharField(max_length=256, blank=True, default="")
+    status = models.CharField(max_length=32, blank=True, default="")
+    lifecycle_stage = models.CharField(max_length=32, blank=True, default="")
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # Final value per metric key; NaN/inf are stored as strings ("NaN", "Infinity") since JSON has none.
+    metrics = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    source_name = models.TextField(blank=True, default="")
+    entry_point = models.CharField(max_length=512, blank=True, default="")
+    git_commit = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    parent_run_id = models.CharField(max_length=64, blank=True, default="")
+    logged_model_id = models.CharField(max_length=64, blank=True, default="")
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id"]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}"
+
+
+class DatasetInput(models.Model):
+    """A dataset logged as an input of a run (MLflow dataset tracking)."""
+
+    run = models.ForeignKey(RunSnapshot, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=512)
+    digest = models.CharField(max_length=64, db_index=True)
+    source_type = models.CharField(max_length=64, blank=True, default="")
+    source = models.TextField(blank=True, default="")
+    context = models.CharField(max_length=64, blank=True, default="")  # e.g. train / eval
+    schema = models.TextField(blank=True, default="")
+    profile = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["run_id", "context", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.digest})"
+
+
+class MetricHistory(models.Model):
+    """Every logged value of one metric of one run, fetched when a chart first needs it, then kept."""
+
+    run = models.ForeignKey(RunSnapshot, on_delete=models.CASCADE, related_name="histories")
+    key = models.CharField(max_length=256)
+    points = models.JSONField(default=list)  # [[step, value, timestamp_ms], ...] ordered by step
+
+    class Meta:
+        ordering = ["run_id", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="uniq_run_metric_history")]
+
+    def __str__(self) -> str:
+        return f"{self.run.run_id}:{self.key}"
+
+
+class SyncState(models.Model):
+    """One row (pk=1): when the mirror was last reconciled, and how the last attempt ended."""
+
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_report = models.JSONField(default=dict, blank=True)
+    # A lease, not a session lock: a full sync claims it with a conditional UPDATE (works the same on
+    # PostgreSQL and SQLite, across processes) and a crashed holder's lease simply runs out.
+    lock_owner = models.CharField(max_length=64, blank=True, default="")
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"sync state (last good {self.last_success_at})"
+
+    @classmethod
+    def get(cls) -> "SyncState":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class WebhookDelivery(models.Model):
+    """One accepted MLflow webhook delivery, kept so that a redelivery (same id) is ignored."""
+
+    delivery_id = models.CharField(max_length=128, unique=True)
+    received_at = models.DateTimeField(db_index=True)
+    event = models.CharField(max_length=64, blank=True, default="")
+    model_name = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.delivery_id} ({self.event})"

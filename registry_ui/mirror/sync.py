@@ -1,0 +1,604 @@
+"""Reconcile MLflow into the mirror tables and report what changed.
+
+Why a full paged reconciliation and not "what changed since T": MLflow does not bump
+`last_updated_timestamp` when an alias or a tag is set, which are exactly the changes governance
+cares about. So every sync reads every model (1000 a page, aliases inline) and, per page, every
+live version of those models (`name IN (...)`), diffs them against the mirror and writes only rows
+that differ. Each page is written in one transaction (a model, its aliases, versions and run
+snapshots together: never half a model). A deletion is only concluded after the whole scan
+completed, and confirmed by a targeted read (page tokens are offsets, so a model deleted during the
+scan can shift another one out of view).
+
+Run snapshots are fetched only for runs the mirror does not hold yet (new versions, changed run
+ids) or that were still running, in batches through search_runs; metric histories are not the
+sync's business (the pages fetch them when a chart first needs them).
+
+The report lists every stage and alias change seen on models the mirror already knew. registry_ui
+does not know governance: whoever wants the report (drift classification) is named in
+settings.REGISTRY_SYNC_REPORT_HANDLERS and called with the part of it each transaction wrote, inside
+that transaction (a page of models, a batch of deletions, one targeted model). So the audit events a
+handler writes commit with the mirror rows they describe, or neither does: a handler that fails rolls
+its page back, the sync fails, and the next sync sees the same changes again. Nothing is detected
+into the mirror and then lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from registry_ui.mirror import client as gw
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BULK_BATCH = 500
+LIVE_RUN_STATUSES = {"RUNNING", "SCHEDULED"}
+MISSING_RUN = "missing"  # lifecycle_stage of a snapshot whose run MLflow no longer has
+
+
+class SyncError(Exception):
+    """A sync could not complete; the message is one line, fit for a command's exit."""
+
+
+class SyncBusy(SyncError):
+    """Another full sync holds the lock."""
+
+
+@dataclass
+class Change:
+    """A stage or alias change the sync saw. kind: "stage" (name "stage") or "alias" (name: the alias).
+    before/after: stage names, or alias version numbers (None when the alias did not / no longer exist)."""
+
+    model: str
+    version: int | None
+    kind: str
+    name: str
+    before: str | int | None
+    after: str | int | None
+    detected_at: datetime
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["detected_at"] = self.detected_at.isoformat()
+        return data
+
+
+@dataclass
+class SyncReport:
+    """What one sync did. Counts are of registered models plus versions; rows_written counts every
+    mirror row inserted, updated or deleted (aliases, run snapshots and dataset inputs included)."""
+
+    scope: str = "full"
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rows_written: int = 0
+    models_seen: int = 0
+    versions_seen: int = 0
+    runs_fetched: int = 0
+    # Models left as they were because a fresher write (a targeted sync, a deploy) reached the mirror
+    # after this page was read from MLflow: writing the older read would undo it (and report false drift).
+    skipped_fresher: int = 0
+    changes: list[Change] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.rows_written > 0
+
+    def add(self, part: SyncReport) -> None:
+        """Fold in what one committed transaction of this sync did."""
+        for name in ("created", "updated", "deleted", "unchanged", "rows_written", "models_seen", "versions_seen",
+                     "runs_fetched", "skipped_fresher"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.changes.extend(part.changes)
+
+    def summary(self) -> str:
+        return (f"{self.models_seen} models, {self.versions_seen} versions: {self.created} created, "
+                f"{self.updated} updated, {self.deleted} deleted, {self.unchanged} unchanged; "
+                f"{len(self.changes)} stage/alias changes; {self.rows_written} rows written; "
+                f"{self.runs_fetched} runs fetched")
+
+    def to_dict(self) -> dict:
+        return {
+            "scope": self.scope,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "rows_written": self.rows_written,
+            "models_seen": self.models_seen,
+            "versions_seen": self.versions_seen,
+            "runs_fetched": self.runs_fetched,
+            "skipped_fresher": self.skipped_fresher,
+            "changes": [c.to_dict() for c in self.changes],
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------------
+
+
+def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """One full reconciliation. Raises SyncBusy when another sync runs, SyncError when MLflow fails
+    (what was committed page by page stays; nothing is deleted; the error is recorded)."""
+    owner = uuid.uuid4().hex
+    if not _acquire_lock(owner):
+        raise SyncBusy("another sync is running (lock held); try again later")
+    report = SyncReport(scope="full", started_at=timezone.now())
+    SyncState.objects.filter(pk=1).update(last_started_at=report.started_at)
+    try:
+        _Scan(uri=uri, owner=owner, report=report, progress=progress).run()
+    except gw.MlflowUnavailable as exc:
+        _record_failure(f"MLflow unavailable: {exc}")
+        raise SyncError(f"MLflow unavailable: {exc}") from exc
+    except SyncError as exc:
+        _record_failure(str(exc))
+        raise
+    finally:
+        SyncState.objects.filter(pk=1, lock_owner=owner).update(lock_owner="", locked_until=None)
+    report.finished_at = timezone.now()
+    SyncState.objects.filter(pk=1).update(last_success_at=report.finished_at, last_report=report.to_dict())
+    return report
+
+
+def sync_model(name: str, *, uri: str | None = None, budget: gw.Budget | None = None) -> SyncReport:
+    """Reconcile one registered model (webhooks, confirmations). Raises SyncError when MLflow fails."""
+    report = SyncReport(scope=f"model:{name}", started_at=timezone.now())
+    try:
+        ctx = _Context(uri=uri, budget=budget, report=report)
+        read_at = timezone.now()
+        record = gw.get_registered_model(name, uri=uri, budget=budget)
+        if record is None:
+            _delete_models([name], report)
+        else:
+            ctx.apply_page([record], read_at=read_at)
+    except gw.MlflowUnavailable as exc:
+        raise SyncError(f"MLflow unavailable: {exc}") from exc
+    report.finished_at = timezone.now()
+    return report
+
+
+def report_handlers() -> list[Callable[[SyncReport], None]]:
+    return [import_string(path) for path in getattr(settings, "REGISTRY_SYNC_REPORT_HANDLERS", [])]
+
+
+def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
+    """One transaction of a sync: `write` changes mirror rows and counts them into a part report, the
+    report handlers get that part in the same transaction, and the part is folded into `report` once
+    it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it)."""
+    part = SyncReport(scope=report.scope, started_at=report.started_at)
+    with transaction.atomic():
+        write(part)
+        part.finished_at = timezone.now()
+        for handler in report_handlers():
+            try:
+                handler(part)
+            except Exception as exc:
+                log.exception("sync report handler %s failed", handler)
+                name = getattr(handler, "__qualname__", handler)
+                raise SyncError(f"report handler {name} failed, the page was not written: {exc}") from exc
+    report.add(part)
+
+
+def _record_failure(message: str) -> None:
+    SyncState.get()
+    SyncState.objects.filter(pk=1).update(last_error=" ".join(message.split())[:2000], last_error_at=timezone.now())
+
+
+# --------------------------------------------------------------------------------------------------
+# The lock: a lease on the SyncState row, claimed by a conditional UPDATE
+# --------------------------------------------------------------------------------------------------
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "REGISTRY_SYNC_LOCK_SECONDS", 600))
+
+
+def _acquire_lock(owner: str) -> bool:
+    try:
+        SyncState.get()
+    except IntegrityError:  # two first-ever syncs created the row at once; it exists now
+        pass
+    now = timezone.now()
+    claimed = (SyncState.objects.filter(pk=1)
+               .filter(Q(lock_owner="") | Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+               .update(lock_owner=owner, locked_until=now + _lease()))
+    return claimed == 1
+
+
+def _renew_lock(owner: str) -> None:
+    now = timezone.now()
+    # Renew only when half the lease is gone, so an idle registry's sync hardly writes.
+    renewed = SyncState.objects.filter(pk=1, lock_owner=owner, locked_until__gt=now + _lease() / 2).exists()
+    if renewed:
+        return
+    if not SyncState.objects.filter(pk=1, lock_owner=owner).update(locked_until=now + _lease()):
+        raise SyncError("lost the sync lock (lease expired and another sync took it)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Reconciliation
+# --------------------------------------------------------------------------------------------------
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return EPOCH + timedelta(milliseconds=ms) if ms else None
+
+
+def _clip(value: str, n: int) -> str:
+    return (value or "")[:n]
+
+
+class _Scan:
+    def __init__(self, *, uri, owner, report, progress):
+        self.uri, self.owner, self.report, self.progress = uri, owner, report, progress
+        self.ctx = _Context(uri=uri, budget=None, report=report)
+
+    def run(self) -> None:
+        page_size = int(getattr(settings, "REGISTRY_SYNC_PAGE_SIZE", gw.MODELS_PAGE_MAX))
+        total = RegisteredModel.objects.count()
+        seen: set[str] = set()
+        done = 0
+        pages = gw.iter_registered_model_pages(uri=self.uri, page_size=page_size)
+        while True:
+            read_at = timezone.now()  # before MLflow is asked for the page: what it returns is at least this fresh
+            page = next(pages, None)
+            if page is None:
+                break
+            page = [m for m in page if m.name not in seen]  # an offset shift can repeat a model
+            seen.update(m.name for m in page)
+            self.ctx.apply_page(page, read_at=read_at)
+            done += len(page)
+            _renew_lock(self.owner)
+            if self.progress:
+                self.progress(done, max(total, done))
+        # The scan completed: a mirrored model it did not see is a deletion candidate, confirmed by
+        # a targeted read (an offset shift during the scan can hide a live model).
+        missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]
+        gone = []
+        for name in missing:
+            read_at = timezone.now()
+            record = gw.get_registered_model(name, uri=self.uri)
+            if record is None:
+                gone.append(name)
+            else:
+                self.ctx.apply_page([record], read_at=read_at)
+        _delete_models(gone, self.report)
+
+
+def _delete_models(names: list[str], report: SyncReport) -> None:
+    def delete(batch: list[str], part: SyncReport) -> None:
+        versions = ModelVersion.objects.filter(model__name__in=batch).count()
+        models = RegisteredModel.objects.filter(name__in=batch).count()
+        deleted, _ = RegisteredModel.objects.filter(name__in=batch).delete()
+        part.deleted += models + versions
+        part.rows_written += deleted
+
+    for start in range(0, len(names), BULK_BATCH):
+        _commit(report, lambda part, batch=names[start:start + BULK_BATCH]: delete(batch, part))
+
+
+_MODEL_FIELDS = ("description", "tags", "created_at", "updated_at")
+_VERSION_FIELDS = ("stage", "status", "source", "run_id", "run_link", "description", "tags", "user_id",
+                   "created_at", "updated_at")
+_RUN_FIELDS = ("experiment_id", "experiment_name", "run_name", "user", "status", "lifecycle_stage", "start_time",
+               "end_time", "params", "metrics", "tags", "source_name", "entry_point", "git_commit",
+               "parent_run_id", "logged_model_id")
+
+
+def _model_values(r: gw.ModelRecord) -> dict:
+    return {"description": r.description, "tags": r.tags, "created_at": _ts(r.created_ms),
+            "updated_at": _ts(r.updated_ms)}
+
+
+def _version_values(r: gw.VersionRecord) -> dict:
+    return {"stage": r.stage, "status": _clip(r.status, 32), "source": r.source, "run_id": _clip(r.run_id, 64),
+            "run_link": r.run_link, "description": r.description, "tags": r.tags,
+            "user_id": _clip(r.user_id, 256), "created_at": _ts(r.created_ms), "updated_at": _ts(r.updated_ms)}
+
+
+def _run_values(r: gw.RunRecord, logged_model_id: str) -> dict:
+    return {
+        "experiment_id": _clip(r.experiment_id, 64), "experiment_name": _clip(r.experiment_name, 512),
+        "run_name": _clip(r.run_name, 512), "user": _clip(r.user, 256), "status": _clip(r.status, 32),
+        "lifecycle_stage": _clip(r.lifecycle_stage, 32), "start_time": _ts(r.start_ms), "end_time": _ts(r.end_ms),
+        "params": r.params, "metrics": r.metrics, "tags": r.tags,
+        "source_name": r.tags.get("mlflow.source.name", ""),
+        "entry_point": _clip(r.tags.get("mlflow.project.entryPoint", ""), 512),
+        "git_commit": _clip(r.tags.get("mlflow.source.git.commit", ""), 64),
+        "parent_run_id": _clip(r.tags.get("mlflow.parentRunId", ""), 64),
+        "logged_model_id": _clip(r.logged_model_id or logged_model_id, 64),
+    }
+
+
+def _dataset_key(d) -> tuple:
+    return (_clip(d.name, 512), _clip(d.digest, 64), _clip(d.source_type, 64), d.source, _clip(d.context, 64),
+            d.schema, d.profile)
+
+
+def _metrics_key(metrics: dict) -> dict:
+    # PostgreSQL's jsonb prints a huge float (MLflow clamps inf to 1.797e308) as a long integer, which
+    # reads back as an int that is not == the float: compare numbers as floats.
+    return {k: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in metrics.items()}
+
+
+def _differs(obj, values: dict) -> list[str]:
+    changed = []
+    for k, v in values.items():
+        current = getattr(obj, k)
+        if k == "metrics" and isinstance(current, dict) and isinstance(v, dict):
+            if _metrics_key(current) != _metrics_key(v):
+                changed.append(k)
+        elif current != v:
+            changed.append(k)
+    return changed
+
+
+class _Context:
+    """State shared by the pages of one sync: the report and the experiment names (read once)."""
+
+    def __init__(self, *, uri, budget, report: SyncReport):
+        self.uri, self.budget, self.report = uri, budget, report
+        self._experiments: dict[str, str] | None = None
+
+    def experiments(self, refresh: bool = False) -> dict[str, str]:
+        if self._experiments is None or refresh:
+            self._experiments = gw.list_experiments(uri=self.uri, budget=self.budget)
+        return self._experiments
+
+    # -- reading MLflow (outside any transaction) ---------------------------------------------------
+
+    def _runs_needed(self, versions: list[gw.VersionRecord]) -> list[str]:
+        run_ids = {v.run_id for v in versions if v.run_id}
+        if not run_ids:
+            return []
+        have = {}
+        ids = sorted(run_ids)
+        for start in range(0, len(ids), BULK_BATCH):
+            have.update(RunSnapshot.objects.filter(run_id__in=ids[start:start + BULK_BATCH])
+                        .values_list("run_id", "status"))
+        return [r for r in ids if r not in have or have[r] in LIVE_RUN_STATUSES]
+
+    def _fetch_runs(self, run_ids: list[str]) -> dict[str, gw.RunRecord | None]:
+        if not run_ids:
+            return {}
+        found = gw.fetch_runs(run_ids, experiments=self.experiments(), uri=self.uri, budget=self.budget)
+        missing = [r for r in run_ids if r not in found]
+        if missing:  # maybe an experiment created since we listed them
+            found.update(gw.fetch_runs(missing, experiments=self.experiments(refresh=True), uri=self.uri,
+                                       budget=self.budget))
+        return {r: found.get(r) for r in run_ids}
+
+    def apply_page(self, records: list[gw.ModelRecord], *, read_at: datetime) -> None:
+        """Write one page of models read from MLflow at or after `read_at`."""
+        if not records:
+            return
+        versions = gw.model_versions_for([r.name for r in records], uri=self.uri, budget=self.budget)
+        runs = self._fetch_runs(self._runs_needed([v for vs in versions.values() for v in vs]))
+
+        def write(part: SyncReport) -> None:
+            part.runs_fetched += sum(1 for r in runs.values() if r is not None)
+            _Writer(part, read_at).write(records, versions, runs)
+
+        _commit(self.report, write)
+
+
+class _Writer:
+    """Diffs one page against the mirror and writes only what differs, in bulk.
+
+    A model's `synced_at` is the time of the MLflow read its mirror rows come from (every writer sets
+    it when it changes the model, its aliases or versions: this sync, a targeted sync, a deploy's
+    mirror update). A model whose synced_at is newer than this page's read was written from a fresher
+    read while the page was in flight, so it is left alone: the rows are locked first (PostgreSQL;
+    SQLite's IMMEDIATE transactions serialise writers), so the check and the write are one step."""
+
+    def __init__(self, report: SyncReport, read_at: datetime):
+        self.report = report
+        self.now = timezone.now()
+        self.read_at = read_at
+        self.touched: set[int] = set()  # ids of models whose aliases or versions this page wrote
+
+    def write(self, records, versions_by_name, runs) -> None:
+        report = self.report
+        names = [r.name for r in records]
+        existing = {m.name: m for m in RegisteredModel.objects.select_for_update().filter(name__in=names)
+                    .order_by("name")}
+        fresher = {n for n, m in existing.items() if m.synced_at and m.synced_at > self.read_at}
+        if fresher:
+            report.skipped_fresher += len(fresher)
+            records = [r for r in records if r.name not in fresher]
+            names = [r.name for r in records]
+            versions_by_name = {n: vs for n, vs in versions_by_name.items() if n not in fresher}
+            wanted = {v.run_id for vs in versions_by_name.values() for v in vs}
+            runs = {run_id: run for run_id, run in runs.items() if run_id in wanted}
+        known = set(existing)  # models the mirror already had: their changes are reported
+        new_models, changed_models = [], []
+        for r in records:
+            values = _model_values(r)
+            obj = existing.get(r.name)
+            if obj is None:
+                new_models.append(RegisteredModel(name=r.name, synced_at=self.read_at, **values))
+                continue
+            diff = _differs(obj, values)
+            if diff:
+                for k in diff:
+                    setattr(obj, k, values[k])
+                obj.synced_at = self.read_at
+                changed_models.append(obj)
+            else:
+                report.unchanged += 1
+        if new_models:
+            RegisteredModel.objects.bulk_create(new_models, batch_size=BULK_BATCH)
+            existing.update({m.name: m for m in RegisteredModel.objects.filter(name__in=[m.name for m in new_models])})
+        if changed_models:
+            RegisteredModel.objects.bulk_update(changed_models, [*_MODEL_FIELDS, "synced_at"], batch_size=BULK_BATCH)
+        report.models_seen += len(records)
+        report.created += len(new_models)
+        report.updated += len(changed_models)
+        report.rows_written += len(new_models) + len(changed_models)
+
+        ids = {name: existing[name].pk for name in names}
+        self._aliases(records, ids, known)
+        self._versions(versions_by_name, ids, known)
+        self._runs(runs, versions_by_name)
+        # A model whose aliases or versions changed carries this read's time too (see the class doc).
+        bump = self.touched - {m.pk for m in changed_models} - {existing[m.name].pk for m in new_models}
+        if bump:
+            report.rows_written += RegisteredModel.objects.filter(pk__in=bump).update(synced_at=self.read_at)
+
+    def _change(self, model, version, kind, name, before, after) -> None:
+        self.report.changes.append(Change(model=model, version=version, kind=kind, name=name, before=before,
+                                          after=after, detected_at=self.now))
+
+    def _aliases(self, records, ids, known) -> None:
+        current: dict[int, dict[str, ModelAlias]] = {}
+        for a in ModelAlias.objects.filter(model_id__in=list(ids.values())):
+            current.setdefault(a.model_id, {})[a.alias] = a
+        create, update, delete = [], [], []
+        for r in records:
+            mine = current.get(ids[r.name], {})
+            report = r.name in known
+            for alias, version in r.aliases.items():
+                obj = mine.get(alias)
+                if obj is None:
+                    create.append(ModelAlias(model_id=ids[r.name], alias=alias, version=version))
+                    self.touched.add(ids[r.name])
+                    if report:
+                        self._change(r.name, version, "alias", alias, None, version)
+                elif obj.version != version:
+                    if report:
+                        self._change(r.name, version, "alias", alias, obj.version, version)
+                    obj.version = version
+                    update.append(obj)
+                    self.touched.add(ids[r.name])
+            for alias, obj in mine.items():
+                if alias not in r.aliases:
+                    delete.append(obj.pk)
+                    self.touched.add(ids[r.name])
+                    if report:
+                        self._change(r.name, obj.version, "alias", alias, obj.version, None)
+        if delete:
+            ModelAlias.objects.filter(pk__in=delete).delete()
+        if create:
+            ModelAlias.objects.bulk_create(create, batch_size=BULK_BATCH)
+        if update:
+            ModelAlias.objects.bulk_update(update, ["version"], batch_size=BULK_BATCH)
+        self.report.rows_written += len(create) + len(update) + len(delete)
+
+    def _versions(self, versions_by_name, ids, known) -> None:
+        report = self.report
+        current: dict[tuple[int, int], ModelVersion] = {
+            (v.model_id, v.version): v for v in ModelVersion.objects.filter(model_id__in=list(ids.values()))
+        }
+        create, update = [], []
+        live: set[tuple[int, int]] = set()
+        for name, records in versions_by_name.items():
+            model_id = ids[name]
+            for r in records:
+                key = (model_id, r.version)
+                if key in live:
+                    continue
+                live.add(key)
+                values = _version_values(r)
+                obj = current.get(key)
+                if obj is None:
+                    create.append(ModelVersion(model_id=model_id, version=r.version, synced_at=self.read_at,
+                                               **values))
+                    self.touched.add(model_id)
+                    if name in known and r.stage != "None":
+                        self._change(name, r.version, "stage", "stage", "None", r.stage)
+                    continue
+                diff = _differs(obj, values)
+                if not diff:
+                    report.unchanged += 1
+                    continue
+                if "stage" in diff:
+                    self._change(name, r.version, "stage", "stage", obj.stage, r.stage)
+                for k in diff:
+                    setattr(obj, k, values[k])
+                obj.synced_at = self.read_at
+                update.append(obj)
+                self.touched.add(model_id)
+        # Versions of these models that MLflow no longer lists (soft-deleted): the version read for
+        # these models was complete, so this is conclusive.
+        delete = [v.pk for key, v in current.items() if key not in live]
+        self.touched.update(v.model_id for key, v in current.items() if key not in live)
+        if delete:
+            ModelVersion.objects.filter(pk__in=delete).delete()
+        if create:
+            ModelVersion.objects.bulk_create(create, batch_size=BULK_BATCH)
+        if update:
+            ModelVersion.objects.bulk_update(update, [*_VERSION_FIELDS, "synced_at"], batch_size=BULK_BATCH)
+        report.versions_seen += len(live)
+        report.created += len(create)
+        report.updated += len(update)
+        report.deleted += len(delete)
+        report.rows_written += len(create) + len(update) + len(delete)
+
+    def _runs(self, runs: dict[str, gw.RunRecord | None], versions_by_name) -> None:
+        if not runs:
+            return
+        model_ids = {v.run_id: v.logged_model_id for vs in versions_by_name.values() for v in vs if v.run_id}
+        current = {s.run_id: s for s in RunSnapshot.objects.filter(run_id__in=list(runs))}
+        create, update, touched = [], [], []
+        for run_id, record in runs.items():
+            if record is None:
+                values = {f: RunSnapshot._meta.get_field(f).get_default() for f in _RUN_FIELDS}
+                values["lifecycle_stage"] = MISSING_RUN
+            else:
+                values = _run_values(record, model_ids.get(run_id, ""))
+            obj = current.get(run_id)
+            if obj is None:
+                create.append(RunSnapshot(run_id=run_id, fetched_at=self.now, **values))
+                touched.append(run_id)
+            elif _differs(obj, values):
+                for k, v in values.items():
+                    setattr(obj, k, v)
+                obj.fetched_at = self.now
+                update.append(obj)
+                touched.append(run_id)
+        if create:
+            RunSnapshot.objects.bulk_create(create, batch_size=BULK_BATCH)
+        if update:
+            RunSnapshot.objects.bulk_update(update, [*_RUN_FIELDS, "fetched_at"], batch_size=BULK_BATCH)
+        written = len(create) + len(update)
+        # Dataset inputs: replace a run's set when it differs.
+        pks = dict(RunSnapshot.objects.filter(run_id__in=list(runs)).values_list("run_id", "pk"))
+        have: dict[int, set[tuple]] = {}
+        for d in DatasetInput.objects.filter(run_id__in=list(pks.values())):
+            have.setdefault(d.run_id, set()).add(_dataset_key(d))
+        replace, add = [], []
+        for run_id, record in runs.items():
+            wanted = {_dataset_key(d) for d in record.datasets} if record else set()
+            pk = pks[run_id]
+            if wanted == have.get(pk, set()):
+                continue
+            if pk in have:
+                replace.append(pk)
+                written += len(have[pk])
+            for key in sorted(wanted):
+                name, digest, source_type, source, context, schema, profile = key
+                add.append(DatasetInput(run_id=pk, name=name, digest=digest, source_type=source_type,
+                                        source=source, context=context, schema=schema, profile=profile))
+        if replace:
+            DatasetInput.objects.filter(run_id__in=replace).delete()
+        if add:
+            DatasetInput.objects.bulk_create(add, batch_size=BULK_BATCH)
+        self.report.rows_written += written + len(add)

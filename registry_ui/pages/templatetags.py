@@ -1,0 +1,33 @@
+"""Template helpers of the registry pages: the sync-status banner shown on every page, and small
+filters for the tables."""
+
+from django import template
+from django.utils import timezone
+
+from registry_ui.pages import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("registry/_sync_banner.html", takes_context=True)
+def sync_banner(context):
+    """"Registry data as of <last good sync>", and a warning when the last sync failed."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"show": False}
+    state = selectors.sync_state()
+    success = state.last_success_at if state else None
+    error_at = state.last_error_at if state else None
+    failed = bool(error_at and (success is None or error_at > success))
+    return {"show": True, "success": success, "failed": failed, "error_at": error_at,
+            "error": (state.last_error.splitlines()[0][:300] if failed and state.last_error else ""),
+            "now": timezone.now()}
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key, "")
+    except AttributeError:
+        return ""
