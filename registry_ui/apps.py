@@ -6,3 +6,20 @@ class RegistryUiConfig(AppConfig):
 
     name = "registry_ui"
     verbose_name = "Registry mirror"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from registry_ui import extensions
+
+        # Fail closed at start-up: a visibility rule or drift handler that does not import stops the
+        # process here, with the setting's name, rather than showing every model or losing drift.
+        extensions.load_all()
+        setting_changed.connect(_reload_extensions, dispatch_uid="registry_ui.extensions")
+
+
+def _reload_extensions(*, setting, **kwargs) -> None:
+    from registry_ui import extensions
+
+    if setting in extensions.SINGLE + extensions.LISTS:
+        extensions._loaded.clear()

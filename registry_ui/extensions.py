@@ -1,42 +1,96 @@
-"""Extension points through which governance adds to the registry pages without registry_ui
-importing governance: the providers are named in settings (REGISTRY_VISIBILITY,
-REGISTRY_PANEL_PROVIDERS, REGISTRY_CATALOGUE_ANNOTATOR) and loaded by dotted path.
+"""Extension points through which governance adds to the registry without registry_ui importing
+governance: the providers are named in settings by dotted path and loaded once, at start-up.
 
-- visible_models(user, queryset) -> queryset: the registered models this user may see.
-- panels(kind, request, obj) -> list[str]: rendered HTML fragments for a page. `kind` is
-  "model" (obj: RegisteredModel) or "version" (obj: ModelVersion). Each provider returns a list of
-  (template_name, context) pairs; they are rendered here with the request.
-- catalogue_annotations(user, models) -> {model_id: {"open_requests": int, ...}} for one page of models.
+- REGISTRY_VISIBILITY: visible_models(user, queryset) -> queryset, the registered models this user may
+  see. Required: without it nobody would know what a user may see, so start-up stops.
+- REGISTRY_PANEL_PROVIDERS: panels(kind, request, obj) -> [(template_name, context), ...] for a page.
+  `kind` is "model" (obj: RegisteredModel) or "version" (obj: ModelVersion).
+- REGISTRY_CATALOGUE_ANNOTATOR: catalogue_annotations(user, models) -> {model_id: {...}} for a page.
+- REGISTRY_SYNC_REPORT_HANDLERS: called inside each sync transaction with what it wrote (drift).
+- REGISTRY_WATCH_HOOKS: called after each pass of `sync_registry --watch`.
+
+Every path is imported by load_all() from the app's ready(): a path that does not import stops
+start-up with ImproperlyConfigured naming the setting, instead of a page that silently shows every
+model or a sync that silently records no drift.
 """
 
-from functools import cache
-
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString
 
+REQUIRED = ("REGISTRY_VISIBILITY",)
+SINGLE = ("REGISTRY_VISIBILITY", "REGISTRY_CATALOGUE_ANNOTATOR")
+LISTS = ("REGISTRY_PANEL_PROVIDERS", "REGISTRY_SYNC_REPORT_HANDLERS", "REGISTRY_WATCH_HOOKS")
 
-@cache
-def _load(path: str):
-    return import_string(path)
+_loaded: dict[str, object] = {}
+
+
+def _import(setting: str, path) -> object:
+    if not isinstance(path, str) or not path:
+        raise ImproperlyConfigured(f"{setting} must be a dotted path to a callable, not {path!r}.")
+    try:
+        found = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{setting}: {path!r} does not import ({exc}).") from exc
+    if not callable(found):
+        raise ImproperlyConfigured(f"{setting}: {path!r} is not callable.")
+    return found
+
+
+def load_all() -> dict[str, object]:
+    """Import every configured provider; raise ImproperlyConfigured on the first that fails."""
+    loaded: dict[str, object] = {}
+    for setting in SINGLE:
+        path = getattr(settings, setting, "")
+        if not path:
+            if setting in REQUIRED:
+                raise ImproperlyConfigured(f"{setting} is not set: it names the function that decides which "
+                                           "registered models a user may see.")
+            loaded[setting] = None
+            continue
+        loaded[setting] = _import(setting, path)
+    for setting in LISTS:
+        paths = getattr(settings, setting, [])
+        if isinstance(paths, str):
+            raise ImproperlyConfigured(f"{setting} must be a list of dotted paths, not a string.")
+        loaded[setting] = [_import(setting, path) for path in paths]
+    _loaded.clear()
+    _loaded.update(loaded)
+    return loaded
+
+
+def provider(setting: str):
+    """The loaded provider(s) of `setting` (loaded on first use when ready() has not run, as in a
+    settings override of a test)."""
+    if setting not in _loaded:
+        load_all()
+    return _loaded[setting]
 
 
 def visible_models(user, queryset):
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
-    path = getattr(settings, "REGISTRY_VISIBILITY", "")
-    return _load(path)(user, queryset) if path else queryset
+    return provider("REGISTRY_VISIBILITY")(user, queryset)
 
 
 def panels(kind: str, request, obj) -> list[SafeString]:
     fragments = []
-    for path in getattr(settings, "REGISTRY_PANEL_PROVIDERS", []):
-        for template_name, context in _load(path)(kind, request, obj):
+    for panel_provider in provider("REGISTRY_PANEL_PROVIDERS"):
+        for template_name, context in panel_provider(kind, request, obj):
             fragments.append(render_to_string(template_name, context, request=request))
     return fragments
 
 
 def catalogue_annotations(user, models) -> dict[int, dict]:
-    path = getattr(settings, "REGISTRY_CATALOGUE_ANNOTATOR", "")
-    return _load(path)(user, models) if path else {}
+    annotator = provider("REGISTRY_CATALOGUE_ANNOTATOR")
+    return annotator(user, models) if annotator else {}
+
+
+def sync_report_handlers() -> list:
+    return provider("REGISTRY_SYNC_REPORT_HANDLERS")
+
+
+def watch_hooks() -> list:
+    return provider("REGISTRY_WATCH_HOOKS")

@@ -8,8 +8,9 @@ dataclasses or builtins, never MLflow entities. An unreachable or failing MLflow
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
-import os
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,22 +37,51 @@ def sync_budget() -> Budget:
     return Budget(settings.MLFLOW_SYNC_TIMEOUT, settings.MLFLOW_SYNC_RETRIES)
 
 
+# The budget of the calling context (a web request waits briefly; the sync may wait longer). A
+# ContextVar, not os.environ: each gunicorn thread keeps its own, so one thread's budget never leaks
+# into another's call.
+_current_budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("mlflow_budget", default=None)
+_configure_lock = threading.Lock()
+_configured = False
+
+
 @contextlib.contextmanager
 def _budget(budget: Budget) -> Iterator[None]:
-    # MLflow's REST client reads these per request; its defaults (120 s, 7 retries with backoff)
-    # would block a caller for minutes against a dead server.
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")}
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(max(1, budget.timeout)))
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(budget.retries)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    token = _current_budget.set(budget)
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _current_budget.reset(token)
+
+
+def configure() -> None:
+    """Once per process, before the first call: MLflow's REST layer takes its timeout and retries from
+    the budget of the calling context. MLflow reads them from environment variables per request, and
+    its defaults (120 s, 7 retries with backoff) would block a caller for minutes against a dead
+    server; writing os.environ per call is not safe under threads, so the REST function is wrapped
+    once instead, and explicit arguments of MLflow's own callers still win."""
+    global _configured
+    if _configured:
+        return
+    with _configure_lock:
+        if _configured:
+            return
+        from mlflow.utils import rest_utils
+
+        original = rest_utils.http_request
+
+        def budgeted_http_request(*args, **kwargs):
+            budget = _current_budget.get() or web_budget()
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = max(1.0, budget.timeout)
+            if kwargs.get("max_retries") is None:
+                kwargs["max_retries"] = budget.retries
+            if kwargs.get("backoff_factor") is None:
+                kwargs["backoff_factor"] = 1
+            return original(*args, **kwargs)
+
+        rest_utils.http_request = budgeted_http_request
+        _configured = True
 
 
 def tracking_uri() -> str:
@@ -61,6 +91,7 @@ def tracking_uri() -> str:
 def _client(uri: str | None = None):
     from mlflow.tracking import MlflowClient
 
+    configure()
     uri = uri or tracking_uri()
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 

@@ -34,8 +34,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from registry_ui import extensions
 from registry_ui.mirror import client as gw
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
 
@@ -176,7 +176,7 @@ def sync_model(name: str, *, uri: str | None = None, budget: gw.Budget | None = 
 
 
 def report_handlers() -> list[Callable[[SyncReport], None]]:
-    return [import_string(path) for path in getattr(settings, "REGISTRY_SYNC_REPORT_HANDLERS", [])]
+    return extensions.sync_report_handlers()
 
 
 def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:

@@ -3,10 +3,9 @@
 import logging
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.module_loading import import_string
 
+from registry_ui import extensions
 from registry_ui.mirror.sync import SyncBusy, SyncError, sync_registry
 
 
@@ -51,12 +50,13 @@ class Command(BaseCommand):
     def _run_watch_hooks(self) -> None:
         """Scheduled work riding on the watcher (e.g. signed audit checkpoints); a failing hook is
         reported and never stops the watcher."""
-        for path in getattr(settings, "REGISTRY_WATCH_HOOKS", []):
+        for hook in extensions.watch_hooks():
+            name = f"{hook.__module__}.{hook.__qualname__}"
             try:
-                import_string(path)()
+                hook()
             except Exception as exc:  # noqa: BLE001 - a hook must not kill the watcher
-                logging.getLogger(__name__).exception("watch hook %s failed", path)
-                self.stderr.write(f"watch hook {path} failed: {' '.join(str(exc).split())}")
+                logging.getLogger(__name__).exception("watch hook %s failed", name)
+                self.stderr.write(f"watch hook {name} failed: {' '.join(str(exc).split())}")
 
     def _progress(self, done: int, total: int) -> None:
         width = 30
