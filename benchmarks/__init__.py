@@ -1,1 +1,1 @@
-"""`manage.py benchmark`: sync and pages at registry scale, measured against MLflow itself (issue 7)."""
+"""`manage.py benchmark`: sync and pages at registry scale, measured against MLflow itself."""

@@ -79,7 +79,7 @@ def read_floor(uri: str, run_batch: int = RUN_BATCH) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------------
-# The sync (issue 3): registry_ui.mirror.sync.sync_registry(*, uri, progress) -> SyncReport
+# The sync: registry_ui.mirror.sync.sync_registry(*, uri, progress) -> SyncReport
 # --------------------------------------------------------------------------------------------------
 
 
@@ -101,7 +101,7 @@ def clear_mirror() -> None:
             for model in tables:
                 cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
     except DatabaseError:
-        # Something else (another issue's table) references the mirror: let the ORM cascade.
+        # Something else (a governance table) references the mirror: let the ORM cascade.
         for model in tables:
             model.objects.all().delete()
 

@@ -253,7 +253,7 @@ REGISTRY_VISIBILITY = "governance.access.visible_models"
 REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels"]
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
 
-# --- Sync (issue 3) -------------------------------------------------------------------------------
+# --- Sync -----------------------------------------------------------------------------------------
 # Called with the part of a SyncReport each sync transaction wrote (a page, a deletion batch, a targeted
 # model), inside that transaction: governance classifies stage/alias changes as drift there
 # (registry_ui never imports governance).
@@ -265,7 +265,7 @@ REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "6
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
 MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
-# --- Workflow (issue 4) ---------------------------------------------------------------------------
+# --- Workflow -------------------------------------------------------------------------------------
 # Aliases treated like Production: quorum, required tags, deployer neither requester nor approver.
 PROTECTED_ALIASES = env_list("PROTECTED_ALIASES", "champion")
 # Distinct approvals a Production / protected-alias request needs (an urgent rollback needs 1).
@@ -282,7 +282,7 @@ WORKFLOW_DEFAULT_GATES = {
 WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECONDS", "120"))
 
 
-# --- Audit (issue 5) ------------------------------------------------------------------------------
+# --- Audit ----------------------------------------------------------------------------------------
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 # Checkpoint files are appended here: a place the database (and its role) cannot write.
@@ -292,7 +292,7 @@ AUDIT_EXPORT_CHUNK = int(os.environ.get("AUDIT_EXPORT_CHUNK", "2000"))
 # The sync watcher writes a signed checkpoint at most this often (seconds).
 AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "3600"))
 
-# --- Pages (issue 6) ------------------------------------------------------------------------------
+# --- Pages ----------------------------------------------------------------------------------------
 # Catalogue rows per page (?per_page= may ask for up to REGISTRY_MAX_PAGE_SIZE).
 REGISTRY_CATALOGUE_PAGE_SIZE = int(os.environ.get("REGISTRY_PAGE_SIZE", "50"))
 REGISTRY_MAX_PAGE_SIZE = 200
@@ -305,7 +305,7 @@ REGISTRY_MLFLOW_UI_URL = os.environ.get(
     "REGISTRY_MLFLOW_UI_URL", MLFLOW_TRACKING_URI if MLFLOW_TRACKING_URI.startswith(("http://", "https://")) else ""
 ).rstrip("/")
 
-# --- Benchmark (issue 7) --------------------------------------------------------------------------
+# --- Benchmark ------------------------------------------------------------------------------------
 # `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside
 # registry_ui/ and governance/.
 INSTALLED_APPS += ["benchmarks"]

@@ -1,7 +1,7 @@
 """Fixtures of the workflow tests (registered in tests/conftest.py).
 
 The mirror is filled by copying what the real MLflow server reports (a tiny stand-in for the sync
-engine, which another issue owns), so the workflow is tested against MLflow's real answers.
+engine, which has tests of its own), so the workflow is tested against MLflow's real answers.
 """
 
 from __future__ import annotations

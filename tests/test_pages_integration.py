@@ -1,7 +1,6 @@
 """End to end: models created in the REAL mlflow server, mirrored by the sync engine, shown by the
 pages (catalogue, model, version, lineage, comparison with history fetched from MLflow)."""
 
-import importlib.util
 import json
 
 import pytest
@@ -9,13 +8,9 @@ from django.urls import reverse
 
 from tests.conftest import make_user
 
-SYNC_AVAILABLE = importlib.util.find_spec("registry_ui.mirror.sync") is not None
-
 pytestmark = [
     pytest.mark.mlflow,
     pytest.mark.usefixtures("fast_passwords"),
-    pytest.mark.skipif(not SYNC_AVAILABLE, reason="registry_ui.mirror.sync is not in this branch yet (sync issue #3); "
-                                                  "this test runs once the sync engine is merged"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Admin for the audit trail (read-only) and audited user/group administration. Owned by the audit issue.
+"""Admin for the audit trail (read-only) and audited user/group administration.
 
 Group membership and permission changes made in the admin are audited with the admin as actor, in
 the admin's own transaction (changeform_view runs inside transaction.atomic).

@@ -1,5 +1,5 @@
 """Audit-trail panels on the registry pages: the stage/alias timeline of a model (deployments,
-drift) from the audit events. Owned by the audit issue."""
+drift) from the audit events."""
 
 from django.urls import reverse
 

@@ -1,4 +1,4 @@
-"""Admin for workflow objects, policy gates, model scoping and object grants. Owned by the workflow issue.
+"""Admin for workflow objects, policy gates, model scoping and object grants.
 
 Registered models get django-guardian's "Object permissions" pages; every grant or revoke made there
 goes through governance.grants.object_permissions_set, which audits it with the admin as actor.

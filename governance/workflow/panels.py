@@ -1,8 +1,8 @@
 """Governance panels on the registry pages (see registry_ui.extensions).
 
-Owned by the workflow issue: who may request/approve/deploy, requests of a model or version, the
-actions the current user may take, open-request counts for the catalogue. The audit issue adds a
-timeline provider (governance.audit.panels).
+Who may request/approve/deploy, requests of a model or version, the actions the current user may
+take, open-request counts for the catalogue. The audit trail adds a timeline provider
+(governance.audit.panels).
 """
 
 from django.db.models import Count

@@ -97,7 +97,7 @@ def _client(uri: str | None = None):
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading the registry (sync issue): paged scans, targeted reads, batched run fetches.
+# Reading the registry: paged scans, targeted reads, batched run fetches.
 # --------------------------------------------------------------------------------------------------
 
 # MLflow caps search_registered_models at 1000 a page; search_model_versions allows far more.
@@ -372,7 +372,7 @@ def fetch_runs(run_ids: list[str], *, experiments: dict[str, str], uri: str | No
 
 
 # --------------------------------------------------------------------------------------------------
-# Webhooks (sync issue): registering the console's receiver in MLflow.
+# Webhooks: registering the console's receiver in MLflow.
 # --------------------------------------------------------------------------------------------------
 
 # Every registry event MLflow 3 can deliver (no stage transitions, deletions or description edits).
@@ -421,7 +421,7 @@ def register_webhook(*, name: str, url: str, secret: str, events: tuple[str, ...
 
 
 # --------------------------------------------------------------------------------------------------
-# Metric histories (pages issue): fetched when a chart first needs them.
+# Metric histories: fetched when a chart first needs them.
 # --------------------------------------------------------------------------------------------------
 
 
@@ -456,7 +456,7 @@ def metric_histories(run_id: str, keys: list[str], *, uri: str | None = None,
 
 
 # --------------------------------------------------------------------------------------------------
-# Deploy (workflow issue): the only writes governance makes to MLflow, and their confirmation reads.
+# Deploy: the only writes governance makes to MLflow, and their confirmation reads.
 # --------------------------------------------------------------------------------------------------
 
 

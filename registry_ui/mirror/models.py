@@ -27,7 +27,7 @@ class RegisteredModel(models.Model):
 
     class Meta:
         ordering = ["name"]
-        # Object-level permissions (django-guardian) are granted on this model; the workflow issue
+        # Object-level permissions (django-guardian) are granted on this model; governance.access
         # gives them meaning. view_registeredmodel is Django's default.
         permissions = [
             ("request_promotion", "Can request a promotion of this model's versions"),
