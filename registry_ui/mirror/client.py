@@ -66,6 +66,11 @@ def configure() -> None:
     with _configure_lock:
         if _configured:
             return
+        # Import mlflow once, whole, under the lock: two threads importing its circular package
+        # graph at the same moment see half-initialised modules. Every import of mlflow in this
+        # module is therefore preceded by configure().
+        import mlflow  # noqa: F401
+        import mlflow.tracking  # noqa: F401
         from mlflow.utils import rest_utils
 
         original = rest_utils.http_request
@@ -89,9 +94,9 @@ def tracking_uri() -> str:
 
 
 def _client(uri: str | None = None):
+    configure()
     from mlflow.tracking import MlflowClient
 
-    configure()
     uri = uri or tracking_uri()
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -168,6 +173,7 @@ class RunRecord:
 def _reading(budget: Budget | None) -> Iterator[None]:
     """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable."""
     import requests
+    configure()
     from mlflow.exceptions import MlflowException
 
     with _budget(budget or sync_budget()):
@@ -274,6 +280,7 @@ def model_versions_for(names: list[str], *, uri: str | None = None,
 
 def get_registered_model(name: str, *, uri: str | None = None, budget: Budget | None = None) -> ModelRecord | None:
     """One model (with aliases), or None when MLflow has no such registered model."""
+    configure()
     from mlflow.exceptions import MlflowException
 
     client = _client(uri)
@@ -290,6 +297,7 @@ def get_registered_model(name: str, *, uri: str | None = None, budget: Budget | 
 
 def list_experiments(*, uri: str | None = None, budget: Budget | None = None) -> dict[str, str]:
     """experiment id -> name, including deleted experiments (a version's run may live in one)."""
+    configure()
     from mlflow.entities import ViewType
 
     client = _client(uri)
@@ -345,6 +353,7 @@ def fetch_runs(run_ids: list[str], *, experiments: dict[str, str], uri: str | No
                budget: Budget | None = None) -> dict[str, RunRecord]:
     """The runs with these ids (deleted runs included), fetched RUN_BATCH at a time with search_runs.
     Ids MLflow no longer knows are absent from the result."""
+    configure()
     from mlflow.entities import ViewType
 
     client = _client(uri)
@@ -432,6 +441,7 @@ def metric_histories(run_id: str, keys: list[str], *, uri: str | None = None,
     Non-finite values become None (JSON has no NaN). A run MLflow no longer has gives empty lists.
     Raises MlflowUnavailable when MLflow cannot answer within the budget (web budget by default).
     """
+    configure()
     from mlflow.exceptions import MlflowException
 
     out: dict[str, list[list]] = {}
@@ -487,6 +497,7 @@ class ModelPointers:
 @contextlib.contextmanager
 def _deploy_call(budget: Budget | None) -> Iterator[None]:
     """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable."""
+    configure()
     from mlflow.exceptions import MlflowException
 
     with _budget(budget or web_budget()), warnings.catch_warnings():
@@ -504,6 +515,7 @@ def _deploy_call(budget: Budget | None) -> Iterator[None]:
 def read_version(name: str, version: int, *, budget: Budget | None = None,
                  uri: str | None = None) -> VersionState | None:
     """The version as MLflow has it now; None when MLflow has no such version."""
+    configure()
     from mlflow.exceptions import MlflowException
 
     with _deploy_call(budget):
@@ -567,6 +579,7 @@ def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers 
 
 def registered_model_tags(name: str, *, uri: str | None = None) -> dict[str, str] | None:
     """The model's tags, or None when MLflow has no such registered model."""
+    configure()
     from mlflow.exceptions import MlflowException
 
     try:
@@ -613,6 +626,7 @@ def log_training_run(record: TrainingRecord, *, registered_model: str, artifact_
                      uri: str | None = None) -> tuple[str, int]:
     """Log a trained scikit-learn model as a run with params, metrics, history, datasets and tags,
     and register it. Returns (run_id, version)."""
+    configure()
     import mlflow
     import mlflow.data
     import mlflow.sklearn
