@@ -221,6 +221,17 @@ def test_rollback_form_refuses_bad_input(client, shared_promo, ops_user, overrid
 
 
 @pytest.mark.mlflow
+def test_an_empty_rollback_post_names_the_missing_fields(client, shared_promo, ops_user):
+    client.force_login(ops_user)
+    unchanged = Unchanged()
+    response = client.post(reverse("governance:request_rollback"), {})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert all(f'id="id_{f}_error"' in body for f in ("model", "target", "justification"))
+    unchanged.check()
+
+
+@pytest.mark.mlflow
 def test_request_list_filters_are_validated(client, pending, scientist):
     client.force_login(scientist)
     bad = client.get(reverse("governance:request_list"), {"state": "bogus", "model": "x" * 257})

@@ -161,8 +161,10 @@ def request_rollback(request: HttpRequest) -> HttpResponse:
             raise Http404("No such registered model.")
         if not (can(request.user, "request", model) or can(request.user, "deploy", model)):
             raise PermissionDenied("You may not request a rollback for this model.")
-    form = RollbackForm(request.POST or None, initial={"model": request.GET.get("model", ""),
-                                                       "target": request.GET.get("target", "alias:champion")})
+    # Bound on every POST, even an empty one: an empty POST is invalid input, not a blank form.
+    form = RollbackForm(request.POST if request.method == "POST" else None,
+                        initial={"model": request.GET.get("model", ""),
+                                 "target": request.GET.get("target", "alias:champion")})
     if request.method == "POST" and form.is_valid():
         try:
             req = workflow.promotion_request_rollback(

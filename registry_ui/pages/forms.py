@@ -14,7 +14,8 @@ class CatalogueForm(forms.Form):
         "placeholder": "name, description or tag", "autocomplete": "off"}))
     stage = forms.ChoiceField(choices=[("", "any"), *Stage.choices], required=False)
     # "@champion" and "champion" both name the alias: one more character than the alias itself.
-    alias = SingleLineField(max_length=max_length_of(ModelAlias, "alias") + 1, required=False)
+    alias = SingleLineField(max_length=max_length_of(ModelAlias, "alias") + 1, required=False,
+                            help_text="")  # a drop-down of the aliases in use: no limit to show
     tag = SingleLineField(max_length=FILTER_TEXT_MAX_LENGTH, required=False, widget=forms.TextInput(attrs={
         "placeholder": "team=risk"}))
     per_page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
