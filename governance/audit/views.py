@@ -19,54 +19,53 @@ from governance.access import visible_models
 from governance.audit import checkpoints
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
+from governance.audit.forms import AuditExportForm, AuditSearchForm, ReportForm
 from governance.audit.models import AuditVerification
-from governance.audit.search import AuditFilters, BadFilter
+from governance.audit.search import AuditFilters
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
-
-
-def _cursor(request) -> int | None:
-    raw = request.GET.get("before", "")
-    return int(raw) if raw.isdigit() else None
+from registry_ui.validation import form_errors
 
 
 @login_required
 @require_GET
 def search(request):
-    error = ""
-    try:
-        filters = AuditFilters.from_params(request.GET)
-    except BadFilter as exc:
-        error, filters = str(exc), AuditFilters()
-    events, next_before = audit_selectors.search_page(request.user, filters, before=_cursor(request),
+    form = AuditSearchForm(request.GET)
+    context = {"form": form, "actions": sorted(audit.ACTIONS),
+               "sees_everything": audit_selectors.sees_everything(request.user),
+               "last_verification": AuditVerification.objects.first()}
+    if not form.is_valid():
+        # No search runs: results under a filter the page could not read would answer another question.
+        return render(request, "audit/search.html", {**context, "events": [], "export_query": ""}, status=400)
+    filters, before = form.filters(), form.cleaned_data["before"]
+    events, next_before = audit_selectors.search_page(request.user, filters, before=before,
                                                       limit=settings.AUDIT_PAGE_SIZE)
     params = filters.as_params()
-    context = {
+    return render(request, "audit/search.html", {
+        **context,
         "filters": filters,
-        "form": {k: request.GET.get(k, "") for k in audit_selectors.FILTER_KEYS},
-        "error": error,
         "events": events,
         "next_url": f"?{urlencode({**params, 'before': next_before})}" if next_before else "",
-        "first_url": f"?{urlencode(params)}" if _cursor(request) else "",
+        "first_url": f"?{urlencode(params)}" if before else "",
         "export_query": urlencode(params),
-        "actions": sorted(audit.ACTIONS),
-        "sees_everything": audit_selectors.sees_everything(request.user),
-        "last_verification": AuditVerification.objects.first(),
-    }
-    response = render(request, "audit/search.html", context, status=400 if error else 200)
-    return response
+    })
+
+
+def _error_text(form) -> str:
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in form_errors(form).items())
+
+
+def _bad_request(form) -> HttpResponse:
+    return HttpResponse(_error_text(form), status=400, content_type="text/plain; charset=utf-8")
 
 
 @login_required
 @require_GET
 def export(request):
-    fmt = request.GET.get("format", "csv")
-    if fmt not in ("csv", "json"):
-        return HttpResponse("format must be csv or json", status=400, content_type="text/plain")
-    try:
-        filters = AuditFilters.from_params(request.GET)
-    except BadFilter as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    form = AuditExportForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(form)
+    fmt, filters = form.cleaned_data["format"] or "csv", form.filters()
     upto_seq, _ = audit.chain_head()
     audit_service.audit_export_record(actor=request.user, fmt=fmt, filters=filters.as_params(), upto_seq=upto_seq,
                                       source_ip=client_ip(request))
@@ -104,21 +103,22 @@ def report_index(request):
 def model_report(request, name: str):
     if not _visible_model_names(request.user, [name]):
         raise Http404("No such model")
-    try:
-        filters = AuditFilters.from_params(request.GET)
-    except BadFilter as exc:
-        return render(request, "audit/report_index.html", {"names": [], "error": str(exc)}, status=400)
-    report = audit_selectors.model_report(request.user, name, since=filters.since, until=filters.until)
+    form = ReportForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/report_index.html", {"names": [], "form": form,
+                                                           "error": _error_text(form)}, status=400)
+    since, until, fmt = form.cleaned_data["since"], form.cleaned_data["until"], form.cleaned_data["format"]
+    report = audit_selectors.model_report(request.user, name, since=since, until=until)
     if report["model"] is None and not report["events"]:
         raise Http404("No such model")
-    fmt = request.GET.get("format", "")
-    period = urlencode({k: v for k, v in filters.as_params().items() if k in ("since", "until")})
-    context = {**report, "period_query": period, "form": {k: request.GET.get(k, "") for k in ("since", "until")},
+    period = AuditFilters(since=since, until=until).as_params()
+    context = {**report, "period_query": urlencode(period),
+               "form": {k: request.GET.get(k, "") for k in ("since", "until")},
                "sees_everything": audit_selectors.sees_everything(request.user),
                "latest_checkpoint": checkpoints.latest_checkpoint_path()}
     stem = f"audit-report-{slugify(name) or 'model'}"
     if fmt in ("csv", "html"):
-        audit_service.audit_export_record(actor=request.user, fmt=fmt, filters={"model": name, **filters.as_params()},
+        audit_service.audit_export_record(actor=request.user, fmt=fmt, filters={"model": name, **period},
                                           upto_seq=report["head_seq"], source_ip=client_ip(request),
                                           what="model report")
     if fmt == "csv":

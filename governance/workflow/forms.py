@@ -1,18 +1,68 @@
-"""Forms of the promotion pages: they parse input; the services decide."""
+"""Forms of the promotion pages: the one parser of what a user typed; the services decide the rest.
+
+Limits come from the model fields; an invalid form reaches no service, so it changes nothing.
+"""
+
+import re
 
 from django import forms
 
+from governance.workflow.models import PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS
+from governance.workflow.services import ALIAS_RE, RESERVED_ALIASES
+from registry_ui.validation import (
+    MultiLineField,
+    SingleLineField,
+    length_hint,
+    max_length_of,
+    max_value_of,
+)
+
+# Justifications and comments are TextFields (no database limit): this is the product's limit, the
+# same on the pages and the API, so what one door accepts the other does too.
+TEXT_MAX_LENGTH = 5000
+MODEL_NAME_MAX_LENGTH = max_length_of(PromotionRequest, "model_name")
+ALIAS_MAX_LENGTH = max_length_of(PromotionRequest, "target_alias")
+VERSION_MAX = max_value_of(PromotionRequest, "version")
+ROLLBACK_TARGET_MAX_LENGTH = len("alias:") + ALIAS_MAX_LENGTH
+REQUESTER_MAX_LENGTH = max_length_of(PromotionRequest, "requester_username")
+
+REJECT_NEEDS_COMMENT = "Rejecting needs a comment that says why."
+OVERRIDE_NEEDS_COMMENT = "An override needs a comment that says why."
+
+
+def alias_problem(alias: str) -> str:
+    """Why `alias` cannot be a promotion target ('' when it can): the rule the service enforces."""
+    if not ALIAS_RE.match(alias) or alias.lower() in RESERVED_ALIASES or re.fullmatch(r"v\d+", alias):
+        return f"{alias!r} is not a valid alias (letters, digits, _ and -; not 'latest' or v<n>)."
+    return ""
+
+
+def _justification() -> MultiLineField:
+    return MultiLineField(max_length=TEXT_MAX_LENGTH, error_messages={"required": "A justification is required."})
 
 
 class RequestForm(forms.Form):
-    model = forms.CharField(max_length=256)
-    version = forms.IntegerField(min_value=1)
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias")
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
-    target_alias = forms.CharField(max_length=256, required=False, initial="champion")
+    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, initial="champion")
     archive_existing = forms.BooleanField(required=False, label="Archive the versions now in that stage")
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
+    justification = _justification()
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("target_kind")
+        if kind == "stage" and not data.get("target_stage") and "target_stage" not in self.errors:
+            self.add_error("target_stage", "Choose the stage to promote to.")
+        if kind == "alias" and "target_alias" not in self.errors:
+            alias = data.get("target_alias", "")
+            if not alias:
+                self.add_error("target_alias", "Name the alias to promote to.")
+            elif problem := alias_problem(alias):
+                self.add_error("target_alias", problem)
+        return data
 
     def target(self) -> dict:
         data = self.cleaned_data
@@ -22,10 +72,21 @@ class RequestForm(forms.Form):
 
 
 class RollbackForm(forms.Form):
-    model = forms.CharField(max_length=256)
-    target = forms.CharField(max_length=260, help_text="stage:Production or alias:champion")
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    target = SingleLineField(max_length=ROLLBACK_TARGET_MAX_LENGTH,
+                             help_text=f"stage:Production or alias:champion. {length_hint(ROLLBACK_TARGET_MAX_LENGTH)}")
     urgent = forms.BooleanField(required=False, label="Urgent (one approval suffices; separation of duties stays)")
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
+    justification = _justification()
+
+    def clean_target(self) -> str:
+        kind, sep, name = self.cleaned_data["target"].partition(":")
+        if not sep or kind not in ("stage", "alias"):
+            raise forms.ValidationError("Write the target as stage:<stage> or alias:<alias>.")
+        if kind == "stage" and name not in STAGE_TARGETS:
+            raise forms.ValidationError(f"Unknown stage {name!r}; choose one of {', '.join(STAGE_TARGETS)}.")
+        if kind == "alias" and (problem := alias_problem(name)):
+            raise forms.ValidationError(problem)
+        return f"{kind}:{name}"
 
     def target_kwargs(self) -> dict:
         kind, _, name = self.cleaned_data["target"].partition(":")
@@ -33,5 +94,37 @@ class RollbackForm(forms.Form):
 
 
 class TransitionForm(forms.Form):
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
+    """The comment (and approve's override) of approve/reject/cancel/deploy. `action` says which, so
+    a reject without a reason is refused here, next to the field, before anything happens."""
+
+    comment = MultiLineField(max_length=TEXT_MAX_LENGTH, rows=2, required=False)
     override = forms.BooleanField(required=False)
+
+    def __init__(self, *args, action: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action = action
+
+    def clean(self):
+        data = super().clean()
+        if "comment" in self.errors:
+            return data
+        comment = data.get("comment", "")
+        if self.action == "reject" and not comment:
+            self.add_error("comment", REJECT_NEEDS_COMMENT)
+        if self.action == "approve" and data.get("override") and not comment:
+            self.add_error("comment", OVERRIDE_NEEDS_COMMENT)
+        return data
+
+    def service_kwargs(self) -> dict:
+        kwargs = {"comment": self.cleaned_data["comment"]}
+        if self.action == "approve":
+            kwargs["override"] = self.cleaned_data["override"]
+        return kwargs
+
+
+class RequestListForm(forms.Form):
+    """The filters of the request list page (GET)."""
+
+    state = forms.ChoiceField(choices=[("", "any")] + RequestState.choices, required=False)
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH, required=False, widget=forms.SearchInput)
+    page = forms.IntegerField(min_value=1, required=False)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
-from governance.workflow.forms import RequestForm, RollbackForm, TransitionForm
+from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.client_ip import client_ip
@@ -48,15 +48,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
+    form = RequestListForm(request.GET)
     qs = workflow.requests_visible_to(request.user)
-    state, model = request.GET.get("state", ""), request.GET.get("model", "").strip()
-    if state in RequestState.values:
+    if not form.is_valid():
+        return render(request, "governance/request_list.html", {
+            "form": form, "page": Paginator(qs.none(), 50).get_page(1), "state": "", "model": ""}, status=400)
+    state, model = form.cleaned_data["state"], form.cleaned_data["model"]
+    if state:
         qs = qs.filter(state=state)
     if model:
         qs = qs.filter(model_name__icontains=model)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    return render(request, "governance/request_list.html", {
-        "page": page, "state": state, "model": model, "states": RequestState.choices})
+    page = Paginator(qs, 50).get_page(form.cleaned_data["page"] or 1)
+    return render(request, "governance/request_list.html", {"form": form, "page": page, "state": state,
+                                                            "model": model})
 
 
 def _detail_context(request: HttpRequest, req, form=None) -> dict:
@@ -93,14 +97,17 @@ DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "
 @login_required
 @require_POST
 def request_transition(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    form = TransitionForm(request.POST)
-    form.is_valid()
-    kwargs = {"request_id": pk, "actor": request.user, "comment": form.cleaned_data.get("comment", ""),
-              "source_ip": client_ip(request)}
-    if action == "approve":
-        kwargs["override"] = form.cleaned_data.get("override", False)
+    form = TransitionForm(request.POST, action=action)
+    if not form.is_valid():
+        # Nothing is attempted: the page comes back with the message under the comment and the text kept.
+        try:
+            req = workflow.get_request_for(request.user, pk)
+        except NotFound as exc:
+            raise Http404(detail(exc)) from exc
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form), status=400)
     try:
-        req = TRANSITIONS[action](**kwargs)
+        req = TRANSITIONS[action](request_id=pk, actor=request.user, source_ip=client_ip(request),
+                                  **form.service_kwargs())
     except KNOWN_ERRORS as exc:
         _raise_http(exc)
         messages.error(request, detail(exc))
@@ -154,8 +161,10 @@ def request_rollback(request: HttpRequest) -> HttpResponse:
             raise Http404("No such registered model.")
         if not (can(request.user, "request", model) or can(request.user, "deploy", model)):
             raise PermissionDenied("You may not request a rollback for this model.")
-    form = RollbackForm(request.POST or None, initial={"model": request.GET.get("model", ""),
-                                                       "target": request.GET.get("target", "alias:champion")})
+    # Bound on every POST, even an empty one: an empty POST is invalid input, not a blank form.
+    form = RollbackForm(request.POST if request.method == "POST" else None,
+                        initial={"model": request.GET.get("model", ""),
+                                 "target": request.GET.get("target", "alias:champion")})
     if request.method == "POST" and form.is_valid():
         try:
             req = workflow.promotion_request_rollback(

@@ -1,9 +1,31 @@
-"""Read-only representations of the mirror."""
+"""Read-only representations of the mirror, and the parsers of the list endpoints' query parameters."""
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from registry_ui.mirror.models import DatasetInput, ModelVersion, RegisteredModel, RunSnapshot
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
+from registry_ui.validation import FILTER_TEXT_MAX_LENGTH, SingleLineCharField, max_length_of
+
+
+class PageParams(serializers.Serializer):
+    # PageNumberPagination reads `page` itself; checked here so "page=abc" is a 400 that names the
+    # parameter rather than a 404 (a page past the end stays DRF's 404 "Invalid page.").
+    page = serializers.RegexField(r"^([1-9][0-9]{0,8}|last)$", required=False,
+                                  error_messages={"invalid": "page must be a whole number from 1 (or 'last')."})
+
+
+class ModelListParams(PageParams):
+    q = SingleLineCharField(max_length=FILTER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    tag = serializers.ListField(child=SingleLineCharField(max_length=FILTER_TEXT_MAX_LENGTH), required=False)
+    stage = serializers.ChoiceField(choices=Stage.values, required=False, allow_blank=True, error_messages={
+        "invalid_choice": f"stage must be one of {', '.join(Stage.values)}"})
+    # "@champion" and "champion" both name the alias: one more character than the alias itself.
+    alias = SingleLineCharField(max_length=max_length_of(ModelAlias, "alias") + 1, required=False, allow_blank=True)
+
+    def validate_tag(self, tags: list[str]) -> list[str]:
+        if any(not key or not sep for key, sep, _ in (t.partition(":") for t in tags)):
+            raise serializers.ValidationError("tag filter must look like key:value")
+        return tags
 
 
 class ModelSummarySerializer(serializers.ModelSerializer):

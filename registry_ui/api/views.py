@@ -9,12 +9,23 @@ from rest_framework.views import APIView
 from registry_ui.api import selectors
 from registry_ui.api.serializers import (
     ModelDetailSerializer,
+    ModelListParams,
     ModelSummarySerializer,
+    PageParams,
     RunSerializer,
     VersionDetailSerializer,
     VersionSummarySerializer,
 )
 from registry_ui.mirror.models import SyncState
+from registry_ui.validation import flat_errors, invalid_input_body
+
+
+def _parsed(params_serializer, request) -> dict:
+    """The query parameters, validated: a bad one is a 400 {"detail": ..., "fields": {...}}."""
+    params = params_serializer(data=request.query_params)
+    if not params.is_valid():
+        raise ValidationError(invalid_input_body(flat_errors(params.errors)))
+    return params.validated_data
 
 
 class ModelList(generics.ListAPIView):
@@ -23,13 +34,12 @@ class ModelList(generics.ListAPIView):
     serializer_class = ModelSummarySerializer
 
     def get_queryset(self):
-        p = self.request.query_params
+        params = _parsed(ModelListParams, self.request)
         try:
-            return selectors.model_search(user=self.request.user, q=p.get("q", "").strip(),
-                                          tags=p.getlist("tag"), stage=p.get("stage", ""),
-                                          alias=p.get("alias", "").lstrip("@"))
+            return selectors.model_search(user=self.request.user, q=params.get("q", ""), tags=params.get("tag", []),
+                                          stage=params.get("stage", ""), alias=params.get("alias", "").lstrip("@"))
         except selectors.BadFilter as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+            raise ValidationError(invalid_input_body({"non_field_errors": [str(exc)]})) from exc
 
 
 class ModelDetail(APIView):
@@ -41,6 +51,7 @@ class VersionList(generics.ListAPIView):
     serializer_class = VersionSummarySerializer
 
     def get_queryset(self):
+        _parsed(PageParams, self.request)
         _model, versions = selectors.version_list(user=self.request.user, name=self.kwargs["name"])
         return versions
 

@@ -11,44 +11,35 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from registry_ui import extensions
-from registry_ui.mirror.models import Stage
 from registry_ui.pages import selectors
 from registry_ui.pages.compare import compare as build_comparison
 from registry_ui.pages.compare import comparison_csv
 from registry_ui.pages.compare_context import comparison_context, selection_from_request
+from registry_ui.pages.forms import CatalogueForm
 from registry_ui.pages.lineage import layout_svg, version_lineage
 from registry_ui.pages.markdown import render_markdown
 from registry_ui.pages.tables import version_rows_html
 
 
-def _int(value, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 @require_GET
 @login_required
 def catalogue(request: HttpRequest) -> HttpResponse:
-    stage = request.GET.get("stage", "")
-    filters = selectors.CatalogueFilters(
-        q=request.GET.get("q", "").strip()[:200],
-        stage=stage if stage in Stage.values else "",
-        alias=request.GET.get("alias", "").strip()[:256],
-        tag=request.GET.get("tag", "").strip()[:300],
-    )
-    per_page = min(max(_int(request.GET.get("per_page"), settings.REGISTRY_CATALOGUE_PAGE_SIZE), 1),
-                   settings.REGISTRY_MAX_PAGE_SIZE)
-    page, rows = selectors.catalogue_page(request.user, filters, page=request.GET.get("page", 1), per_page=per_page)
+    form = CatalogueForm(request.GET, auto_id="%s")  # the ids the page (and htmx triggers) use
+    if form.is_valid():
+        filters, per_page, status = form.filters(), form.page_size(), 200
+        page, rows = selectors.catalogue_page(request.user, filters, page=form.page_number(), per_page=per_page)
+    else:
+        # Nothing is listed under a filter the page could not read; the fields keep what was typed.
+        filters, per_page, page, rows, status = selectors.CatalogueFilters(), None, None, [], 400
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"filters": filters, "page": page, "rows": rows, "query": query.urlencode(), "per_page": per_page}
+    context = {"form": form, "filters": filters, "page": page, "rows": rows, "query": query.urlencode(),
+               "per_page": per_page}
     if request.htmx:
-        response = render(request, "registry/_catalogue_results.html", context)
+        response = render(request, "registry/_catalogue_results.html", context, status=status)
     else:
         context["choices"] = selectors.catalogue_choices(request.user)
-        response = render(request, "registry/catalogue.html", context)
+        response = render(request, "registry/catalogue.html", context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
 

@@ -2,37 +2,33 @@
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
-from governance.audit.search import AuditFilters, BadFilter
+from governance.audit.forms import AuditApiSearchForm
+from registry_ui.validation import form_errors, invalid_input_body
 
 
 class AuditEventList(APIView):
     """GET /api/v1/audit/?q=&actor=&action=&model=&version=&request=&since=&until=&before=&limit=
 
     Keyset pagination: `next` carries `before=<seq>`; no total count (stays fast at any size).
+    A bad parameter is a 400 {"detail": ..., "fields": {...}} (the same form as the search page).
     """
 
     def get(self, request):
-        try:
-            filters = AuditFilters.from_params(request.query_params)
-        except BadFilter as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
-        raw_before = request.query_params.get("before", "")
-        raw_limit = request.query_params.get("limit", "")
-        if (raw_before and not raw_before.isdigit()) or (raw_limit and not raw_limit.isdigit()):
-            raise ValidationError({"detail": "before and limit must be whole numbers"})
-        limit = min(int(raw_limit or settings.AUDIT_PAGE_SIZE), 500) or settings.AUDIT_PAGE_SIZE
-        events, next_before = audit_selectors.search_page(request.user, filters,
-                                                          before=int(raw_before) if raw_before else None, limit=limit)
+        form = AuditApiSearchForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(invalid_input_body(form_errors(form)))
+        filters, before, limit = form.filters(), form.cleaned_data["before"], form.page_size()
+        events, next_before = audit_selectors.search_page(request.user, filters, before=before, limit=limit)
         next_url = None
         if next_before:
-            query = urlencode({**filters.as_params(), "before": next_before, **({"limit": limit} if raw_limit else {})})
+            query = urlencode({**filters.as_params(), "before": next_before,
+                               **({"limit": limit} if form.cleaned_data["limit"] else {})})
             next_url = request.build_absolute_uri(f"{request.path}?{query}")
         return Response({"results": [audit_selectors.event_row(e) for e in events], "next": next_url})
 

@@ -1,30 +1,83 @@
-"""Serializers of /api/v1/requests/: input parsing and the request's representation."""
+"""Serializers of /api/v1/requests/: input parsing (limits and messages shared with the page forms)
+and the request's representation."""
 
 from rest_framework import serializers
 
-from governance.workflow.models import PromotionRequest
-from governance.workflow.policies import request_actions
+from governance.workflow.forms import (
+    ALIAS_MAX_LENGTH,
+    MODEL_NAME_MAX_LENGTH,
+    OVERRIDE_NEEDS_COMMENT,
+    REJECT_NEEDS_COMMENT,
+    REQUESTER_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    VERSION_MAX,
+    alias_problem,
+)
+from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.policies import STAGE_TARGETS, request_actions
+from registry_ui.validation import MultiLineCharField, SingleLineCharField
+
+UNKNOWN_STAGE = f"Unknown stage {{input!r}}; choose one of {', '.join(STAGE_TARGETS)}."
 
 
 class RequestCreateSerializer(serializers.Serializer):
-    model = serializers.CharField(max_length=256)
-    version = serializers.IntegerField(min_value=1, required=False)
-    target_stage = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    target_alias = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+    """The API's twin of RequestForm/RollbackForm: the same limits, the same messages."""
+
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True, default="",
+                                           error_messages={"invalid_choice": UNKNOWN_STAGE})
+    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True, default="")
     archive_existing = serializers.BooleanField(required=False, default=False)
-    justification = serializers.CharField(max_length=5000)
+    justification = MultiLineCharField(max_length=TEXT_MAX_LENGTH,
+                                       error_messages={"blank": "A justification is required.",
+                                                       "required": "A justification is required."})
     rollback = serializers.BooleanField(required=False, default=False)
     urgent = serializers.BooleanField(required=False, default=False)
 
+    def validate_target_alias(self, value: str) -> str:
+        if value and (problem := alias_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
+
     def validate(self, data):
+        if bool(data.get("target_stage")) == bool(data.get("target_alias")):
+            raise serializers.ValidationError("Name exactly one target: a stage or an alias.")
         if not data.get("rollback") and data.get("version") is None:
-            raise serializers.ValidationError("version is required (except for a rollback).")
+            raise serializers.ValidationError({"version": ["version is required (except for a rollback)."]})
         return data
 
 
 class TransitionSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    comment = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="")
     override = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, data):
+        action = self.context.get("action")
+        if action == "reject" and not data["comment"]:
+            raise serializers.ValidationError({"comment": [REJECT_NEEDS_COMMENT]})
+        if action == "approve" and data["override"] and not data["comment"]:
+            raise serializers.ValidationError({"comment": [OVERRIDE_NEEDS_COMMENT]})
+        return data
+
+    def service_kwargs(self) -> dict:
+        kwargs = {"comment": self.validated_data["comment"]}
+        if self.context.get("action") == "approve":
+            kwargs["override"] = self.validated_data["override"]
+        return kwargs
+
+
+class RequestFilterSerializer(serializers.Serializer):
+    """Query parameters of GET /api/v1/requests/."""
+
+    state = serializers.ChoiceField(choices=RequestState.values, required=False, allow_blank=True,
+                                    error_messages={"invalid_choice": f"one of {', '.join(RequestState.values)}"})
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH, required=False, allow_blank=True)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True)
+    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True)
+    requester = SingleLineCharField(max_length=REQUESTER_MAX_LENGTH, required=False, allow_blank=True)
+    page = serializers.IntegerField(min_value=1, required=False)
 
 
 class RequestSerializer(serializers.ModelSerializer):

@@ -1,8 +1,10 @@
 """/api/v1/requests/: list/filter, detail, create, and the four transitions. Thin: parse, call one
-service, serialise. Errors come out as {"detail": ...} with the status governance.errors assigns."""
+service, serialise. Errors come out as {"detail": ...} with the status governance.errors assigns; invalid
+input as 400 {"detail": ..., "fields": {field: [messages]}} before any service runs."""
 
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,11 +14,12 @@ from governance.workflow import services as workflow
 from governance.workflow.api.serializers import (
     RequestCreateSerializer,
     RequestDetailSerializer,
+    RequestFilterSerializer,
     RequestSerializer,
     TransitionSerializer,
 )
-from governance.workflow.models import RequestState
 from registry_ui.client_ip import client_ip
+from registry_ui.validation import flat_errors, invalid_input_body
 
 
 class SignedIn(BasePermission):
@@ -34,39 +37,25 @@ class GovernanceAPIView(APIView):
         if isinstance(exc, KNOWN_ERRORS):
             return Response({"detail": detail(exc)}, status=http_status(exc))
         if isinstance(exc, ValidationError):
-            errors = exc.detail
-            if isinstance(errors, dict):
-                text = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                                 for k, v in errors.items())
-            else:
-                text = " ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
-            return Response({"detail": text.replace("non_field_errors: ", "")}, status=400)
+            return Response(invalid_input_body(flat_errors(exc.detail)), status=400)
         if isinstance(exc, APIException):
             return super().handle_exception(exc)
         raise exc
 
 
 
+# Query parameter -> PromotionRequest field it filters (exact match).
+FILTERS = {"state": "state", "model": "model_name", "version": "version", "target_stage": "target_stage",
+           "target_alias": "target_alias", "requester": "requester_username"}
+
+
 class RequestListCreate(GovernanceAPIView):
     def get(self, request):
+        params = RequestFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = {field: params.validated_data.get(key) for key, field in FILTERS.items()}
         qs = workflow.requests_visible_to(request.user).prefetch_related("approvals")
-        params = request.query_params
-        if params.get("state"):
-            if params["state"] not in RequestState.values:
-                raise ValidationError({"state": [f"one of {', '.join(RequestState.values)}"]})
-            qs = qs.filter(state=params["state"])
-        if params.get("model"):
-            qs = qs.filter(model_name=params["model"])
-        if params.get("version"):
-            qs = qs.filter(version=params["version"]) if params["version"].isdigit() else qs.none()
-        if params.get("target_stage"):
-            qs = qs.filter(target_stage=params["target_stage"])
-        if params.get("target_alias"):
-            qs = qs.filter(target_alias=params["target_alias"])
-        if params.get("requester"):
-            qs = qs.filter(requester_username=params["requester"])
-        from rest_framework.pagination import PageNumberPagination
-
+        qs = qs.filter(**{field: value for field, value in filters.items() if value not in (None, "")})
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         data = RequestSerializer(page, many=True, context={"user": request.user}).data
@@ -98,17 +87,13 @@ class RequestTransition(GovernanceAPIView):
     action_name = ""
 
     def post(self, request, pk: int):
-        serializer = TransitionSerializer(data=request.data)
+        serializer = TransitionSerializer(data=request.data, context={"action": self.action_name})
         serializer.is_valid(raise_exception=True)
-        kwargs = {"request_id": pk, "actor": request.user, "comment": serializer.validated_data["comment"],
-                  "source_ip": client_ip(request)}
         service = {
             "approve": workflow.promotion_request_approve,
             "reject": workflow.promotion_request_reject,
             "cancel": workflow.promotion_request_cancel,
             "deploy": workflow.promotion_request_deploy,
         }[self.action_name]
-        if self.action_name == "approve":
-            kwargs["override"] = serializer.validated_data["override"]
-        req = service(**kwargs)
+        req = service(request_id=pk, actor=request.user, source_ip=client_ip(request), **serializer.service_kwargs())
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data)
