@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_with(tmp_path, overrides: str) -> subprocess.CompletedProcess:
     """Start Django (`manage.py check`) with the project's settings plus `overrides`."""
-    (tmp_path / "bad_settings.py").write_text("from registry_ui.settings import *  # noqa\n" + textwrap.dedent(overrides))
+    settings_text = "from registry_ui.settings import *  # noqa\n" + textwrap.dedent(overrides)
+    (tmp_path / "bad_settings.py").write_text(settings_text)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bad_settings",
            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "MGC_VAR_DIR": str(tmp_path / "var")}
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), "check"], env=env, capture_output=True,
