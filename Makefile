@@ -4,25 +4,37 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The browser tests drive this Chromium (tests/conftest.py reads the same variable).
+CHROMIUM_PATH ?= /usr/bin/chromium
+APT_LOG := $(or $(TMPDIR),/tmp)/mgc-apt-chromium.log
 
-.PHONY: demo test lint benchmark clean
+.PHONY: demo test lint chromium benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# compat mode: a plain path entry, so a checkout's own code (or a git worktree's) is what runs.
-	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
-	touch $(STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the project and its dev tools into $(VENV) (first run: a few minutes)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) manage.py demo
+	@$(PY) manage.py demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium, installed once when missing (never a browser downloaded by Playwright).
+chromium:
+	@test -x "$(CHROMIUM_PATH)" || { \
+	  echo "Installing Debian's chromium for the browser tests (apt-get)..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >"$(APT_LOG)" 2>&1 \
+	  || { echo "Could not install chromium with apt-get (see $(APT_LOG)); install it or set CHROMIUM_PATH." >&2; \
+	       exit 1; }; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 benchmark: $(STAMP)
 	$(PY) manage.py benchmark --preset small

@@ -29,6 +29,9 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
     first = run_demo(env)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "10 new model versions trained and registered" in first.stdout
+    # A first run is quiet: no "Registered model ... already exists" per version, no MLflow INFO lines.
+    assert "already exists" not in first.stderr, first.stderr[-3000:]
+    assert "INFO mlflow" not in first.stderr, first.stderr[-3000:]
     for username in ("scientist", "engineer", "operator", "auditor", "admin"):
         assert username in first.stdout
     second = run_demo(env)

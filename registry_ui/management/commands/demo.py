@@ -1,6 +1,7 @@
 """python manage.py demo: migrate, build a demo MLflow registry, create demo users, serve the site."""
 
 import json
+import os
 import secrets
 
 from django.conf import settings
@@ -30,6 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
 
     def handle(self, *args, **options):
+        # The demo prints its own progress; MLflow's INFO lines ("Creating initial MLflow database
+        # tables...") are noise to a newcomer. Its warnings and errors still show. Read when mlflow is
+        # first imported, which has not happened yet in this process.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         self.stdout.write("Migrating the database...")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
