@@ -104,8 +104,10 @@ def write_checkpoint() -> Checkpoint:
             chain.lock_chain()
             seq, head_hash = audit.chain_head()
             count = seq  # seq is gap-free from 1 in an intact chain; verify_audit checks the real count
-            previous = (AuditEvent.objects.filter(action="audit.checkpoint").order_by("-seq")
-                        .values_list("seq", flat=True).first() or 0)
+            # Digests start where the last signed file stopped pinning (not at the chain's last
+            # audit.checkpoint event: the files are what the database cannot rewrite).
+            previous = max((c.event_seq or c.seq for c in load_checkpoints() if (c.event_seq or c.seq) <= seq),
+                           default=0)
             created_at = audit.format_timestamp(timezone.now())
             stamp = created_at.replace(":", "").replace("-", "").replace(".", "")
             path = folder / f"checkpoint-{seq:012d}-{stamp}.json"
