@@ -133,6 +133,24 @@ def test_policy_service_from_code_is_audited(admin_user, fraud_model):
     assert changed.before["compare_metric"] == "" and changed.after["compare_metric"] == "auc"
 
 
+def test_the_policy_in_force_at_a_point_of_the_trail_is_the_last_one_recorded_before_it(
+        client, admin_user, fraud_model):
+    from governance.workflow.policy_changes import policy_in_force
+
+    client.force_login(admin_user)
+    post_policy(client, fraud_model, metric_thresholds={"auc": {"min": 0.85}})
+    approved_then = AuditEvent.objects.order_by("-seq").first().seq + 1  # an approval right after it
+    post_policy(client, fraud_model, metric_thresholds={"auc": {"min": 0.70}})
+    post_policy(client, fraud_model, delete=True)
+    now = AuditEvent.objects.order_by("-seq").first().seq + 1
+
+    then = policy_in_force(model_name="fraud-detector", before_seq=approved_then)
+    assert then["known"] and then["policy"]["metric_thresholds"] == {"auc": {"min": 0.85}}
+    assert policy_in_force(model_name="fraud-detector", before_seq=now) == {
+        "known": True, "seq": now - 1, "policy": None}  # deleted: the global defaults apply
+    assert policy_in_force(model_name="fraud-detector", before_seq=1)["known"] is False
+
+
 # --------------------------------------------------------------------------------------------------
 # Per-model grants: django-guardian's admin pages
 # --------------------------------------------------------------------------------------------------

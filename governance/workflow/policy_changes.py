@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from governance import audit
+from governance.audit.models import AuditEvent
 from governance.errors import InvalidInput
 from governance.workflow.models import ModelPolicy
 
@@ -17,6 +18,7 @@ from governance.workflow.models import ModelPolicy
 # change, so one event tells an auditor the policy in force from then on.
 POLICY_FIELDS = ("scoped", "required_tags", "metric_thresholds", "compare_metric", "higher_is_better",
                  "require_lineage", "production_quorum")
+POLICY_ACTIONS = ("policy.created", "policy.changed", "policy.deleted")
 
 
 def policy_state(policy: ModelPolicy | None) -> dict | None:
@@ -79,3 +81,15 @@ def model_policy_delete(*, actor, model, source_ip: str | None = None) -> None:
         existing.delete()
         audit.record(actor=actor, action="policy.deleted", model=model, before=before, after=None,
                      source_ip=source_ip, comment=f"policy of {model.name} deleted: global defaults apply")
+
+
+def policy_in_force(*, model_name: str, before_seq: int) -> dict:
+    """The model's own policy as the trail last recorded it before event `before_seq` (e.g. the
+    request.approved event): {"known", "seq", "policy"}. "policy" None with known=True means the model
+    had no policy of its own (the global defaults applied); known=False means no policy event precedes
+    it (the policy, if any, predates the recording of policy changes)."""
+    event = (AuditEvent.objects.filter(model_name=model_name, action__in=POLICY_ACTIONS, seq__lt=before_seq)
+             .order_by("-seq").values("seq", "after").first())
+    if event is None:
+        return {"known": False, "seq": None, "policy": None}
+    return {"known": True, "seq": event["seq"], "policy": event["after"]}
