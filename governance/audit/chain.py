@@ -45,6 +45,18 @@ ACTIONS = frozenset(
         "permission.revoked",
         "group.member_added",
         "group.member_removed",
+        "group.created",
+        "group.changed",
+        "group.deleted",
+        "policy.created",
+        "policy.changed",
+        "policy.deleted",
+        "user.created",
+        "user.changed",
+        "user.privileges_changed",
+        "user.activated",
+        "user.deactivated",
+        "user.deleted",
         "user.login",
         "user.login_failed",
         "user.logout",
@@ -134,7 +146,9 @@ def compute_hash(event: AuditEvent) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _lock_chain() -> None:
+def lock_chain() -> None:
+    """Hold the chain's writer lock until the caller's transaction ends (a checkpoint reads the head
+    and appends its own event under it, so nothing slips in between)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
@@ -167,7 +181,7 @@ def record(
     model_name = getattr(model, "name", model) or ""
     request_id = getattr(request, "pk", request)
     with transaction.atomic():
-        _lock_chain()
+        lock_chain()
         last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "timestamp").first()
         now = timezone.now()
         event = AuditEvent(
@@ -283,16 +297,78 @@ def _raw_rows(chunk: int = 20000) -> Iterator[tuple]:
         after = page[-1][0]
 
 
+# A signed checkpoint keeps, for the events since the previous checkpoint, one short digest per span of
+# `step` events (one per event unless the range is very long). After an edit followed by recomputing
+# every later hash, the chain is self-consistent again; these digests still remember what each stored
+# hash was, so the verifier can name the first event that changed instead of the checkpoint that
+# noticed.
+DIGEST_CHARS = 16  # 64 bits per span: enough that nobody grinds an edited row to the same prefix
+
+
+def _stored_hashes(first: int, last: int, chunk: int = 50000) -> Iterator[tuple[int, str]]:
+    table = AuditEvent._meta.db_table
+    sql = f"SELECT seq, hash FROM {table} WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s"  # noqa: S608
+    start = first
+    while start <= last:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [start, last, chunk])
+            page = cursor.fetchall()
+        if not page:
+            return
+        yield from page
+        start = page[-1][0] + 1
+
+
+def span_digests(first: int, last: int, step: int) -> list[str]:
+    """One digest per span [first + i*step, first + (i+1)*step - 1] (the last span ends at `last`) over
+    the stored hashes of the rows there; a missing row changes its span's digest too."""
+    spans = (last - first) // step + 1 if last >= first else 0
+    parts: list[list[str]] = [[] for _ in range(spans)]
+    for seq, stored in _stored_hashes(first, last):
+        parts[(seq - first) // step].append(f"{seq}:{stored};")
+    return [hashlib.sha256("".join(p).encode("ascii")).hexdigest()[:DIGEST_CHARS] for p in parts]
+
+
+def first_divergence(digests: dict | None, upto: int) -> tuple[int, int] | None:
+    """The first span (first seq, last seq) up to `upto` whose rows no longer have the stored hashes
+    the checkpoint recorded; None when they all match (or the checkpoint keeps no digests).
+
+    `digests` is {"from", "to", "step", "values"}: the concatenated per-span digests over [from, to]."""
+    if not digests:
+        return None
+    first, last, step = int(digests["from"]), int(digests["to"]), int(digests["step"])
+    values = str(digests["values"])
+    recorded = [values[i:i + DIGEST_CHARS] for i in range(0, len(values), DIGEST_CHARS)]
+    upto = min(upto, last)
+    if upto < first:
+        return None
+    # Whole spans only: a span compares only when read over the same seqs the checkpoint read.
+    end = min(first + ((upto - first) // step + 1) * step - 1, last)
+    for i, now in enumerate(span_digests(first, end, step)):
+        if i >= len(recorded) or now != recorded[i]:
+            start = first + i * step
+            return start, min(start + step - 1, end)
+    return None
+
+
+def _span_text(span: tuple[int, int]) -> str:
+    return f"seq {span[0]}" if span[0] == span[1] else f"seq {span[0]}..{span[1]}"
+
+
 def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
     """Walk the chain in seq order; name the first broken link and why.
 
-    `checkpoints` are verified, signed checkpoints ({"seq", "head_hash", "count", "file"}); each one
-    pins the hash the chain had at its seq, so an edit followed by recomputing every later hash is
-    still caught.
+    `checkpoints` are verified, signed checkpoints ({"seq", "head_hash", "count", "file"}, and for
+    newer ones "event_seq"/"event_hash" of their own audit.checkpoint event plus "digests"). Each pins
+    the hash the chain had at its seq, so an edit followed by recomputing every later hash is still
+    caught; its digests then name the first event that changed; its pinned event makes deleting or
+    altering the audit.checkpoint event visible.
     """
-    pinned = {}
+    pinned: dict[int, list[tuple[dict, str, str]]] = {}
     for cp in checkpoints or []:
-        pinned.setdefault(cp["seq"], []).append(cp)
+        pinned.setdefault(cp["seq"], []).append((cp, cp["head_hash"], "head"))
+        if cp.get("event_seq") is not None:
+            pinned.setdefault(cp["event_seq"], []).append((cp, cp.get("event_hash", ""), "event"))
     expected_seq, prev_hash, count, head_hash, prev_ts = 1, GENESIS_HASH, 0, GENESIS_HASH, ""
     matched = 0
     sha256 = hashlib.sha256
@@ -310,10 +386,34 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
     def enc_json(value) -> str:
         return "null" if value is None else encode(_json_from_db(value))
 
-    def broken(seq, reason):
+    def result(seq, reason):
         return Verification(ok=False, count=count, head_seq=expected_seq - 1 or None, head_hash=head_hash,
                             broken_seq=seq, reason=reason, checkpoints_checked=matched,
                             verified_at=format_timestamp(timezone.now()))
+
+    def broken(seq, reason):
+        # A break the walk sees may be the second symptom of an earlier edit (an edited row re-hashed in
+        # place breaks the NEXT link): the checkpoint covering this stretch knows which row changed first.
+        for cp in checkpoints or []:
+            digests = cp.get("digests")
+            if digests and int(digests["from"]) <= seq <= int(cp.get("event_seq") or cp["seq"]):
+                span = first_divergence(digests, seq)
+                if span is not None and span[0] < seq:
+                    return result(span[0], f"{_span_text(span)} no longer has the hash signed checkpoint "
+                                           f"{cp.get('file', '')} recorded (edited and re-hashed); the chain "
+                                           f"then breaks at seq {seq}: {reason}")
+        return result(seq, reason)
+
+    def checkpoint_mismatch(seq, cp, kind):
+        where = f"signed checkpoint {cp.get('file', '')} (which pins seq {cp['seq']})"
+        span = first_divergence(cp.get("digests"), seq)
+        if kind == "event" and (span is None or span[0] >= seq):
+            return result(seq, f"seq {seq} should be the audit.checkpoint event of {where} but its content "
+                               "differs (checkpoint event deleted, replaced or altered)")
+        if span is not None:
+            return result(span[0], f"{_span_text(span)}: content no longer matches {where}; it was edited "
+                                   "and every later hash recomputed (chain rewritten)")
+        return result(seq, f"hash differs from {where} (chain rewritten after the checkpoint)")
 
     for seq, ts, actor, action, model, version, request_id, before, after, comment, ip, row_prev, stored in _raw_rows():
         if seq != expected_seq:
@@ -336,20 +436,24 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
             return broken(seq, "content does not match its hash (edited row)")
         if timestamp < prev_ts:
             return broken(seq, f"time goes backwards after seq {seq - 1} (reordered row)")
-        for cp in pinned.get(seq, ()):
-            if cp["head_hash"] != stored:
-                return broken(seq, f"hash differs from signed checkpoint {cp.get('file', '')} "
-                                   "(chain rewritten after the checkpoint)")
-            matched += 1
+        for cp, expected, kind in pinned.get(seq, ()):
+            if expected != stored:
+                return checkpoint_mismatch(seq, cp, kind)
+            if kind == "head":
+                matched += 1
         prev_hash = head_hash = stored
         prev_ts = timestamp
         count += 1
         expected_seq += 1
     last_seq = expected_seq - 1
-    beyond = [cp for cp in (checkpoints or []) if cp["seq"] > last_seq]
+    beyond = [(seq, cp, kind) for seq, pins in pinned.items() if seq > last_seq for cp, _, kind in pins]
     if beyond:
-        cp = min(beyond, key=lambda c: c["seq"])
-        return broken(last_seq + 1, f"signed checkpoint {cp.get('file', '')} records seq {cp['seq']} but the "
+        seq, cp, kind = min(beyond, key=lambda item: item[0])
+        if kind == "event":
+            return result(last_seq + 1, f"signed checkpoint {cp.get('file', '')} records its audit.checkpoint "
+                                        f"event at seq {seq} but the chain ends at seq {last_seq}: the "
+                                        "checkpoint event is missing (rows deleted from the end)")
+        return result(last_seq + 1, f"signed checkpoint {cp.get('file', '')} records seq {seq} but the "
                                     f"chain ends at seq {last_seq} (rows deleted from the end)")
     return Verification(ok=True, count=count, head_seq=last_seq or None, head_hash=head_hash,
                         checkpoints_checked=matched, verified_at=format_timestamp(timezone.now()))

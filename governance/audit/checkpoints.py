@@ -5,6 +5,12 @@ recompute every later hash. A checkpoint (seq, head hash, count, time) signed wi
 AUDIT_SIGNING_KEY (from the environment, never stored in the database) and appended as a file to
 AUDIT_CHECKPOINT_DIR (a place the database cannot write) pins what the chain was. verify_audit
 checks the chain against every checkpoint.
+
+A checkpoint also pins its own `audit.checkpoint` event (written under the chain lock, in the same
+transaction, before the file), so deleting or altering that event is caught, and keeps digests of the
+events since the previous checkpoint, so a rewritten chain is blamed on the first event that changed.
+Older files without these fields are still checked (their seq and head hash, and that an
+audit.checkpoint event names them).
 """
 
 from __future__ import annotations
@@ -12,14 +18,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from governance import audit
+from governance.audit import chain
+from governance.audit.models import AuditEvent
+
+# Past this many events since the previous checkpoint, digests cover spans of several events (the
+# report then names the first changed span), which keeps a file under about 1 MB.
+MAX_DIGESTS = 65536
 
 
 class CheckpointError(Exception):
@@ -34,10 +48,19 @@ class Checkpoint:
     created_at: str
     signature: str
     file: str = ""
+    # Newer checkpoints: their own audit.checkpoint event, and digests {"from", "to", "step", "values"}.
+    event_seq: int | None = None
+    event_hash: str = ""
+    digests: dict | None = None
+    pins_signature: str = ""  # signs the four fields plus event_seq, event_hash and digests
 
     def as_dict(self) -> dict:
-        return {"seq": self.seq, "head_hash": self.head_hash, "count": self.count,
+        data = {"seq": self.seq, "head_hash": self.head_hash, "count": self.count,
                 "created_at": self.created_at, "signature": self.signature, "file": self.file}
+        if self.event_seq is not None:
+            data.update(event_seq=self.event_seq, event_hash=self.event_hash, digests=self.digests,
+                        pins_signature=self.pins_signature)
+        return data
 
 
 def checkpoint_dir() -> Path:
@@ -55,32 +78,62 @@ def has_key() -> bool:
     return bool(getattr(settings, "AUDIT_SIGNING_KEY", ""))
 
 
-def _signed_part(seq: int, head_hash: str, count: int, created_at: str) -> bytes:
-    return audit.canonical_json({"seq": seq, "head_hash": head_hash, "count": count,
-                                 "created_at": created_at}).encode("utf-8")
+def _signed_part(seq: int, head_hash: str, count: int, created_at: str, **extra) -> bytes:
+    payload = {"seq": seq, "head_hash": head_hash, "count": count, "created_at": created_at}
+    if extra:
+        payload.update(event_seq=extra["event_seq"], event_hash=extra["event_hash"], digests=extra["digests"])
+    return audit.canonical_json(payload).encode("utf-8")
 
 
-def sign(seq: int, head_hash: str, count: int, created_at: str) -> str:
-    return hmac.new(_key(), _signed_part(seq, head_hash, count, created_at), hashlib.sha256).hexdigest()
+def sign(seq: int, head_hash: str, count: int, created_at: str, **extra) -> str:
+    """HMAC of the four original fields; with `extra` (event_seq, event_hash, digests), of all of them.
+    A file carries both signatures, so a checker that knows only the original four keeps working."""
+    return hmac.new(_key(), _signed_part(seq, head_hash, count, created_at, **extra), hashlib.sha256).hexdigest()
 
 
 def write_checkpoint() -> Checkpoint:
-    """Sign the current head and append it as a new file (never overwrites one)."""
+    """Sign the current head, record the audit.checkpoint event and append the file (never overwrites
+    one), all under the chain lock in one transaction: the file pins the event, and if the file cannot
+    be written the event is rolled back."""
     _key()  # fail before touching the disk
-    seq, head_hash = audit.chain_head()
-    count = seq  # seq is gap-free from 1 in an intact chain; verify_audit checks the real count
-    created_at = audit.format_timestamp(timezone.now())
-    cp = Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at,
-                    signature=sign(seq, head_hash, count, created_at))
     folder = checkpoint_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = created_at.replace(":", "").replace("-", "").replace(".", "")
-    path = folder / f"checkpoint-{seq:012d}-{stamp}.json"
-    body = json.dumps({k: v for k, v in cp.as_dict().items() if k != "file"}, indent=2, sort_keys=True) + "\n"
-    # O_EXCL: append-only in spirit, a checkpoint file is created once and never rewritten.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(body)
+    path, written = None, False
+    try:
+        with transaction.atomic():
+            chain.lock_chain()
+            seq, head_hash = audit.chain_head()
+            count = seq  # seq is gap-free from 1 in an intact chain; verify_audit checks the real count
+            # Digests start where the last signed file stopped pinning (not at the chain's last
+            # audit.checkpoint event: the files are what the database cannot rewrite).
+            previous = max((c.event_seq or c.seq for c in load_checkpoints() if (c.event_seq or c.seq) <= seq),
+                           default=0)
+            created_at = audit.format_timestamp(timezone.now())
+            stamp = created_at.replace(":", "").replace("-", "").replace(".", "")
+            path = folder / f"checkpoint-{seq:012d}-{stamp}.json"
+            event = audit.record(actor_name="system:audit", action="audit.checkpoint",
+                                 after={"seq": seq, "head_hash": head_hash, "file": path.name},
+                                 comment=f"signed checkpoint {path.name}")
+            first, last = previous + 1, event.seq
+            step = max(1, math.ceil((last - first + 1) / MAX_DIGESTS))
+            digests = {"from": first, "to": last, "step": step,
+                       "values": "".join(chain.span_digests(first, last, step))}
+            extra = {"event_seq": event.seq, "event_hash": event.hash, "digests": digests}
+            cp = Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at,
+                            signature=sign(seq, head_hash, count, created_at),
+                            pins_signature=sign(seq, head_hash, count, created_at, **extra), **extra)
+            body = json.dumps({k: v for k, v in cp.as_dict().items() if k != "file"}, indent=2,
+                              sort_keys=True) + "\n"
+            # O_EXCL: append-only in spirit, a checkpoint file is created once and never rewritten.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            written = True
+    except BaseException:
+        # The event did not commit: a file pinning it would be a false alarm at the next verify.
+        if written:
+            path.unlink(missing_ok=True)
+        raise
     cp.file = path.name
     return cp
 
@@ -98,13 +151,21 @@ def load_checkpoints() -> list[Checkpoint]:
             seq, head_hash, count, created_at = (int(data["seq"]), str(data["head_hash"]), int(data["count"]),
                                                  str(data["created_at"]))
             signature = str(data["signature"])
+            extra, pins_signature = {}, ""
+            if data.get("event_seq") is not None:
+                extra = {"event_seq": int(data["event_seq"]), "event_hash": str(data["event_hash"]),
+                         "digests": dict(data["digests"])}
+                pins_signature = str(data["pins_signature"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"checkpoint {path.name} is unreadable: {exc}") from exc
-        expected = hmac.new(key, _signed_part(seq, head_hash, count, created_at), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            raise CheckpointError(f"checkpoint {path.name} has an invalid signature (forged or altered)")
+        signed = [(signature, _signed_part(seq, head_hash, count, created_at))]
+        if extra:
+            signed.append((pins_signature, _signed_part(seq, head_hash, count, created_at, **extra)))
+        for given, part in signed:
+            if not hmac.compare_digest(hmac.new(key, part, hashlib.sha256).hexdigest(), given):
+                raise CheckpointError(f"checkpoint {path.name} has an invalid signature (forged or altered)")
         found.append(Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at,
-                                signature=signature, file=path.name))
+                                signature=signature, file=path.name, pins_signature=pins_signature, **extra))
     return found
 
 
@@ -116,14 +177,36 @@ def latest_checkpoint_path() -> Path | None:
     return files[-1] if files else None
 
 
+def _missing_checkpoints(cps: list[Checkpoint]) -> str:
+    """Checkpoint files and audit.checkpoint events must match one to one: an event whose file is gone
+    (a signed checkpoint removed to hide a rewrite), or an older file whose event is gone. Newer files
+    pin their event's hash, which the chain walk checks."""
+    names = {cp.file for cp in cps}
+    recorded = {}
+    for seq, after in AuditEvent.objects.filter(action="audit.checkpoint").order_by("seq").values_list("seq",
+                                                                                                       "after"):
+        name = (after or {}).get("file") if isinstance(after, dict) else None
+        if name:
+            recorded.setdefault(name, seq)
+    for name, seq in recorded.items():
+        if name not in names:
+            return (f"the audit.checkpoint event at seq {seq} names {name}, which is missing from "
+                    f"AUDIT_CHECKPOINT_DIR (a signed checkpoint was removed)")
+    for cp in cps:
+        if cp.event_seq is None and cp.file not in recorded:
+            return (f"signed checkpoint {cp.file} (seq {cp.seq}) has no audit.checkpoint event in the chain: "
+                    "the event is missing (deleted)")
+    return ""
+
+
 def verify(*, use_checkpoints: bool = True) -> audit.Verification:
     """The chain checked against every signed checkpoint (when a key is configured)."""
     notes = []
-    cps: list[dict] = []
+    loaded: list[Checkpoint] = []
     if use_checkpoints:
         if has_key():
             try:
-                cps = [c.as_dict() for c in load_checkpoints()]
+                loaded = load_checkpoints()
             except CheckpointError as exc:
                 seq, head = audit.chain_head()
                 return audit.Verification(ok=False, count=0, head_seq=seq or None, head_hash=head,
@@ -131,6 +214,10 @@ def verify(*, use_checkpoints: bool = True) -> audit.Verification:
                                           verified_at=audit.format_timestamp(timezone.now()))
         else:
             notes.append("AUDIT_SIGNING_KEY unset: signed checkpoints not checked")
-    result = audit.verify_chain(cps)
+    result = audit.verify_chain([c.as_dict() for c in loaded])
+    if result.ok and use_checkpoints and has_key():
+        reason = _missing_checkpoints(loaded)
+        if reason:
+            result.ok, result.reason = False, reason
     result.notes.extend(notes)
     return result

@@ -23,11 +23,7 @@ def audit_verify(*, source: str, checkpoint: bool = False):
     result = checkpoints.verify()
     cp = None
     if result.ok and checkpoint:
-        cp = checkpoints.write_checkpoint()
-        with transaction.atomic():
-            audit.record(actor_name="system:audit", action="audit.checkpoint",
-                         after={"seq": cp.seq, "head_hash": cp.head_hash, "file": cp.file},
-                         comment=f"signed checkpoint {cp.file}")
+        cp = checkpoints.write_checkpoint()  # records its audit.checkpoint event in its own transaction
     AuditVerification.objects.create(
         ok=result.ok, count=result.count, head_seq=result.head_seq, head_hash=result.head_hash or "",
         broken_seq=result.broken_seq, reason=result.reason, checkpoints_checked=result.checkpoints_checked,

@@ -1,16 +1,20 @@
 """Admin for workflow objects, policy gates, model scoping and object grants.
 
 Registered models get django-guardian's "Object permissions" pages; every grant or revoke made there
-goes through governance.grants.object_permissions_set, which audits it with the admin as actor.
+goes through governance.grants.object_permissions_set, which audits it with the admin as actor. The
+policy inline is saved through governance.workflow.policy_changes (never by the formset itself), so a
+policy change made here is recorded with before and after like one made by any other door.
 Requests and the outbox are read-only here: their state changes only through governance.workflow.
 """
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdmin
 
 from governance.audit.admin import ReadOnlyAdmin
 from governance.grants import object_permissions_set
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
+from governance.workflow.policy_changes import POLICY_FIELDS, model_policy_delete, model_policy_set
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
 
@@ -61,7 +65,33 @@ class RegisteredModelAdmin(GuardedModelAdmin):
     def get_obj_perms_manage_group_form(self, request):
         return _audited(AdminGroupObjectPermissionsForm, request, "group")
 
+    def save_model(self, request, obj, form, change):
+        # Every field of the mirror row is read-only here (the sync owns it): nothing to write.
+        if not change:
+            raise PermissionDenied("Registered models come from MLflow.")
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ModelPolicy:
+            raise PermissionDenied(f"{formset.model.__name__} is not edited here.")
+        model, ip = form.instance, client_ip(request)
+        # What Django's change message (the admin's LogEntry) reads after save_formset.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            existing = inline_form.instance if inline_form.instance.pk else None
+            if formset._should_delete_form(inline_form):
+                if existing is not None:
+                    model_policy_delete(actor=request.user, model=model, source_ip=ip)
+                    formset.deleted_objects.append(existing)
+                continue
+            if not inline_form.has_changed():
+                continue
+            changes = {name: inline_form.cleaned_data[name] for name in POLICY_FIELDS
+                       if name in inline_form.cleaned_data}
+            policy = model_policy_set(actor=request.user, model=model, changes=changes, source_ip=ip)
+            if existing is None:
+                formset.new_objects.append(policy)
+            else:
+                formset.changed_objects.append((policy, inline_form.changed_data))
 
 
 class ApprovalInline(admin.TabularInline):
