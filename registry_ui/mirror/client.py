@@ -13,14 +13,20 @@ import math
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
 
 class MlflowUnavailable(Exception):
-    """MLflow could not be reached or answered with an error we cannot act on."""
+    """MLflow could not be reached or answered with an error we cannot act on. Raised by a write: the
+    write did not land (never sent, refused by MLflow, or read back and not there)."""
+
+
+class WriteOutcomeUnknown(MlflowUnavailable):
+    """A write was sent, no usable answer came back, and MLflow could not be read back to tell whether
+    it landed: only a later read of MLflow settles it."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ def web_budget() -> Budget:
 
 def sync_budget() -> Budget:
     return Budget(settings.MLFLOW_SYNC_TIMEOUT, settings.MLFLOW_SYNC_RETRIES)
+
+
+def write_budget() -> Budget:
+    """Writes are never re-sent by the HTTP layer: a retried POST whose first copy was applied but
+    not answered is a second write. After a failure the caller reads MLflow back and decides."""
+    return Budget(settings.MLFLOW_WEB_TIMEOUT, 0)
 
 
 # The budget of the calling context (a web request waits briefly; the sync may wait longer). A
@@ -479,6 +491,8 @@ class ModelPointers:
 
     aliases: dict  # alias -> version (int)
     stages: dict  # version (int) -> stage
+    tags: dict = field(default_factory=dict)  # version (int) -> {key: value}
+    updated_ms: dict = field(default_factory=dict)  # version (int) -> MLflow's last_updated_timestamp
 
     def stage_holders(self, stage: str) -> list[int]:
         return sorted(v for v, s in self.stages.items() if s == stage)
@@ -524,39 +538,127 @@ def read_model_pointers(name: str, *, budget: Budget | None = None, uri: str | N
         client = _client(uri)
         model = client.get_registered_model(name)
         aliases = {alias: int(v) for alias, v in (model.aliases or {}).items()}
-        stages, token = {}, None
+        stages, tags, updated, token = {}, {}, {}, None
         quoted = name.replace("\\", "\\\\").replace("'", "\\'")
         while True:
             page = client.search_model_versions(f"name='{quoted}'", max_results=1000, page_token=token)
-            stages.update({int(mv.version): mv.current_stage or "None" for mv in page})
+            for mv in page:
+                stages[int(mv.version)] = mv.current_stage or "None"
+                tags[int(mv.version)] = dict(mv.tags or {})
+                updated[int(mv.version)] = mv.last_updated_timestamp
             token = page.token
             if not token:
                 break
-        return ModelPointers(aliases=aliases, stages=stages)
+        return ModelPointers(aliases=aliases, stages=stages, tags=tags, updated_ms=updated)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The connection was never made, so the request never reached MLflow (refused, no route, connect
+    timeout). Anything later (read timeout, reset, a 5xx) may come after MLflow applied the write."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError):
+            return True
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
+def _refused_by_mlflow(exc: BaseException) -> bool:
+    """MLflow answered with a client error (4xx): it refused the write, nothing changed."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):  # transport failures arrive as INTERNAL_ERROR (500)
+        return False
+    try:
+        return 400 <= exc.get_http_status_code() < 500
+    except Exception:  # noqa: BLE001 - an unknown code: do not presume it was refused
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+
+
+def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
+    """Send one write with no HTTP-level retry. When no usable answer comes back, read MLflow and
+    decide from what it shows: there -> landed; not there -> not applied (MlflowUnavailable, the
+    caller may send it again later); MLflow unreadable -> WriteOutcomeUnknown."""
+    where = uri or tracking_uri()
+    try:
+        with _budget(write_budget()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still governed
+            send(_client(uri))
+        return
+    except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+        error = exc
+    if _never_sent(error):
+        raise MlflowUnavailable(f"{what} at {where} not sent: MLflow unreachable ({_one_line(error)})") from error
+    if _refused_by_mlflow(error):
+        raise MlflowUnavailable(f"{what} at {where} refused by MLflow: {getattr(error, 'message', error)}") from error
+    try:
+        pointers = read_model_pointers(name, budget=web_budget(), uri=uri)
+    except MlflowUnavailable as read_error:
+        raise WriteOutcomeUnknown(f"{what} at {where}: no answer ({_one_line(error)}); reading it back failed "
+                                  f"too ({read_error})") from error
+    if landed(pointers):
+        return
+    raise MlflowUnavailable(f"{what} at {where}: no answer ({_one_line(error)}); read back, MLflow does not "
+                            "show it: not applied") from error
+
+
+def _mark(name: str, version: int, marker: tuple[str, str] | None, pointers: ModelPointers,
+          uri: str | None) -> bool:
+    if marker is None or pointers.tags.get(version, {}).get(marker[0]) == marker[1]:
+        return False
+    key, value = marker
+    _send_write(f"setting tag {key} on {name} v{version}",
+                lambda c: c.set_model_version_tag(name, str(version), key, value),
+                lambda p: p.tags.get(version, {}).get(key) == value, name=name, uri=uri)
+    return True
 
 
 def deploy_stage(name: str, version: int, stage: str, *, archive_existing: bool = False,
-                 current: ModelPointers | None = None, budget: Budget | None = None, uri: str | None = None) -> bool:
-    """Move a version to a stage. Idempotent: no write when MLflow already shows the result (`current`:
-    pointers just read, saves a read). Returns whether a write was sent."""
+                 current: ModelPointers | None = None, marker: tuple[str, str] | None = None,
+                 budget: Budget | None = None, uri: str | None = None) -> bool:
+    """Move a version to a stage, after marking the version with `marker` (key, value) so a reader can
+    tell this write from anyone else's. Idempotent: no move is sent when MLflow already shows the
+    result (`current`: pointers just read, saves a read). Returns whether a move was sent."""
     pointers = current or read_model_pointers(name, budget=budget, uri=uri)
-    others = [v for v in pointers.stage_holders(stage) if v != version] if archive_existing else []
-    if pointers.stages.get(version) == stage and not others:
+
+    def landed(p: ModelPointers) -> bool:
+        others = [v for v in p.stage_holders(stage) if v != version] if archive_existing else []
+        return p.stages.get(version) == stage and not others
+
+    _mark(name, version, marker, pointers, uri)
+    if landed(pointers):
         return False
-    with _deploy_call(budget):
-        _client(uri).transition_model_version_stage(name, str(version), stage,
-                                                    archive_existing_versions=archive_existing)
+    _send_write(f"moving {name} v{version} to stage {stage}",
+                lambda c: c.transition_model_version_stage(name, str(version), stage,
+                                                           archive_existing_versions=archive_existing),
+                landed, name=name, uri=uri)
     return True
 
 
 def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers | None = None,
-                 budget: Budget | None = None, uri: str | None = None) -> bool:
-    """Point an alias at a version. Idempotent: no write when it already points there."""
+                 marker: tuple[str, str] | None = None, budget: Budget | None = None,
+                 uri: str | None = None) -> bool:
+    """Point an alias at a version, after marking the version (see deploy_stage). Idempotent: no move
+    is sent when it already points there. Returns whether a move was sent."""
     pointers = current or read_model_pointers(name, budget=budget, uri=uri)
+    _mark(name, version, marker, pointers, uri)
     if pointers.aliases.get(alias) == version:
         return False
-    with _deploy_call(budget):
-        _client(uri).set_registered_model_alias(name, alias, str(version))
+    _send_write(f"setting alias @{alias} of {name} to v{version}",
+                lambda c: c.set_registered_model_alias(name, alias, str(version)),
+                lambda p: p.aliases.get(alias) == version, name=name, uri=uri)
     return True
 
 
