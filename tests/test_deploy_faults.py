@@ -356,3 +356,88 @@ def test_a_deployer_killed_mid_deploy_is_resolved_from_mlflow_once_and_is_never_
     if late:
         assert PromotionRequest.objects.get(pk=req.pk).state == "deployed"
         assert actions(req)[-2:] == ["deploy.not_applied", "deploy.succeeded"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The resolver on the record; failures in one line
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_each_resolver_decision_is_an_event_with_its_evidence_and_a_dead_mlflow_is_one_line(proxy, promo,
+                                                                                          settings):
+    from django.core.management import CommandError, call_command
+
+    settings.MLFLOW_WEB_RETRIES = 0
+    req = approved(promo, target_alias="champion")
+    ops = make_user("ops-x", "ops")
+    proxy.rule(ALIAS_WRITE, "drop")  # applied, never answered...
+    proxy.rule("/registered-models/get", "reset", methods=["GET"], after=ALIAS_WRITE, times=10)  # ...nor read back
+    with pytest.raises(DeployFailed, match="reading it back failed"):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops)
+    dep = Deployment.objects.get(request=req)
+    assert dep.state == "pending" and PromotionRequest.objects.get(pk=req.pk).state == "failed"
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings.MLFLOW_TRACKING_URI = dead
+    with pytest.raises(CommandError) as exc:
+        call_command("resolve_outbox", stdout=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
+    message = str(exc.value)
+    assert "\n" not in message and dead in message and "connection refused" in message
+    assert "reading the versions and aliases of" in message
+    unknown = AuditEvent.objects.get(request_id=req.pk, action="deploy.outcome_unknown")
+    assert unknown.after["decision"] == "still unknown" and dead in unknown.after["evidence"]["read"]
+
+    proxy.clear()
+    settings.MLFLOW_TRACKING_URI = proxy.url
+    call_command("resolve_outbox", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    decided = AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded")
+    assert decided.actor_username == "system:outbox"
+    assert decided.after["evidence"]["mark_seen"] == dep.marker
+    assert decided.after["evidence"]["target"] == {"alias": "champion", "version": 2}
+    assert actions(req)[-3:] == ["deploy.failed", "deploy.outcome_unknown", "deploy.succeeded"]
+    assert PromotionRequest.objects.get(pk=req.pk).state == "deployed" and champion(promo) == 2
+    assert len(proxy.writes(ALIAS_WRITE)) == 0  # the resolver only reads: the one write came before
+    sync_model(promo.name, uri=promo.factory.uri)
+    assert drift(promo) == []
+
+
+@pytest.mark.django_db
+def test_a_sync_that_cannot_reach_mlflow_says_what_where_and_why_in_one_line(settings):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings.MLFLOW_TRACKING_URI = dead
+    err = io.StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("sync_registry", stdout=io.StringIO(), stderr=err)
+    message = str(exc.value)
+    assert message.startswith("sync failed: ") and "\n" not in message
+    assert "listing registered models" in message and dead in message and "connection refused" in message
+    assert err.getvalue() == ""
+
+
+@pytest.mark.django_db
+def test_the_sync_progress_total_is_mlflows_count_not_the_mirrors(use_mlflow_server, mlflow_factory, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from registry_ui.mirror.models import RegisteredModel
+
+    settings.REGISTRY_SYNC_PAGE_SIZE = 1000
+    mlflow_factory.model()
+    RegisteredModel.objects.create(name="only-in-the-mirror")  # a stale mirror must not set the total
+    in_mlflow, token = 0, None
+    while True:
+        page = mlflow_factory.client.search_registered_models(max_results=1000, page_token=token)
+        in_mlflow += len(page)
+        token = page.token
+        if not token:
+            break
+    out = io.StringIO()
+    call_command("sync_registry", stdout=out)
+    bars = [line for line in out.getvalue().splitlines() if line.startswith("[")]
+    assert bars[-1].endswith(f" {in_mlflow}/{in_mlflow} models")

@@ -588,7 +588,8 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
     return req
 
 
-def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", stale_before=None) -> str:
+def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", stale_before=None,
+                       errors: list[str] | None = None) -> str:
     """Settle one unresolved outbox entry by reading MLflow: 'succeeded', 'failed' or 'unreachable'.
     Every decision, "still unknown" included, is an audit event naming what was read."""
     where = gateway.tracking_uri()
@@ -596,6 +597,8 @@ def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", st
     try:
         pointers = gateway.read_model_pointers(dep.model_name)
     except gateway.MlflowUnavailable as exc:
+        if errors is not None:
+            errors.append(str(exc))
         with transaction.atomic():
             if not PromotionRequest.objects.filter(guard, pk=dep.request_id).update(updated_at=timezone.now()):
                 return "skipped"
@@ -619,10 +622,11 @@ def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", st
     return "failed" if done else "skipped"
 
 
-def resolve_outbox(*, request_id: int | None = None, stale_seconds: int | None = None) -> dict[str, int]:
+def resolve_outbox(*, request_id: int | None = None, stale_seconds: int | None = None,
+                   errors: list[str] | None = None) -> dict[str, int]:
     """Resolve outbox entries whose outcome is unknown: those of failed requests, and those of
     requests left 'deploying' by a deployer whose lease expired (or that started more than
-    stale_seconds ago, when given)."""
+    stale_seconds ago, when given). `errors` collects why MLflow could not be read."""
     stale_before = timezone.now() - timedelta(seconds=stale_seconds) if stale_seconds is not None else None
     now = timezone.now()
     pending = Deployment.objects.filter(state=DeploymentState.PENDING)
@@ -635,7 +639,7 @@ def resolve_outbox(*, request_id: int | None = None, stale_seconds: int | None =
                                                                       & expired))
     counts = {"succeeded": 0, "failed": 0, "unreachable": 0}
     for dep in pending.order_by("id"):
-        outcome = resolve_deployment(dep, stale_before=stale_before)
+        outcome = resolve_deployment(dep, stale_before=stale_before, errors=errors)
         if outcome in counts:
             counts[outcome] += 1
     stalled = PromotionRequest.objects.filter(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import math
 import threading
 import warnings
@@ -93,6 +94,8 @@ def configure() -> None:
             return original(*args, **kwargs)
 
         rest_utils.http_request = budgeted_http_request
+        # urllib3 logs each retry as a warning; the caller reports the one outcome that matters.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         _configured = True
 
 
@@ -176,18 +179,52 @@ class RunRecord:
     logged_model_id: str
 
 
+def why(exc: BaseException) -> str:
+    """The cause of a failed MLflow call in a few words (the transport's own text runs to several
+    hundred characters of pool and retry internals)."""
+    import requests
+    from urllib3.exceptions import NameResolutionError, ProtocolError, ResponseError
+
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop(0)
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError) or "Connection refused" in str(item) and \
+                isinstance(item, OSError | requests.ConnectionError):
+            return "connection refused"
+        if isinstance(item, NameResolutionError):
+            return "host name not found"
+        if isinstance(item, requests.ConnectTimeout):
+            return "no connection within the timeout"
+        if isinstance(item, requests.ReadTimeout | TimeoutError):
+            return "no answer within the timeout"
+        if isinstance(item, ResponseError):
+            return f"MLflow kept answering with an error ({item})"
+        if isinstance(item, ConnectionResetError | ProtocolError):
+            return "connection closed without an answer"
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    return text[:300] or type(exc).__name__
+
+
 @contextlib.contextmanager
-def _reading(budget: Budget | None) -> Iterator[None]:
-    """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable."""
+def _reading(budget: Budget | None, what: str = "reading the registry", uri: str | None = None) -> Iterator[None]:
+    """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable, in one line:
+    what was tried, where, why it failed."""
     import requests
     from mlflow.exceptions import MlflowException
 
-    with _budget(budget or sync_budget()):
+    budget = budget or sync_budget()
+    with _budget(budget):
         try:
             yield
         except (MlflowException, requests.RequestException, OSError) as exc:
-            message = " ".join(str(exc).split())
-            raise MlflowUnavailable(message[:500] or exc.__class__.__name__) from exc
+            retried = f" (after {budget.retries} retries)" if budget.retries else ""
+            raise MlflowUnavailable(f"{what} at {uri or tracking_uri()} failed: {why(exc)}{retried}") from exc
 
 
 def _model_record(rm) -> ModelRecord:
@@ -219,21 +256,32 @@ def _version_record(mv) -> VersionRecord:
     )
 
 
-def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
-                                budget: Budget | None = None) -> Iterator[list[ModelRecord]]:
-    """Every registered model, one page at a time, in a stable order (page tokens are offsets)."""
+def registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
+                           budget: Budget | None = None) -> Iterator[tuple[list[ModelRecord], bool]]:
+    """Every registered model, one page at a time, in a stable order (page tokens are offsets), each
+    page with whether MLflow said it was the last one (MLflow has no count: this is how many there are)."""
     client = _client(uri)
     token = None
+    pages = 0
     while True:
-        with _reading(budget):
+        with _reading(budget, f"listing registered models (page {pages + 1})", uri):
             page = client.search_registered_models(max_results=min(page_size, MODELS_PAGE_MAX),
                                                    order_by=["name ASC"], page_token=token)
             records = [_model_record(rm) for rm in page]
-        if records:
-            yield records
+        pages += 1
         token = page.token
+        if records or not token:
+            yield records, not token
         if not token:
             return
+
+
+def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
+                                budget: Budget | None = None) -> Iterator[list[ModelRecord]]:
+    """Every registered model, one page at a time (see registered_model_pages)."""
+    for records, _last in registered_model_pages(uri=uri, page_size=page_size, budget=budget):
+        if records:
+            yield records
 
 
 def _name_chunks(names: list[str]) -> Iterator[list[str]]:
@@ -254,7 +302,7 @@ def _search_versions(client, filter_string: str, budget: Budget | None) -> list[
     records: list[VersionRecord] = []
     token = None
     while True:
-        with _reading(budget):
+        with _reading(budget, "listing model versions"):
             page = client.search_model_versions(filter_string=filter_string, max_results=VERSIONS_PAGE_MAX,
                                                 order_by=["name ASC", "version_number ASC"], page_token=token)
             records.extend(_version_record(mv) for mv in page)
@@ -308,7 +356,7 @@ def list_experiments(*, uri: str | None = None, budget: Budget | None = None) ->
     found: dict[str, str] = {}
     token = None
     while True:
-        with _reading(budget):
+        with _reading(budget, "listing experiments", uri):
             page = client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
             found.update({e.experiment_id: e.name for e in page})
         token = page.token
@@ -372,7 +420,7 @@ def fetch_runs(run_ids: list[str], *, experiments: dict[str, str], uri: str | No
             continue
         token = None
         while True:
-            with _reading(budget):
+            with _reading(budget, "reading runs", uri):
                 page = client.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({listed})",
                                           run_view_type=ViewType.ALL, max_results=1000, page_token=token)
                 for run in page:
@@ -499,20 +547,17 @@ class ModelPointers:
 
 
 @contextlib.contextmanager
-def _deploy_call(budget: Budget | None) -> Iterator[None]:
-    """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable."""
-    from mlflow.exceptions import MlflowException
-
+def _deploy_call(budget: Budget | None, what: str = "", uri: str | None = None) -> Iterator[None]:
+    """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable, in one line."""
+    where = f" ({what} at {uri or tracking_uri()})" if what else ""
     with _budget(budget or web_budget()), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still governed
         try:
             yield
-        except MlflowException as exc:
-            raise MlflowUnavailable(f"MLflow error: {exc.message}") from exc
         except MlflowUnavailable:
             raise
-        except Exception as exc:  # connection refused, timeouts, bad gateway: the server is not usable
-            raise MlflowUnavailable(f"MLflow unreachable: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # MLflow errors, connection refused, timeouts, bad gateway
+            raise MlflowUnavailable(f"MLflow unreachable{where}: {why(exc)}") from exc
 
 
 def read_version(name: str, version: int, *, budget: Budget | None = None,
@@ -520,7 +565,7 @@ def read_version(name: str, version: int, *, budget: Budget | None = None,
     """The version as MLflow has it now; None when MLflow has no such version."""
     from mlflow.exceptions import MlflowException
 
-    with _deploy_call(budget):
+    with _deploy_call(budget, f"reading {name} v{version}", uri):
         try:
             mv = _client(uri).get_model_version(name, str(version))
         except MlflowException as exc:
@@ -534,7 +579,7 @@ def read_version(name: str, version: int, *, budget: Budget | None = None,
 
 def read_model_pointers(name: str, *, budget: Budget | None = None, uri: str | None = None) -> ModelPointers:
     """Aliases (normalised to int versions) and every version's stage of one registered model."""
-    with _deploy_call(budget):
+    with _deploy_call(budget, f"reading the versions and aliases of {name}", uri):
         client = _client(uri)
         model = client.get_registered_model(name)
         aliases = {alias: int(v) for alias, v in (model.aliases or {}).items()}
@@ -583,10 +628,6 @@ def _refused_by_mlflow(exc: BaseException) -> bool:
         return False
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-
-
 def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
     """Send one write with no HTTP-level retry. When no usable answer comes back, read MLflow and
     decide from what it shows: there -> landed; not there -> not applied (MlflowUnavailable, the
@@ -600,17 +641,17 @@ def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
     except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
         error = exc
     if _never_sent(error):
-        raise MlflowUnavailable(f"{what} at {where} not sent: MLflow unreachable ({_one_line(error)})") from error
+        raise MlflowUnavailable(f"{what} at {where} not sent: {why(error)}") from error
     if _refused_by_mlflow(error):
         raise MlflowUnavailable(f"{what} at {where} refused by MLflow: {getattr(error, 'message', error)}") from error
     try:
         pointers = read_model_pointers(name, budget=web_budget(), uri=uri)
     except MlflowUnavailable as read_error:
-        raise WriteOutcomeUnknown(f"{what} at {where}: no answer ({_one_line(error)}); reading it back failed "
+        raise WriteOutcomeUnknown(f"{what} at {where}: no answer ({why(error)}); reading it back failed "
                                   f"too ({read_error})") from error
     if landed(pointers):
         return
-    raise MlflowUnavailable(f"{what} at {where}: no answer ({_one_line(error)}); read back, MLflow does not "
+    raise MlflowUnavailable(f"{what} at {where}: no answer ({why(error)}); read back, MLflow does not "
                             "show it: not applied") from error
 
 
