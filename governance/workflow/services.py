@@ -3,10 +3,17 @@
 Each service: find the request among those the actor may see (else 404) -> the same refusal rules the
 buttons use (permission, state, separation of duties) -> lock/claim the row with a conditional UPDATE
 and check the count (select_for_update is a no-op on SQLite, whose IMMEDIATE transactions serialise
-writers instead) -> change -> audit.record() in the same transaction. MLflow writes go through the
-outbox: the intent (a pending Deployment) is committed with the claim, then MLflow is written and
-re-read, then the outcome is committed. A write whose outcome is unknown is resolved by reading
-MLflow (resolve_outbox), never by guessing.
+writers instead) -> change -> audit.record() in the same transaction.
+
+A deploy writes MLflow exactly once. Each attempt first claims a lease on the request (a
+compare-and-set on state and attempt number, in a durable transaction of its own), so only one
+attempt talks to MLflow at a time; then it settles earlier attempts from MLflow's state, commits its
+intent (a pending Deployment) and writes: a tag marking the version with the attempt, then the
+stage/alias move, neither re-sent by the HTTP layer. A write without a usable answer is read back:
+there -> success; not there -> not applied; MLflow unreadable -> unknown, left to resolve_outbox,
+whose every decision is an audit event naming what it read. A write that lands after the console
+gave up on it carries the attempt's mark, so whoever reads MLflow next (the sync, the resolver, the
+next attempt) records it as that deploy's success, never as drift.
 """
 
 from __future__ import annotations
