@@ -34,12 +34,10 @@ def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlf
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="first try")
     req.refresh_from_db()
     assert req.state == "failed" and "MLflow" in req.error
-    assert Deployment.objects.get(request=req).state == "pending"  # outcome unknown until MLflow is read
+    # MLflow could not even be read, so nothing was sent: no write of unknown outcome is left behind.
+    assert Deployment.objects.get(request=req).state == "failed"
     failed = AuditEvent.objects.get(request_id=req.pk, action="deploy.failed")
-    assert failed.after["error"] == req.error
-    # While MLflow is down, the outbox cannot be resolved: the command says so and exits non-zero.
-    with pytest.raises(Exception, match="unreachable"):
-        call_command("resolve_outbox")
+    assert failed.after["error"] == req.error and failed.after["write_outcome"] == "not applied"
     private_mlflow_server.start()
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
     assert req.state == "deployed"
@@ -95,4 +93,6 @@ def test_crashed_deploy_left_deploying_is_resolved_as_not_applied_then_retried(p
     assert workflow.resolve_outbox(stale_seconds=0) == {"succeeded": 0, "failed": 1, "unreachable": 0}
     req.refresh_from_db()
     assert req.state == "failed"
+    decided = AuditEvent.objects.get(request_id=req.pk, action="deploy.not_applied")
+    assert decided.actor_username == "system:outbox" and "no write intent" in decided.after["evidence"]["finding"]
     assert workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user).state == "deployed"

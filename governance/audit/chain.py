@@ -39,6 +39,10 @@ ACTIONS = frozenset(
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",
+        # The outbox resolver's decisions on a write of unknown outcome, with what it read from MLflow
+        # (an "applied" decision is the deploy.succeeded event it records).
+        "deploy.not_applied",
+        "deploy.outcome_unknown",
         "registry.drift",
         "registry.synced",
         "permission.granted",

@@ -2,12 +2,18 @@
 
 registry_ui.mirror.sync calls handle_sync_report() (settings.REGISTRY_SYNC_REPORT_HANDLERS) with what each of
 its transactions wrote (a page of models, a deletion batch, one targeted model), inside that
-transaction. Each unexplained change becomes a `registry.drift` audit event; a part that changed the
-mirror also leaves one `registry.synced` event (a no-op sync writes nothing).
+transaction. Each unexplained change becomes a `registry.drift` audit event; a change that is a deploy's
+own write which landed after the console stopped waiting for it is recorded as that deploy's
+success instead (services.credit_late_landing); a part that changed the mirror also leaves one
+`registry.synced` event (a no-op sync writes nothing).
 """
 
+from django.utils import timezone
+
 from governance import audit
-from governance.workflow.explain import deployment_explains
+from governance.workflow.explain import deployment_explains, explaining_deployment
+from governance.workflow.models import DeploymentState, PromotionRequest
+from governance.workflow.services import credit_late_landing, pointers_from_mirror
 
 ACTOR = "system:sync"
 
@@ -25,10 +31,23 @@ def _v(version) -> str:
     return "(none)" if version is None else f"v{version}"
 
 
+def _credit(dep, change) -> None:
+    if dep.state == DeploymentState.SUCCEEDED:
+        return
+    req = PromotionRequest.objects.filter(pk=dep.request_id).first()
+    if req is not None and req.deploy_attempt == dep.attempt and req.lease_live(timezone.now()):
+        return  # its deployer is still at work and records the outcome itself
+    credit_late_landing(dep, pointers=pointers_from_mirror(change.model), seen_at=change.detected_at)
+
+
 def handle_sync_report(report) -> None:
     for change in report.changes:
-        if deployment_explains(model_name=change.model, version=change.version, kind=change.kind,
-                               name=change.name, before=change.before, after=change.after):
+        what = {"model_name": change.model, "version": change.version, "kind": change.kind, "name": change.name,
+                "before": change.before, "after": change.after}
+        if deployment_explains(**what):
+            dep = explaining_deployment(**what)
+            if dep is not None:
+                _credit(dep, change)
             continue
         before, after = _state(change)
         if change.kind == "stage":

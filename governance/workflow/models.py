@@ -4,6 +4,8 @@ State changes happen only in governance.workflow (conditional UPDATEs claim a ro
 keeps the invariants too: exactly one target, a known state, one open request per model+target.
 """
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -53,6 +55,13 @@ class PromotionRequest(models.Model):
     deployed_by = models.CharField(max_length=150, blank=True, default="")
     deployed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # The deploy lease: one attempt at a time. A deployer claims attempt N+1 with a conditional UPDATE
+    # on (state, deploy_attempt) before MLflow is called; while state is 'deploying' and the lease has
+    # not expired, nobody else may deploy; after it expires the attempt is presumed dead (resolve_outbox).
+    deploy_attempt = models.PositiveIntegerField(default=0)
+    lease_holder = models.CharField(max_length=150, blank=True, default="")
+    lease_started_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,6 +99,11 @@ class PromotionRequest(models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    def lease_live(self, now) -> bool:
+        """A deploy attempt holds this request now (claimed, not finished, lease not expired)."""
+        return (self.state == RequestState.DEPLOYING and self.lease_expires_at is not None
+                and self.lease_expires_at > now)
+
 
 class Approval(models.Model):
     """One approver's yes on a request (Production may need several distinct ones)."""
@@ -114,8 +128,27 @@ class DeploymentState(models.TextChoices):
     FAILED = "failed", "Failed (confirmed not applied)"
 
 
+# The version tag each deploy sets on its version before it moves the stage or alias: whoever reads
+# MLflow later tells the console's own write (even one that lands after the console gave up on it)
+# from somebody else's change by this mark. One key per target, so deploys of one version to two
+# targets do not overwrite each other's mark.
+MARKER_PREFIX = "governance.deploy"
+_MARKER_RE = re.compile(r"^deployment=(\d+) request=(\d+) attempt=(\d+)$")
+
+
+def marker_key(kind: str, target: str) -> str:
+    return f"{MARKER_PREFIX}.{kind}.{target}"
+
+
+def parse_marker(value: str | None) -> int | None:
+    """The deployment id a mark names (None: not a mark of ours)."""
+    match = _MARKER_RE.match(value or "")
+    return int(match.group(1)) if match else None
+
+
 class Deployment(models.Model):
-    """The outbox: an intended MLflow write, recorded before it is made, resolved by reading MLflow."""
+    """The outbox: one deploy attempt's intended MLflow write, recorded before it is made, resolved by
+    reading MLflow (the target's state and the attempt's mark on the version)."""
 
     request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="deployments")
     model_name = models.CharField(max_length=256, db_index=True)
@@ -126,10 +159,16 @@ class Deployment(models.Model):
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING,
                              db_index=True)
     actor_username = models.CharField(max_length=150)
+    # Which attempt of its request this is (0: recorded before attempts were numbered, carries no mark).
+    attempt = models.PositiveIntegerField(default=0)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the move was sent to MLflow, and when it landed there as MLflow reports it (a stage move
+    # carries MLflow's own time; an alias move none, so then the time it was first seen).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    landed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -142,6 +181,17 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"deploy {self.model_name} v{self.version} -> {self.kind}:{self.target} ({self.state})"
+
+    @property
+    def marker_key(self) -> str:
+        return marker_key(self.kind, self.target)
+
+    @property
+    def marker(self) -> str:
+        """The tag value this attempt sets; empty for rows from before attempts were marked."""
+        if not self.attempt:
+            return ""
+        return f"deployment={self.pk} request={self.request_id} attempt={self.attempt}"
 
 
 class ModelPolicy(models.Model):

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from governance.access import can
-from governance.errors import PolicyViolation, TransitionNotAllowed
+from governance.errors import Conflict, PolicyViolation, TransitionNotAllowed
 from governance.workflow.models import PromotionRequest, RequestState
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
 
@@ -180,7 +180,11 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
         if action == "approve" and req.approvals.filter(approver_username=user.get_username()).exists():
             return TransitionNotAllowed("You have already approved this request.")
         return None
-    if req.state not in (RequestState.APPROVED, RequestState.FAILED):
+    if req.state == RequestState.DEPLOYING and req.lease_live(timezone.now()):
+        return Conflict(deploy_in_progress(req))
+    # A 'deploying' request whose lease expired lost its deployer (a crash): the next deploy takes it
+    # over, and settles the stalled attempt from MLflow's state before writing anything.
+    if req.state not in (RequestState.APPROVED, RequestState.FAILED, RequestState.DEPLOYING):
         return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
     if request_is_production_like(req):
         if user.pk == req.requester_id:
@@ -190,6 +194,11 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
             return PolicyViolation("Separation of duties: an approver may not deploy a Production or "
                                    "protected-alias target.")
     return None
+
+
+def deploy_in_progress(req: PromotionRequest) -> str:
+    started = timezone.localtime(req.lease_started_at).strftime("%H:%M") if req.lease_started_at else "?"
+    return f"A deploy of this request is in progress (started {started} by {req.lease_holder or 'someone'})."
 
 
 def request_actions(user, req: PromotionRequest) -> list[str]:

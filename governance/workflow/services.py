@@ -3,10 +3,17 @@
 Each service: find the request among those the actor may see (else 404) -> the same refusal rules the
 buttons use (permission, state, separation of duties) -> lock/claim the row with a conditional UPDATE
 and check the count (select_for_update is a no-op on SQLite, whose IMMEDIATE transactions serialise
-writers instead) -> change -> audit.record() in the same transaction. MLflow writes go through the
-outbox: the intent (a pending Deployment) is committed with the claim, then MLflow is written and
-re-read, then the outcome is committed. A write whose outcome is unknown is resolved by reading
-MLflow (resolve_outbox), never by guessing.
+writers instead) -> change -> audit.record() in the same transaction.
+
+A deploy writes MLflow exactly once. Each attempt first claims a lease on the request (a
+compare-and-set on state and attempt number, in a durable transaction of its own), so only one
+attempt talks to MLflow at a time; then it settles earlier attempts from MLflow's state, commits its
+intent (a pending Deployment) and writes: a tag marking the version with the attempt, then the
+stage/alias move, neither re-sent by the HTTP layer. A write without a usable answer is read back:
+there -> success; not there -> not applied; MLflow unreadable -> unknown, left to resolve_outbox,
+whose every decision is an audit event naming what it read. A write that lands after the console
+gave up on it carries the attempt's mark, so whoever reads MLflow next (the sync, the resolver, the
+next attempt) records it as that deploy's success, never as drift.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from governance import audit
@@ -28,10 +36,13 @@ from governance.workflow.models import (
     DeploymentState,
     PromotionRequest,
     RequestState,
+    marker_key,
+    parse_marker,
 )
 from governance.workflow.policies import (
     STAGE_TARGETS,
     collect_evidence,
+    deploy_in_progress,
     evaluate_gates,
     failing,
     incumbent_version,
@@ -291,6 +302,44 @@ def _applied(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
     return not dep.archive_existing or pointers.stage_holders(dep.target) == [dep.version]
 
 
+def _mark_seen(dep: Deployment, pointers: gateway.ModelPointers) -> str:
+    return pointers.tags.get(dep.version, {}).get(dep.marker_key, "")
+
+
+def _landed(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
+    """MLflow shows this attempt's write: the target as intended AND the attempt's mark on the
+    version (set before the move, so a move without our mark is somebody else's). Rows from before
+    attempts were marked are judged by the target alone."""
+    if not _applied(dep, pointers):
+        return False
+    return not dep.marker or _mark_seen(dep, pointers) == dep.marker
+
+
+def _evidence(dep: Deployment, pointers: gateway.ModelPointers, *, source: str) -> dict:
+    """What was read from MLflow to decide, as it goes into the audit event."""
+    return {"read": source, "read_at": timezone.now().isoformat(), "target": _target_view(dep, pointers),
+            "mark_expected": dep.marker, "mark_seen": _mark_seen(dep, pointers),
+            "mlflow_updated_at": _ms_iso(pointers.updated_ms.get(dep.version))}
+
+
+def _ms_iso(ms) -> str | None:
+    return _ms_time(ms).isoformat() if ms else None
+
+
+def _ms_time(ms):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
+
+
+def _landed_at(dep: Deployment, pointers: gateway.ModelPointers):
+    """When the write landed, as MLflow reports it: a stage move sets the version's
+    last_updated_timestamp; an alias move leaves no time in MLflow (None: first seen is all we know)."""
+    if dep.kind == "stage":
+        return _ms_time(pointers.updated_ms.get(dep.version))
+    return None
+
+
 def _mirror_apply(dep: Deployment, pointers: gateway.ModelPointers) -> None:
     """Update the mirror rows this deploy changed, from what MLflow reported. The model's synced_at
     moves to now (after the read), so a sync page read from MLflow before this deploy does not write
@@ -299,6 +348,9 @@ def _mirror_apply(dep: Deployment, pointers: gateway.ModelPointers) -> None:
     if model is None:
         return
     RegisteredModel.objects.filter(pk=model.pk).update(synced_at=timezone.now())
+    marked = ModelVersion.objects.filter(model=model, version=dep.version).first()
+    if marked is not None and dep.version in pointers.tags and marked.tags != pointers.tags[dep.version]:
+        ModelVersion.objects.filter(pk=marked.pk).update(tags=pointers.tags[dep.version])
     if dep.kind == "alias":
         ModelAlias.objects.update_or_create(model=model, alias=dep.target, defaults={"version": dep.version})
         return
@@ -326,127 +378,327 @@ def _candidate_problem(req: PromotionRequest, current: gateway.VersionState | No
     return ""
 
 
-def _finish_success(dep: Deployment, *, before: dict | None, pointers: gateway.ModelPointers, actor=None,
-                    actor_name: str | None = None, comment: str = "") -> bool:
+# Who may settle an attempt's outcome. The attempt holding the lease settles its own (holder=the
+# attempt number it claimed); anyone else (the resolver, the sync) only an attempt nobody holds: the
+# request failed, or its deployer's lease ran out.
+def _unheld(dep: Deployment, *, stale_before=None) -> Q:
+    now = timezone.now()
+    expired = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    if stale_before is not None:
+        expired |= Q(lease_started_at__lte=stale_before)
+    return Q(state=RequestState.FAILED) | (Q(state=RequestState.DEPLOYING, deploy_attempt=dep.attempt) & expired)
+
+
+def _held(attempt: int) -> Q:
+    return Q(state=RequestState.DEPLOYING, deploy_attempt=attempt)
+
+
+def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: Q, actor=None,
+                    actor_name: str | None = None, comment: str = "", before: dict | None = None,
+                    evidence: dict | None = None, mirror: bool = True) -> bool:
+    """The attempt's write is in MLflow: the outbox entry succeeds (also one decided 'not applied'
+    earlier whose write landed late), the request is deployed when `guard` still holds for it, and
+    one deploy.succeeded event says when it landed and what was read. False: already recorded."""
+    now = timezone.now()
+    landed = _landed_at(dep, pointers)
+    late = dep.state == DeploymentState.FAILED
     with transaction.atomic():
-        updated = Deployment.objects.filter(pk=dep.pk, state=DeploymentState.PENDING).update(
-            state=DeploymentState.SUCCEEDED, after=_target_view(dep, pointers), completed_at=timezone.now(),
-            **({"before": before} if before is not None else {}))
+        updated = Deployment.objects.filter(pk=dep.pk, state__in=[DeploymentState.PENDING, DeploymentState.FAILED]
+                                            ).update(state=DeploymentState.SUCCEEDED, after=_target_view(dep, pointers),
+                                                     landed_at=landed or now, completed_at=now, error="",
+                                                     **({"before": before} if before is not None else {}))
         if updated != 1:
             return False
-        claimed = PromotionRequest.objects.filter(
-            pk=dep.request_id, state__in=[RequestState.DEPLOYING, RequestState.FAILED]).update(
-            state=RequestState.DEPLOYED, deployed_by=actor.get_username() if actor else (actor_name or ""),
-            deployed_at=timezone.now(), error="", updated_at=timezone.now())
-        if claimed != 1:
-            raise TransitionNotAllowed("The request changed while it was being deployed.")
-        _mirror_apply(dep, pointers)
+        moved = PromotionRequest.objects.filter(guard, pk=dep.request_id).update(
+            state=RequestState.DEPLOYED, deployed_by=dep.actor_username, deployed_at=landed or now, error="",
+            updated_at=now)
+        if mirror:
+            _mirror_apply(dep, pointers)
+        request_state = PromotionRequest.objects.filter(pk=dep.request_id).values_list("state", flat=True).first()
+        after = {"state": request_state, **_target_view(dep, pointers), "deployment": dep.pk,
+                 "attempt": dep.attempt, "landed_at": (landed or now).isoformat(),
+                 "landed_at_source": "MLflow's version timestamp" if landed else "first seen (MLflow keeps no "
+                                                                                  "time for an alias move)"}
+        if late:
+            after["landed_late"] = True
+        if evidence is not None:
+            after["evidence"] = evidence
+        if not moved and request_state != RequestState.DEPLOYED:
+            comment = (comment + " " if comment else "") + f"(the request is {request_state}; left as it is)"
         audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
                      version=dep.version, request=dep.request_id,
-                     before=before if before is not None else dep.before,
-                     after={"state": RequestState.DEPLOYED, **_target_view(dep, pointers)}, comment=comment)
+                     before=before if before is not None else dep.before, after=after, comment=comment)
     return True
 
 
-def _finish_failure(dep: Deployment, error: str, *, confirmed_not_applied: bool, actor=None,
-                    actor_name: str | None = None) -> None:
+def _record_not_applied(dep: Deployment, error: str, *, guard: Q, evidence: dict, actor=None,
+                        actor_name: str | None = None) -> bool:
+    """Decided from MLflow's state: this attempt's write is not there. The outbox entry fails, a request
+    left 'deploying' by a dead deployer becomes 'failed' (retryable); one deploy.not_applied event.
+    Should the write still land later, its mark makes it recognised as this deploy (_record_success)."""
+    now = timezone.now()
     with transaction.atomic():
-        if confirmed_not_applied:
+        before_state = PromotionRequest.objects.filter(pk=dep.request_id).values_list("state", flat=True).first()
+        # Touch the row under the guard: the lock orders this decision with a deployer claiming it.
+        if PromotionRequest.objects.filter(guard, pk=dep.request_id).update(updated_at=now) != 1:
+            return False
+        if Deployment.objects.filter(pk=dep.pk, state=DeploymentState.PENDING).update(
+                state=DeploymentState.FAILED, error=error, completed_at=now) != 1:
+            return False
+        after_state = before_state
+        if before_state == RequestState.DEPLOYING and dep.attempt == PromotionRequest.objects.get(
+                pk=dep.request_id).deploy_attempt:
+            PromotionRequest.objects.filter(pk=dep.request_id, state=RequestState.DEPLOYING).update(
+                state=RequestState.FAILED, error=error, updated_at=now)
+            after_state = RequestState.FAILED
+        audit.record(actor=actor, actor_name=actor_name, action="deploy.not_applied", model=dep.model_name,
+                     version=dep.version, request=dep.request_id, before={"state": before_state},
+                     after={"state": after_state, "deployment": dep.pk, "attempt": dep.attempt,
+                            "decision": "not applied", "error": error, "evidence": evidence})
+    return True
+
+
+def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None, confirmed_not_applied: bool,
+                    actor) -> None:
+    """The attempt holding the lease ends in failure: the request is 'failed' (retryable), the lease is
+    released. An outbox entry whose write may have landed stays pending for the resolver."""
+    now = timezone.now()
+    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    with transaction.atomic():
+        claimed = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
+            state=RequestState.FAILED, error=error, lease_expires_at=now, updated_at=now)
+        if dep is None:  # refused before the write: the attempt is still on record, as sending nothing
+            if claimed != 1:
+                return
+            dep = Deployment.objects.create(request=req, model_name=req.model_name, version=req.version, kind=kind,
+                                            target=target, archive_existing=req.archive_existing,
+                                            actor_username=req.lease_holder, attempt=req.deploy_attempt,
+                                            state=DeploymentState.FAILED, error=error, completed_at=now)
+        elif confirmed_not_applied:
             Deployment.objects.filter(pk=dep.pk, state=DeploymentState.PENDING).update(
-                state=DeploymentState.FAILED, error=error, completed_at=timezone.now())
-        else:  # outcome unknown: stays pending in the outbox until MLflow is read
+                state=DeploymentState.FAILED, error=error, completed_at=now)
+        else:
             Deployment.objects.filter(pk=dep.pk).update(error=error)
-        claimed = PromotionRequest.objects.filter(pk=dep.request_id, state=RequestState.DEPLOYING).update(
-            state=RequestState.FAILED, error=error, updated_at=timezone.now())
         if claimed == 1:
-            audit.record(actor=actor, actor_name=actor_name, action="deploy.failed", model=dep.model_name,
-                         version=dep.version, request=dep.request_id, before={"state": RequestState.DEPLOYING},
-                         after={"state": RequestState.FAILED, "error": error,
+            audit.record(actor=actor, action="deploy.failed", model=req.model_name, version=req.version, request=req,
+                         before={"state": RequestState.DEPLOYING},
+                         after={"state": RequestState.FAILED, "error": error, "attempt": req.deploy_attempt,
+                                "deployment": dep.pk,
                                 "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
+
+
+def _claim_attempt(req: PromotionRequest, actor, *, comment: str, source_ip: str | None) -> PromotionRequest:
+    """Claim the next deploy attempt: a compare-and-set on (state, attempt) in a transaction of its
+    own, committed before MLflow is called, so of any number of concurrent clicks exactly one holds
+    the lease and the others are told who does."""
+    now = timezone.now()
+    attempt = req.deploy_attempt + 1
+    lease = timedelta(seconds=settings.WORKFLOW_OUTBOX_STALE_SECONDS)
+    claimable = Q(state__in=[RequestState.APPROVED, RequestState.FAILED]) | (
+        Q(state=RequestState.DEPLOYING) & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)))
+    with transaction.atomic(durable=True):
+        claimed = PromotionRequest.objects.filter(claimable, pk=req.pk, state=req.state,
+                                                  deploy_attempt=req.deploy_attempt).update(
+            state=RequestState.DEPLOYING, deploy_attempt=attempt, lease_holder=actor.get_username(),
+            lease_started_at=now, lease_expires_at=now + lease, error="", updated_at=now)
+        if claimed != 1:
+            current = PromotionRequest.objects.get(pk=req.pk)
+            if current.lease_live(timezone.now()):
+                raise Conflict(deploy_in_progress(current))
+            raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
+        kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+        audit.record(actor=actor, action="deploy.started", model=req.model_name, version=req.version, request=req,
+                     before={"state": req.state, "attempt": req.deploy_attempt},
+                     after={"state": RequestState.DEPLOYING, "kind": kind, "target": target, "attempt": attempt,
+                            "lease_expires_at": (now + lease).isoformat()},
+                     comment=comment, source_ip=source_ip)
+    req.refresh_from_db()
+    return req
+
+
+def _settle_earlier_attempts(req: PromotionRequest, pointers: gateway.ModelPointers, actor) -> bool:
+    """Before this attempt writes, account for the earlier ones from what MLflow shows: an earlier
+    attempt whose write is there (its mark on the version, the target as intended) is the success,
+    and nothing is sent again; one still unresolved and not there is recorded as not applied.
+    True when an earlier attempt turned out to have landed."""
+    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    marked = parse_marker(pointers.tags.get(req.version, {}).get(marker_key(kind, target)))
+    earlier = req.deployments.exclude(state=DeploymentState.SUCCEEDED).filter(attempt__lt=req.deploy_attempt)
+    for dep in earlier.order_by("-attempt", "-id"):
+        if (dep.pk == marked or dep.attempt == 0) and _landed(dep, pointers):
+            return _record_success(dep, pointers, guard=_held(req.deploy_attempt), actor=actor,
+                                   evidence=_evidence(dep, pointers, source=f"MLflow read before attempt "
+                                                                            f"{req.deploy_attempt}"),
+                                   comment="An earlier attempt's write is in MLflow; nothing was sent again.")
+    for dep in earlier.filter(state=DeploymentState.PENDING):
+        _record_not_applied(dep, dep.error or "Not in MLflow when the next attempt read it.", guard=_held(
+            req.deploy_attempt), evidence=_evidence(dep, pointers, source=f"MLflow read before attempt "
+                                                                          f"{req.deploy_attempt}"), actor=actor)
+    return False
 
 
 def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                              source_ip: str | None = None) -> PromotionRequest:
     req = get_request_for(actor, request_id)
     _raise_if_refused(actor, req, "deploy")
-    if req.state == RequestState.FAILED:
-        resolve_outbox(request_id=req.pk)  # the last attempt may have reached MLflow after all
-        req = get_request_for(actor, request_id)
-        if req.state == RequestState.DEPLOYED:
-            return req
+    req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
+    # This attempt holds the lease: it alone writes MLflow for this request until it ends or expires.
     kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
-    with transaction.atomic():
-        req = _locked(req.pk)
-        _raise_if_refused(actor, req, "deploy")
-        claimed = PromotionRequest.objects.filter(
-            pk=req.pk, state__in=[RequestState.APPROVED, RequestState.FAILED]).update(
-            state=RequestState.DEPLOYING, error="", updated_at=timezone.now())
-        if claimed != 1:
-            raise TransitionNotAllowed("Someone else is deploying this request, or it changed.")
-        try:
-            with transaction.atomic():
-                dep = Deployment.objects.create(request=req, model_name=req.model_name, version=req.version,
-                                                kind=kind, target=target, archive_existing=req.archive_existing,
-                                                actor_username=actor.get_username())
-        except IntegrityError:
-            raise TransitionNotAllowed("An earlier deploy of this request is still unresolved.") from None
-        audit.record(actor=actor, action="deploy.started", model=req.model_name, version=req.version, request=req,
-                     before={"state": req.state}, after={"state": RequestState.DEPLOYING, "kind": kind,
-                                                         "target": target, "deployment": dep.pk},
-                     comment=comment, source_ip=source_ip)
-    # Committed: the intent is in the outbox. Now talk to MLflow, with a short budget.
     try:
-        problem = _candidate_problem(req, gateway.read_version(req.model_name, req.version))
-        if problem:
-            _finish_failure(dep, problem, confirmed_not_applied=True, actor=actor)
-            raise Conflict(problem)
-        before_pointers = gateway.read_model_pointers(req.model_name)
-        before = _target_view(dep, before_pointers)
-        Deployment.objects.filter(pk=dep.pk).update(before=before)
+        current = gateway.read_version(req.model_name, req.version)
+        pointers = gateway.read_model_pointers(req.model_name)
+    except gateway.MlflowUnavailable as exc:
+        _attempt_failed(req, f"Nothing sent: MLflow could not be read ({exc})", dep=None,
+                        confirmed_not_applied=True, actor=actor)
+        raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    if _settle_earlier_attempts(req, pointers, actor):
+        req.refresh_from_db()
+        return req
+    problem = _candidate_problem(req, current)
+    if problem:
+        _attempt_failed(req, problem, dep=None, confirmed_not_applied=True, actor=actor)
+        raise Conflict(problem)
+    with transaction.atomic():
+        # The intent, in the outbox before the write, under this attempt's lease.
+        if not PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk,
+                                               lease_expires_at__gt=timezone.now()).update(updated_at=timezone.now()):
+            raise TransitionNotAllowed("This deploy attempt's lease ran out before MLflow was written; "
+                                       "nothing was sent. Deploy again.")
+        dep = Deployment.objects.create(request=req, model_name=req.model_name, version=req.version, kind=kind,
+                                        target=target, archive_existing=req.archive_existing,
+                                        actor_username=actor.get_username(), attempt=req.deploy_attempt)
+        before = _target_view(dep, pointers)
+        Deployment.objects.filter(pk=dep.pk).update(before=before, sent_at=timezone.now())
+    marker = (dep.marker_key, dep.marker)
+    try:
         if kind == "alias":
-            gateway.deploy_alias(req.model_name, target, req.version, current=before_pointers)
+            gateway.deploy_alias(req.model_name, target, req.version, current=pointers, marker=marker)
         else:
             gateway.deploy_stage(req.model_name, req.version, target, archive_existing=req.archive_existing,
-                                 current=before_pointers)
+                                 current=pointers, marker=marker)
+    except gateway.WriteOutcomeUnknown as exc:
+        _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=False, actor=actor)
+        raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    except gateway.MlflowUnavailable as exc:
+        _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+        raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    try:
         after_pointers = gateway.read_model_pointers(req.model_name)
-        if not _applied(dep, after_pointers):
+        if not _landed(dep, after_pointers):
             raise gateway.MlflowUnavailable("MLflow does not show the change after the write.")
     except gateway.MlflowUnavailable as exc:
-        _finish_failure(dep, str(exc), confirmed_not_applied=False, actor=actor)
+        _attempt_failed(req, f"Written, not confirmed: {exc}", dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
-    _finish_success(dep, before=before, pointers=after_pointers, actor=actor, comment=comment)
+    _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=comment,
+                    before=before)
     req.refresh_from_db()
     return req
 
 
-def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox") -> str:
-    """Settle one pending outbox entry by reading MLflow: 'succeeded', 'failed' or 'unreachable'."""
+def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", stale_before=None,
+                       errors: list[str] | None = None) -> str:
+    """Settle one unresolved outbox entry by reading MLflow: 'succeeded', 'failed' or 'unreachable'.
+    Every decision, "still unknown" included, is an audit event naming what was read."""
+    where = gateway.tracking_uri()
+    guard = _unheld(dep, stale_before=stale_before)
     try:
         pointers = gateway.read_model_pointers(dep.model_name)
-    except gateway.MlflowUnavailable:
+    except gateway.MlflowUnavailable as exc:
+        if errors is not None:
+            errors.append(str(exc))
+        with transaction.atomic():
+            if not PromotionRequest.objects.filter(guard, pk=dep.request_id).update(updated_at=timezone.now()):
+                return "skipped"
+            audit.record(actor_name=actor_name, action="deploy.outcome_unknown", model=dep.model_name,
+                         version=dep.version, request=dep.request_id,
+                         after={"deployment": dep.pk, "attempt": dep.attempt, "decision": "still unknown",
+                                "evidence": {"read": f"versions and aliases of {dep.model_name} at {where}",
+                                             "error": str(exc)}})
         return "unreachable"
+    evidence = _evidence(dep, pointers, source=f"versions and aliases of {dep.model_name} at {where}")
+    if _landed(dep, pointers):
+        done = _record_success(dep, pointers, guard=guard, actor_name=actor_name, evidence=evidence,
+                               comment="Resolved from MLflow's state: the write is there.")
+        return "succeeded" if done else "skipped"
     if _applied(dep, pointers):
-        _finish_success(dep, before=None, pointers=pointers, actor_name=actor_name,
-                        comment="resolved from MLflow's state")
-        return "succeeded"
-    _finish_failure(dep, dep.error or "Interrupted before MLflow was written; MLflow shows no change.",
-                    confirmed_not_applied=True, actor_name=actor_name)
-    return "failed"
+        why = (f"MLflow shows the target as intended but without this attempt's mark "
+               f"({evidence['mark_seen'] or 'no mark'}): not this deploy's write.")
+    else:
+        why = dep.error or "Interrupted; MLflow shows no change."
+    done = _record_not_applied(dep, why, guard=guard, evidence=evidence, actor_name=actor_name)
+    return "failed" if done else "skipped"
 
 
-def resolve_outbox(*, request_id: int | None = None, stale_seconds: int | None = None) -> dict[str, int]:
+def resolve_outbox(*, request_id: int | None = None, stale_seconds: int | None = None,
+                   errors: list[str] | None = None) -> dict[str, int]:
     """Resolve outbox entries whose outcome is unknown: those of failed requests, and those of
-    requests stuck 'deploying' longer than stale_seconds (a crashed worker)."""
-    stale = settings.WORKFLOW_OUTBOX_STALE_SECONDS if stale_seconds is None else stale_seconds
+    requests left 'deploying' by a deployer whose lease expired (or that started more than
+    stale_seconds ago, when given). `errors` collects why MLflow could not be read."""
+    stale_before = timezone.now() - timedelta(seconds=stale_seconds) if stale_seconds is not None else None
+    now = timezone.now()
     pending = Deployment.objects.filter(state=DeploymentState.PENDING)
     if request_id is not None:
-        pending = pending.filter(request_id=request_id, request__state=RequestState.FAILED)
-    else:
-        cutoff = timezone.now() - timedelta(seconds=stale)
-        pending = pending.filter(request__state=RequestState.FAILED) | pending.filter(
-            request__state=RequestState.DEPLOYING, created_at__lte=cutoff)
+        pending = pending.filter(request_id=request_id)
+    expired = Q(request__lease_expires_at__isnull=True) | Q(request__lease_expires_at__lte=now)
+    if stale_before is not None:
+        expired |= Q(request__lease_started_at__lte=stale_before)
+    pending = pending.filter(Q(request__state=RequestState.FAILED) | (Q(request__state=RequestState.DEPLOYING)
+                                                                      & expired))
     counts = {"succeeded": 0, "failed": 0, "unreachable": 0}
     for dep in pending.order_by("id"):
-        counts[resolve_deployment(dep)] += 1
+        outcome = resolve_deployment(dep, stale_before=stale_before, errors=errors)
+        if outcome in counts:
+            counts[outcome] += 1
+    stalled = PromotionRequest.objects.filter(
+        Q(state=RequestState.DEPLOYING) & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now) | (
+            Q(lease_started_at__lte=stale_before) if stale_before is not None else Q(pk__in=[]))))
+    if request_id is not None:
+        stalled = stalled.filter(pk=request_id)
+    for req in stalled.order_by("id"):
+        if _release_unsent(req):
+            counts["failed"] += 1
     return counts
 
+
+def _release_unsent(req: PromotionRequest) -> bool:
+    """An attempt that died before it recorded its intent sent nothing (the intent is committed
+    before the write): the request becomes 'failed' (retryable), one deploy.not_applied event."""
+    now = timezone.now()
+    started = req.lease_started_at.isoformat() if req.lease_started_at else "?"
+    with transaction.atomic():
+        if req.deployments.filter(attempt=req.deploy_attempt).exists():
+            return False  # it has an outbox entry: resolved from MLflow's state above
+        moved = PromotionRequest.objects.filter(pk=req.pk, state=RequestState.DEPLOYING,
+                                                deploy_attempt=req.deploy_attempt,
+                                                lease_started_at=req.lease_started_at).update(
+            state=RequestState.FAILED, error="The deploy was interrupted before it wrote to MLflow.", updated_at=now)
+        if moved != 1:
+            return False
+        audit.record(actor_name="system:outbox", action="deploy.not_applied", model=req.model_name,
+                     version=req.version, request=req, before={"state": RequestState.DEPLOYING},
+                     after={"state": RequestState.FAILED, "attempt": req.deploy_attempt, "deployment": None,
+                            "decision": "not applied",
+                            "evidence": {"read": "the deploy outbox", "read_at": now.isoformat(),
+                                         "finding": f"attempt {req.deploy_attempt} (lease of {req.lease_holder}, "
+                                                    f"started {started}) recorded no write intent, so sent nothing"}})
+    return True
+
+
+def credit_late_landing(dep: Deployment, *, pointers: gateway.ModelPointers, seen_at,
+                        actor_name: str = "system:sync") -> bool:
+    """A change the sync saw is this attempt's write, landed after the console stopped waiting for it
+    (its mark is on the version): record it as the deploy's success. The sync has written the mirror
+    already (mirror=False). Not while a deployer holds the lease: it records its own outcome."""
+    return _record_success(dep, pointers, guard=_unheld(dep), actor_name=actor_name, mirror=False,
+                           evidence=_evidence(dep, pointers, source=f"registry sync, seen at {seen_at.isoformat()}"),
+                           comment="The console's own write, seen in MLflow by the sync.")
+
+
+def pointers_from_mirror(model_name: str) -> gateway.ModelPointers:
+    """The model's stages, aliases and version tags as the sync just wrote them from MLflow."""
+    versions = ModelVersion.objects.filter(model__name=model_name)
+    return gateway.ModelPointers(
+        aliases=dict(ModelAlias.objects.filter(model__name=model_name).values_list("alias", "version")),
+        stages={v.version: v.stage for v in versions},
+        tags={v.version: dict(v.tags or {}) for v in versions},
+        updated_ms={v.version: int(v.updated_at.timestamp() * 1000) if v.updated_at else None for v in versions})

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import math
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
 
 class MlflowUnavailable(Exception):
-    """MLflow could not be reached or answered with an error we cannot act on."""
+    """MLflow could not be reached or answered with an error we cannot act on. Raised by a write: the
+    write did not land (never sent, refused by MLflow, or read back and not there)."""
+
+
+class WriteOutcomeUnknown(MlflowUnavailable):
+    """A write was sent, no usable answer came back, and MLflow could not be read back to tell whether
+    it landed: only a later read of MLflow settles it."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,12 @@ def web_budget() -> Budget:
 
 def sync_budget() -> Budget:
     return Budget(settings.MLFLOW_SYNC_TIMEOUT, settings.MLFLOW_SYNC_RETRIES)
+
+
+def write_budget() -> Budget:
+    """Writes are never re-sent by the HTTP layer: a retried POST whose first copy was applied but
+    not answered is a second write. After a failure the caller reads MLflow back and decides."""
+    return Budget(settings.MLFLOW_WEB_TIMEOUT, 0)
 
 
 # The budget of the calling context (a web request waits briefly; the sync may wait longer). A
@@ -86,6 +99,8 @@ def configure() -> None:
             return original(*args, **kwargs)
 
         rest_utils.http_request = budgeted_http_request
+        # urllib3 logs each retry as a warning; the caller reports the one outcome that matters.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         _configured = True
 
 
@@ -169,19 +184,53 @@ class RunRecord:
     logged_model_id: str
 
 
+def why(exc: BaseException) -> str:
+    """The cause of a failed MLflow call in a few words (the transport's own text runs to several
+    hundred characters of pool and retry internals)."""
+    import requests
+    from urllib3.exceptions import NameResolutionError, ProtocolError, ResponseError
+
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop(0)
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError) or "Connection refused" in str(item) and \
+                isinstance(item, OSError | requests.ConnectionError):
+            return "connection refused"
+        if isinstance(item, NameResolutionError):
+            return "host name not found"
+        if isinstance(item, requests.ConnectTimeout):
+            return "no connection within the timeout"
+        if isinstance(item, requests.ReadTimeout | TimeoutError):
+            return "no answer within the timeout"
+        if isinstance(item, ResponseError):
+            return f"MLflow kept answering with an error ({item})"
+        if isinstance(item, ConnectionResetError | ProtocolError):
+            return "connection closed without an answer"
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    return text[:300] or type(exc).__name__
+
+
 @contextlib.contextmanager
-def _reading(budget: Budget | None) -> Iterator[None]:
-    """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable."""
+def _reading(budget: Budget | None, what: str = "reading the registry", uri: str | None = None) -> Iterator[None]:
+    """Apply the budget and turn every MLflow/transport failure into MlflowUnavailable, in one line:
+    what was tried, where, why it failed."""
     import requests
     configure()
     from mlflow.exceptions import MlflowException
 
-    with _budget(budget or sync_budget()):
+    budget = budget or sync_budget()
+    with _budget(budget):
         try:
             yield
         except (MlflowException, requests.RequestException, OSError) as exc:
-            message = " ".join(str(exc).split())
-            raise MlflowUnavailable(message[:500] or exc.__class__.__name__) from exc
+            retried = f" (after {budget.retries} retries)" if budget.retries else ""
+            raise MlflowUnavailable(f"{what} at {uri or tracking_uri()} failed: {why(exc)}{retried}") from exc
 
 
 def _model_record(rm) -> ModelRecord:
@@ -213,21 +262,32 @@ def _version_record(mv) -> VersionRecord:
     )
 
 
-def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
-                                budget: Budget | None = None) -> Iterator[list[ModelRecord]]:
-    """Every registered model, one page at a time, in a stable order (page tokens are offsets)."""
+def registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
+                           budget: Budget | None = None) -> Iterator[tuple[list[ModelRecord], bool]]:
+    """Every registered model, one page at a time, in a stable order (page tokens are offsets), each
+    page with whether MLflow said it was the last one (MLflow has no count: this is how many there are)."""
     client = _client(uri)
     token = None
+    pages = 0
     while True:
-        with _reading(budget):
+        with _reading(budget, f"listing registered models (page {pages + 1})", uri):
             page = client.search_registered_models(max_results=min(page_size, MODELS_PAGE_MAX),
                                                    order_by=["name ASC"], page_token=token)
             records = [_model_record(rm) for rm in page]
-        if records:
-            yield records
+        pages += 1
         token = page.token
+        if records or not token:
+            yield records, not token
         if not token:
             return
+
+
+def iter_registered_model_pages(*, uri: str | None = None, page_size: int = MODELS_PAGE_MAX,
+                                budget: Budget | None = None) -> Iterator[list[ModelRecord]]:
+    """Every registered model, one page at a time (see registered_model_pages)."""
+    for records, _last in registered_model_pages(uri=uri, page_size=page_size, budget=budget):
+        if records:
+            yield records
 
 
 def _name_chunks(names: list[str]) -> Iterator[list[str]]:
@@ -248,7 +308,7 @@ def _search_versions(client, filter_string: str, budget: Budget | None) -> list[
     records: list[VersionRecord] = []
     token = None
     while True:
-        with _reading(budget):
+        with _reading(budget, "listing model versions"):
             page = client.search_model_versions(filter_string=filter_string, max_results=VERSIONS_PAGE_MAX,
                                                 order_by=["name ASC", "version_number ASC"], page_token=token)
             records.extend(_version_record(mv) for mv in page)
@@ -304,7 +364,7 @@ def list_experiments(*, uri: str | None = None, budget: Budget | None = None) ->
     found: dict[str, str] = {}
     token = None
     while True:
-        with _reading(budget):
+        with _reading(budget, "listing experiments", uri):
             page = client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token)
             found.update({e.experiment_id: e.name for e in page})
         token = page.token
@@ -369,7 +429,7 @@ def fetch_runs(run_ids: list[str], *, experiments: dict[str, str], uri: str | No
             continue
         token = None
         while True:
-            with _reading(budget):
+            with _reading(budget, "reading runs", uri):
                 page = client.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({listed})",
                                           run_view_type=ViewType.ALL, max_results=1000, page_token=token)
                 for run in page:
@@ -489,27 +549,26 @@ class ModelPointers:
 
     aliases: dict  # alias -> version (int)
     stages: dict  # version (int) -> stage
+    tags: dict = field(default_factory=dict)  # version (int) -> {key: value}
+    updated_ms: dict = field(default_factory=dict)  # version (int) -> MLflow's last_updated_timestamp
 
     def stage_holders(self, stage: str) -> list[int]:
         return sorted(v for v, s in self.stages.items() if s == stage)
 
 
 @contextlib.contextmanager
-def _deploy_call(budget: Budget | None) -> Iterator[None]:
-    """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable."""
+def _deploy_call(budget: Budget | None, what: str = "", uri: str | None = None) -> Iterator[None]:
+    """Short explicit budget; every failure to talk to MLflow becomes MlflowUnavailable, in one line."""
     configure()
-    from mlflow.exceptions import MlflowException
-
+    where = f" ({what} at {uri or tracking_uri()})" if what else ""
     with _budget(budget or web_budget()), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still governed
         try:
             yield
-        except MlflowException as exc:
-            raise MlflowUnavailable(f"MLflow error: {exc.message}") from exc
         except MlflowUnavailable:
             raise
-        except Exception as exc:  # connection refused, timeouts, bad gateway: the server is not usable
-            raise MlflowUnavailable(f"MLflow unreachable: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # MLflow errors, connection refused, timeouts, bad gateway
+            raise MlflowUnavailable(f"MLflow unreachable{where}: {why(exc)}") from exc
 
 
 def read_version(name: str, version: int, *, budget: Budget | None = None,
@@ -518,7 +577,7 @@ def read_version(name: str, version: int, *, budget: Budget | None = None,
     configure()
     from mlflow.exceptions import MlflowException
 
-    with _deploy_call(budget):
+    with _deploy_call(budget, f"reading {name} v{version}", uri):
         try:
             mv = _client(uri).get_model_version(name, str(version))
         except MlflowException as exc:
@@ -532,43 +591,128 @@ def read_version(name: str, version: int, *, budget: Budget | None = None,
 
 def read_model_pointers(name: str, *, budget: Budget | None = None, uri: str | None = None) -> ModelPointers:
     """Aliases (normalised to int versions) and every version's stage of one registered model."""
-    with _deploy_call(budget):
+    with _deploy_call(budget, f"reading the versions and aliases of {name}", uri):
         client = _client(uri)
         model = client.get_registered_model(name)
         aliases = {alias: int(v) for alias, v in (model.aliases or {}).items()}
-        stages, token = {}, None
+        stages, tags, updated, token = {}, {}, {}, None
         quoted = name.replace("\\", "\\\\").replace("'", "\\'")
         while True:
             page = client.search_model_versions(f"name='{quoted}'", max_results=1000, page_token=token)
-            stages.update({int(mv.version): mv.current_stage or "None" for mv in page})
+            for mv in page:
+                stages[int(mv.version)] = mv.current_stage or "None"
+                tags[int(mv.version)] = dict(mv.tags or {})
+                updated[int(mv.version)] = mv.last_updated_timestamp
             token = page.token
             if not token:
                 break
-        return ModelPointers(aliases=aliases, stages=stages)
+        return ModelPointers(aliases=aliases, stages=stages, tags=tags, updated_ms=updated)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The connection was never made, so the request never reached MLflow (refused, no route, connect
+    timeout). Anything later (read timeout, reset, a 5xx) may come after MLflow applied the write."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or item is None:
+            continue
+        seen.add(id(item))
+        if isinstance(item, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError):
+            return True
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
+def _refused_by_mlflow(exc: BaseException) -> bool:
+    """MLflow answered with a client error (4xx): it refused the write, nothing changed."""
+    configure()
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(exc, MlflowException):  # transport failures arrive as INTERNAL_ERROR (500)
+        return False
+    try:
+        return 400 <= exc.get_http_status_code() < 500
+    except Exception:  # noqa: BLE001 - an unknown code: do not presume it was refused
+        return False
+
+
+def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
+    """Send one write with no HTTP-level retry. When no usable answer comes back, read MLflow and
+    decide from what it shows: there -> landed; not there -> not applied (MlflowUnavailable, the
+    caller may send it again later); MLflow unreadable -> WriteOutcomeUnknown."""
+    where = uri or tracking_uri()
+    try:
+        with _budget(write_budget()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, still governed
+            send(_client(uri))
+        return
+    except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+        error = exc
+    if _never_sent(error):
+        raise MlflowUnavailable(f"{what} at {where} not sent: {why(error)}") from error
+    if _refused_by_mlflow(error):
+        raise MlflowUnavailable(f"{what} at {where} refused by MLflow: {getattr(error, 'message', error)}") from error
+    try:
+        pointers = read_model_pointers(name, budget=web_budget(), uri=uri)
+    except MlflowUnavailable as read_error:
+        raise WriteOutcomeUnknown(f"{what} at {where}: no answer ({why(error)}); reading it back failed "
+                                  f"too ({read_error})") from error
+    if landed(pointers):
+        return
+    raise MlflowUnavailable(f"{what} at {where}: no answer ({why(error)}); read back, MLflow does not "
+                            "show it: not applied") from error
+
+
+def _mark(name: str, version: int, marker: tuple[str, str] | None, pointers: ModelPointers,
+          uri: str | None) -> bool:
+    if marker is None or pointers.tags.get(version, {}).get(marker[0]) == marker[1]:
+        return False
+    key, value = marker
+    _send_write(f"setting tag {key} on {name} v{version}",
+                lambda c: c.set_model_version_tag(name, str(version), key, value),
+                lambda p: p.tags.get(version, {}).get(key) == value, name=name, uri=uri)
+    return True
 
 
 def deploy_stage(name: str, version: int, stage: str, *, archive_existing: bool = False,
-                 current: ModelPointers | None = None, budget: Budget | None = None, uri: str | None = None) -> bool:
-    """Move a version to a stage. Idempotent: no write when MLflow already shows the result (`current`:
-    pointers just read, saves a read). Returns whether a write was sent."""
+                 current: ModelPointers | None = None, marker: tuple[str, str] | None = None,
+                 budget: Budget | None = None, uri: str | None = None) -> bool:
+    """Move a version to a stage, after marking the version with `marker` (key, value) so a reader can
+    tell this write from anyone else's. Idempotent: no move is sent when MLflow already shows the
+    result (`current`: pointers just read, saves a read). Returns whether a move was sent."""
     pointers = current or read_model_pointers(name, budget=budget, uri=uri)
-    others = [v for v in pointers.stage_holders(stage) if v != version] if archive_existing else []
-    if pointers.stages.get(version) == stage and not others:
+
+    def landed(p: ModelPointers) -> bool:
+        others = [v for v in p.stage_holders(stage) if v != version] if archive_existing else []
+        return p.stages.get(version) == stage and not others
+
+    _mark(name, version, marker, pointers, uri)
+    if landed(pointers):
         return False
-    with _deploy_call(budget):
-        _client(uri).transition_model_version_stage(name, str(version), stage,
-                                                    archive_existing_versions=archive_existing)
+    _send_write(f"moving {name} v{version} to stage {stage}",
+                lambda c: c.transition_model_version_stage(name, str(version), stage,
+                                                           archive_existing_versions=archive_existing),
+                landed, name=name, uri=uri)
     return True
 
 
 def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers | None = None,
-                 budget: Budget | None = None, uri: str | None = None) -> bool:
-    """Point an alias at a version. Idempotent: no write when it already points there."""
+                 marker: tuple[str, str] | None = None, budget: Budget | None = None,
+                 uri: str | None = None) -> bool:
+    """Point an alias at a version, after marking the version (see deploy_stage). Idempotent: no move
+    is sent when it already points there. Returns whether a move was sent."""
     pointers = current or read_model_pointers(name, budget=budget, uri=uri)
+    _mark(name, version, marker, pointers, uri)
     if pointers.aliases.get(alias) == version:
         return False
-    with _deploy_call(budget):
-        _client(uri).set_registered_model_alias(name, alias, str(version))
+    _send_write(f"setting alias @{alias} of {name} to v{version}",
+                lambda c: c.set_registered_model_alias(name, alias, str(version)),
+                lambda p: p.aliases.get(alias) == version, name=name, uri=uri)
     return True
 
 

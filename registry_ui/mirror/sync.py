@@ -253,13 +253,12 @@ class _Scan:
 
     def run(self) -> None:
         page_size = int(getattr(settings, "REGISTRY_SYNC_PAGE_SIZE", gw.MODELS_PAGE_MAX))
-        total = RegisteredModel.objects.count()
         seen: set[str] = set()
         done = 0
-        pages = gw.iter_registered_model_pages(uri=self.uri, page_size=page_size)
+        pages = gw.registered_model_pages(uri=self.uri, page_size=page_size)
         while True:
             read_at = timezone.now()  # before MLflow is asked for the page: what it returns is at least this fresh
-            page = next(pages, None)
+            page, last = next(pages, (None, True))
             if page is None:
                 break
             page = [m for m in page if m.name not in seen]  # an offset shift can repeat a model
@@ -268,7 +267,9 @@ class _Scan:
             done += len(page)
             _renew_lock(self.owner)
             if self.progress:
-                self.progress(done, max(total, done))
+                # The total is MLflow's: known once it says this was the last page (None until then),
+                # never the mirror's count, which is what this sync is correcting.
+                self.progress(done, done if last else None)
         # The scan completed: a mirrored model it did not see is a deletion candidate, confirmed by
         # a targeted read (an offset shift during the scan can hide a live model).
         missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]

@@ -58,10 +58,15 @@ class Command(BaseCommand):
                 logging.getLogger(__name__).exception("watch hook %s failed", name)
                 self.stderr.write(f"watch hook {name} failed: {' '.join(str(exc).split())}")
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self, done: int, total: int | None) -> None:
+        """total: MLflow's count, known once it has sent its last page (None before: MLflow has no
+        count call, and the mirror's count is what the sync is correcting)."""
         width = 30
-        filled = int(width * done / total) if total else width
-        bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} models"
+        if total is None:
+            bar = f"[{'~' * width}] {done} models so far, MLflow has more"
+        else:
+            filled = int(width * done / total) if total else width
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} models"
         if self.stdout.isatty():
             self.stdout.write(f"\r{bar}", ending="")
             self.stdout.flush()
