@@ -1,13 +1,18 @@
 """Does a governance deployment account for a change the sync saw in MLflow?
 
 The drift classifier (governance.workflow.drift) asks explaining_deployment() about each stage or alias
-change in a sync report; a change that no deployment explains is drift. Two kinds of evidence:
-- the mark: every deploy tags its version (governance.workflow.models.marker_key) before it moves
-  the target, so a change to a version carrying a deploy's mark for that target is that deploy's
-  write, even one that landed after the console had recorded it as not applied;
-- the outbox: only the LATEST non-failed deployment to a target explains a value (rows from before
-  deploys were marked), so a manual change made after it to another value is still drift.
-The sync has written the page's mirror rows (tags included) in the same transaction before asking.
+change in a sync report; a change that no deployment explains is drift. A change is explained only by
+the deploy that caused it, matched three ways:
+- by its id: every deploy tags its version (governance.workflow.models.marker_key) before it moves the
+  target, so the version that moved carries the deploy's mark for exactly that target;
+- by its expected before/after: the deploy recorded the target as it found it (Deployment.before), and
+  the change must go from that to the deploy's version;
+- once: a deploy whose success is already on record (confirmed by its deployer, who also wrote the
+  mirror, or credited by an earlier sync) has nothing left to explain. So a move back to a value a
+  deploy once set, or a manual archive after a deploy that archived other versions, is drift.
+A deploy with archive_existing also explains the archiving of the versions it found in its stage.
+The sync has written the page's mirror rows (tags included) in the same transaction before asking;
+`done` names deployments credited earlier in the same report, whose archive side effects still count.
 """
 
 from governance.workflow.models import Deployment, DeploymentState, marker_key, parse_marker
@@ -21,56 +26,56 @@ def _as_int(value):
         return None
 
 
+def _open(dep: Deployment | None, done: frozenset[int]) -> Deployment | None:
+    """The deployment, if its outcome is not yet on record as a success (or was credited in this report)."""
+    if dep is None:
+        return None
+    return dep if dep.state != DeploymentState.SUCCEEDED or dep.pk in done else None
+
+
 def _marked(model_name: str, version: int, kind: str, target: str) -> Deployment | None:
     """The deployment whose mark for this target is on the version, if it deployed exactly that."""
     tags = ModelVersion.objects.filter(model__name=model_name, version=version).values_list("tags", flat=True).first()
     dep_id = parse_marker((tags or {}).get(marker_key(kind, target)))
     if dep_id is None:
         return None
-    dep = Deployment.objects.filter(pk=dep_id, model_name=model_name, kind=kind, target=target,
-                                    version=version).first()
-    if dep is None:
-        return None
-    # A later deploy to the same target that succeeded with another version: this old write undid it.
-    newer = Deployment.objects.filter(model_name=model_name, kind=kind, target=target, id__gt=dep.pk,
-                                      state=DeploymentState.SUCCEEDED).exclude(version=version)
-    return None if newer.exists() else dep
+    return Deployment.objects.filter(pk=dep_id, model_name=model_name, kind=kind, target=target,
+                                     version=version).first()
 
 
-def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str,
-                          before, after) -> Deployment | None:
+def _found(dep: Deployment, key: str, default=None):
+    """What the deploy recorded of the target before it wrote (None when it recorded nothing)."""
+    return (dep.before or {}).get(key, default) if isinstance(dep.before, dict) else default
+
+
+def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before, after,
+                          done: frozenset[int] = frozenset()) -> Deployment | None:
     """kind: "stage" (name: "stage") or "alias" (name: the alias); before/after: old/new value."""
-    live = Deployment.objects.filter(model_name=model_name).exclude(state=DeploymentState.FAILED)
     if kind == "alias":
         target_version = _as_int(after)
         if target_version is None:
-            return None
-        marked = _marked(model_name, target_version, "alias", name)
-        if marked is not None:
-            return marked
-        last = live.filter(kind="alias", target=name).order_by("-created_at", "-id").first()
-        return last if last is not None and last.version == target_version else None
+            return None  # deploys set aliases; a removal is never one of ours
+        dep = _open(_marked(model_name, target_version, "alias", name), done)
+        if dep is None or dep.before is None:
+            return dep
+        return dep if _as_int(_found(dep, "version")) == _as_int(before) else None
     if kind != "stage" or version is None:
         return None
     version = int(version)
-    # The deployed version moved into the target stage...
     if after:
-        marked = _marked(model_name, version, "stage", str(after))
-        if marked is not None:
-            return marked
-    last = live.filter(kind="stage", version=version).order_by("-created_at", "-id").first()
-    if last is not None and last.target == after:
-        return last
-    # ...or was archived because a deploy with archive_existing took its stage.
+        dep = _open(_marked(model_name, version, "stage", str(after)), done)
+        if dep is not None and (dep.before is None or _found(dep, "candidate_stage") in (before, None)):
+            return dep
+    # Archived because a deploy with archive_existing took the stage this version held.
     if after == "Archived" and before:
         for holder in ModelVersion.objects.filter(model__name=model_name, stage=before).exclude(version=version):
-            marked = _marked(model_name, holder.version, "stage", before)
-            if marked is not None and marked.archive_existing:
-                return marked
-        return live.filter(kind="stage", target=before, archive_existing=True).exclude(version=version).first()
+            dep = _open(_marked(model_name, holder.version, "stage", before), done)
+            if dep is not None and dep.archive_existing and version in (_found(dep, "holders") or []):
+                return dep
     return None
 
 
-def deployment_explains(*, model_name: str, version: int | None, kind: str, name: str, before, after) -> bool:
+def deployment_explains(*, model_name: str, version: int | None, kind: str, name: str, before, after,
+                        done: frozenset[int] = frozenset()) -> bool:
     return explaining_deployment(model_name=model_name, version=version, kind=kind, name=name, before=before,
-                                 after=after) is not None
+                                 after=after, done=done) is not None

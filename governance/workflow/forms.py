@@ -3,13 +3,11 @@
 Limits come from the model fields; an invalid form reaches no service, so it changes nothing.
 """
 
-import re
 
 from django import forms
 
 from governance.workflow.models import PromotionRequest, RequestState
-from governance.workflow.policies import STAGE_TARGETS
-from governance.workflow.services import ALIAS_RE, RESERVED_ALIASES
+from governance.workflow.policies import STAGE_TARGETS, target_alias_problem
 from registry_ui.validation import (
     MultiLineField,
     SingleLineField,
@@ -33,9 +31,7 @@ OVERRIDE_NEEDS_COMMENT = "An override needs a comment that says why."
 
 def alias_problem(alias: str) -> str:
     """Why `alias` cannot be a promotion target ('' when it can): the rule the service enforces."""
-    if not ALIAS_RE.match(alias) or alias.lower() in RESERVED_ALIASES or re.fullmatch(r"v\d+", alias):
-        return f"{alias!r} is not a valid alias (letters, digits, _ and -; not 'latest' or v<n>)."
-    return ""
+    return target_alias_problem(alias)
 
 
 def _justification() -> MultiLineField:
@@ -47,7 +43,8 @@ class RequestForm(forms.Form):
     version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias")
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
-    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, initial="champion")
+    # strip=False: "champion " is refused with a message, not quietly trimmed into a protected name.
+    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, initial="champion", strip=False)
     archive_existing = forms.BooleanField(required=False, label="Archive the versions now in that stage")
     justification = _justification()
 

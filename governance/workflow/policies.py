@@ -8,6 +8,8 @@ step on this request now?": buttons (request_actions) and services both use it.
 import hashlib
 import json
 import math
+import re
+import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -20,9 +22,37 @@ from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, Ru
 
 STAGE_TARGETS = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
 
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
+RESERVED_ALIASES = {"latest"}
+
+
+def canonical_name(name: str) -> str:
+    """One spelling for stage and alias names that look alike (Unicode NFKC, trimmed, case-folded):
+    "Champion", "champion " and "ｃｈａｍｐｉｏｎ" are one name to a policy or a protection. Used for
+    matching only; nothing is renamed in MLflow."""
+    return unicodedata.normalize("NFKC", name or "").strip().casefold()
+
+
+def target_alias_problem(alias: str) -> str:
+    """Why `alias` cannot be a promotion target ('' when it can). Names that only look like another
+    (padded, with invisible characters) are refused rather than quietly cleaned, so the name
+    recorded is the name typed."""
+    if any(ch.isspace() for ch in alias):
+        return f"The alias {alias!r} contains whitespace; aliases are one word (letters, digits, _ and -)."
+    hidden = [ch for ch in alias if unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cn")]
+    if hidden:
+        return (f"The alias {alias!r} contains an invisible character (U+{ord(hidden[0]):04X}); "
+                "type the name again without it.")
+    if not ALIAS_RE.match(alias) or canonical_name(alias) in RESERVED_ALIASES or re.fullmatch(r"v\d+", alias):
+        return f"{alias!r} is not a valid alias (letters, digits, _ and -; not 'latest' or v<n>)."
+    return ""
+
 
 def is_production_like(*, target_stage: str = "", target_alias: str = "") -> bool:
-    return target_stage == Stage.PRODUCTION or (bool(target_alias) and target_alias in settings.PROTECTED_ALIASES)
+    if target_stage:
+        return canonical_name(target_stage) == canonical_name(Stage.PRODUCTION)
+    protected = {canonical_name(a) for a in settings.PROTECTED_ALIASES}
+    return bool(target_alias) and canonical_name(target_alias) in protected
 
 
 def request_is_production_like(req: PromotionRequest) -> bool:

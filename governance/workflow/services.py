@@ -18,7 +18,6 @@ next attempt) records it as that deploy's success, never as drift.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -48,14 +47,11 @@ from governance.workflow.policies import (
     incumbent_version,
     request_is_production_like,
     required_quorum,
+    target_alias_problem,
     transition_refusal,
 )
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel
-
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
-RESERVED_ALIASES = {"latest"}
-
 
 # --------------------------------------------------------------------------------------------------
 # Selectors
@@ -131,14 +127,13 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
             require_perm(actor, "request", model)
     else:
         require_perm(actor, "request", model)
-    target_stage, target_alias = (target_stage or "").strip(), (target_alias or "").strip()
+    target_stage, target_alias = target_stage or "", target_alias or ""
     if bool(target_stage) == bool(target_alias):
         raise InvalidInput("Name exactly one target: a stage or an alias.")
     if target_stage and target_stage not in STAGE_TARGETS:
         raise InvalidInput(f"Unknown stage {target_stage!r}; choose one of {', '.join(STAGE_TARGETS)}.")
-    if target_alias and (not ALIAS_RE.match(target_alias) or target_alias.lower() in RESERVED_ALIASES
-                         or re.fullmatch(r"v\d+", target_alias)):
-        raise InvalidInput(f"{target_alias!r} is not a valid alias (letters, digits, _ and -; not 'latest' or v<n>).")
+    if target_alias and (problem := target_alias_problem(target_alias)):
+        raise InvalidInput(problem)
     try:
         version = int(version)
     except (TypeError, ValueError):
@@ -152,8 +147,9 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     if target_alias and holder == version or (target_stage and ModelVersion.objects.filter(
             model=model, version=version, stage=target_stage).exists()):
         raise InvalidInput(f"v{version} already holds {target_stage or '@' + target_alias}.")
-    if PromotionRequest.objects.filter(model_name=model.name, target_stage=target_stage, target_alias=target_alias,
-                                       state__in=OPEN_STATES).exists():
+    # Aliases are ASCII (target_alias_problem), so a case-insensitive match is the canonical one.
+    if PromotionRequest.objects.filter(model_name=model.name, target_stage=target_stage,
+                                       target_alias__iexact=target_alias, state__in=OPEN_STATES).exists():
         raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} already exists.")
     evidence = collect_evidence(model=model, version=version, target_stage=target_stage, target_alias=target_alias,
                                 rollback=rollback)

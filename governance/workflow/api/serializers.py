@@ -27,7 +27,8 @@ class RequestCreateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
     target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True, default="",
                                            error_messages={"invalid_choice": UNKNOWN_STAGE})
-    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True, default="")
+    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True, default="",
+                                       trim_whitespace=False)
     archive_existing = serializers.BooleanField(required=False, default=False)
     justification = MultiLineCharField(max_length=TEXT_MAX_LENGTH,
                                        error_messages={"blank": "A justification is required.",
