@@ -212,7 +212,7 @@ def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
     """One transaction of a sync: `write` changes mirror rows and counts them into a part report, the
     report handlers get that part in the same transaction, and the part is folded into `report` once
     it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it)."""
-    part = SyncReport(scope=report.scope, started_at=report.started_at)
+    part = SyncReport(scope=report.scope, started_at=report.started_at, first_import=report.first_import)
     with transaction.atomic():
         write(part)
         part.finished_at = timezone.now()
