@@ -7,6 +7,8 @@ governance: the providers are named in settings by dotted path and loaded once, 
   `kind` is "model" (obj: RegisteredModel) or "version" (obj: ModelVersion).
 - REGISTRY_CATALOGUE_ANNOTATOR: catalogue_annotations(user, models) -> {model_id: {...}} for a page.
 - REGISTRY_SYNC_REPORT_HANDLERS: called inside each sync transaction with what it wrote (drift).
+- REGISTRY_RUNS_TO_REFRESH: runs_to_refresh(model_names) -> run ids behind versions of these models that
+  are in an open promotion request: the sync re-reads them every time (they are a decision's evidence).
 - REGISTRY_WATCH_HOOKS: called after each pass of `sync_registry --watch`.
 
 Every path is imported by load_all() from the app's ready(): a path that does not import stops
@@ -21,7 +23,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString
 
 REQUIRED = ("REGISTRY_VISIBILITY",)
-SINGLE = ("REGISTRY_VISIBILITY", "REGISTRY_CATALOGUE_ANNOTATOR")
+SINGLE = ("REGISTRY_VISIBILITY", "REGISTRY_CATALOGUE_ANNOTATOR", "REGISTRY_RUNS_TO_REFRESH")
 LISTS = ("REGISTRY_PANEL_PROVIDERS", "REGISTRY_SYNC_REPORT_HANDLERS", "REGISTRY_WATCH_HOOKS")
 
 _loaded: dict[str, object] = {}
@@ -90,6 +92,11 @@ def catalogue_annotations(user, models) -> dict[int, dict]:
 
 def sync_report_handlers() -> list:
     return provider("REGISTRY_SYNC_REPORT_HANDLERS")
+
+
+def runs_to_refresh(model_names: list[str]) -> set[str]:
+    hook = provider("REGISTRY_RUNS_TO_REFRESH")
+    return set(hook(model_names)) if hook and model_names else set()
 
 
 def watch_hooks() -> list:

@@ -258,6 +258,9 @@ REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations
 # model), inside that transaction: governance classifies stage/alias changes as drift there
 # (registry_ui never imports governance).
 REGISTRY_SYNC_REPORT_HANDLERS = ["governance.workflow.drift.handle_sync_report"]
+# Runs the sync re-reads on every targeted sync too, beside those behind a stage or an alias: the
+# runs of versions in an open promotion request (the evidence of a pending decision).
+REGISTRY_RUNS_TO_REFRESH = "governance.workflow.mirror_hooks.runs_to_refresh"
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
 REGISTRY_WATCH_HOOKS = ["governance.audit.services.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)

@@ -2,6 +2,7 @@
 
 import io
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -45,9 +46,9 @@ def test_a_change_a_deployment_explains_is_not_drift(mlflow_factory, synced, mon
 
     def explains(**kwargs):
         seen.append(kwargs)
-        return True
+        return SimpleNamespace(state="succeeded")  # a deployment whose success is on record already
 
-    monkeypatch.setattr(governance.workflow.drift, "deployment_explains", explains)
+    monkeypatch.setattr(governance.workflow.drift, "explaining_deployment", explains)
     mlflow_factory.alias(name, "champion", v1)
     synced(name)
 
@@ -75,7 +76,7 @@ def test_a_failing_drift_handler_rolls_its_page_back_and_the_next_sync_still_rec
         raise RuntimeError("explanation store unreachable")
 
     with monkeypatch.context() as m:
-        m.setattr(governance.workflow.drift, "deployment_explains", broken)
+        m.setattr(governance.workflow.drift, "explaining_deployment", broken)
         with pytest.raises(SyncError, match="report handler .* failed, the page was not written"):
             synced.full()
     assert ModelVersion.objects.get(model__name=name, version=v1).stage == "None"  # page rolled back

@@ -1,18 +1,21 @@
-"""Drift: a stage or alias change in MLflow that no governance deployment explains.
+"""Drift and the other changes the sync saw in MLflow, on the record.
 
 registry_ui.mirror.sync calls handle_sync_report() (settings.REGISTRY_SYNC_REPORT_HANDLERS) with what each of
 its transactions wrote (a page of models, a deletion batch, one targeted model), inside that
-transaction. Each unexplained change becomes a `registry.drift` audit event; a change that is a deploy's
-own write which landed after the console stopped waiting for it is recorded as that deploy's
-success instead (services.credit_late_landing); a part that changed the mirror also leaves one
-`registry.synced` event (a no-op sync writes nothing).
+transaction. Each stage or alias change no deployment explains becomes a `registry.drift` audit event;
+a change that is a deploy's own write which landed after the console stopped waiting for it is
+recorded as that deploy's success instead (services.credit_late_landing); every other observed change
+(created, deleted, renamed, tags, descriptions, runs deleted or restored, evidence metrics) becomes a
+`registry.<kind>` event with its before and after; a part that changed the mirror also leaves one
+`registry.synced` event (a no-op sync writes nothing). The first sync of an empty mirror is an import:
+it reports no per-object creations, its `registry.synced` summary says so.
 """
 
 from django.utils import timezone
 
 from governance import audit
-from governance.workflow.explain import deployment_explains, explaining_deployment
-from governance.workflow.models import DeploymentState, PromotionRequest
+from governance.workflow.explain import explaining_deployment
+from governance.workflow.models import OPEN_STATES, DeploymentState, PromotionRequest
 from governance.workflow.services import credit_late_landing, pointers_from_mirror
 
 ACTOR = "system:sync"
@@ -40,14 +43,18 @@ def _credit(dep, change) -> None:
     credit_late_landing(dep, pointers=pointers_from_mirror(change.model), seen_at=change.detected_at)
 
 
+def _explanations(changes) -> list:
+    """The deployment explaining each change, all decided before any is credited: a late landing of a
+    deploy with archive_existing shows as two changes (its version in, the old holder archived), and
+    crediting the first must not make the second look like somebody else's."""
+    return [explaining_deployment(model_name=c.model, version=c.version, kind=c.kind, name=c.name,
+                                  before=c.before, after=c.after) for c in changes]
+
+
 def handle_sync_report(report) -> None:
-    for change in report.changes:
-        what = {"model_name": change.model, "version": change.version, "kind": change.kind, "name": change.name,
-                "before": change.before, "after": change.after}
-        if deployment_explains(**what):
-            dep = explaining_deployment(**what)
-            if dep is not None:
-                _credit(dep, change)
+    for change, dep in zip(report.changes, _explanations(report.changes), strict=True):
+        if dep is not None:
+            _credit(dep, change)
             continue
         before, after = _state(change)
         if change.kind == "stage":
@@ -57,9 +64,42 @@ def handle_sync_report(report) -> None:
         audit.record(actor_name=ACTOR, action="registry.drift", model=change.model, version=change.version,
                      before=before, after=after,
                      comment=f"Changed in MLflow outside governance ({what}), seen at {change.detected_at.isoformat()}")
+    for change in report.observed:
+        _record_observed(change)
     if report.changed:
         model = report.scope.removeprefix("model:") if report.scope.startswith("model:") else ""
+        what = "first import" if report.first_import else f"{report.scope} sync"
         audit.record(actor_name=ACTOR, action="registry.synced", model=model,
-                     after={k: v for k, v in report.to_dict().items() if k != "changes"}
-                     | {"changes": len(report.changes)},
-                     comment=f"{report.scope} sync: {report.summary()}")
+                     after={k: v for k, v in report.to_dict().items() if k not in ("changes", "observed")}
+                     | {"changes": len(report.changes), "observed": len(report.observed)},
+                     comment=f"{what}: {report.summary()}")
+
+
+def _describe(change) -> str:
+    where = change.model if change.version is None else f"{change.model} v{change.version}"
+    before, after = change.before or {}, change.after or {}
+    match change.kind:
+        case "model_renamed":
+            return f"model {before.get('name')!r} renamed to {after.get('name')!r}"
+        case "tag_set" | "tag_changed" | "tag_removed":
+            return (f"tag {change.name!r} on {where}: {before.get('value')!r} -> {after.get('value')!r}")
+        case "run_deleted" | "run_restored" | "metrics_changed":
+            return f"run {change.name} of {where}: {change.kind.replace('_', ' ')}"
+        case _:
+            return f"{where}: {change.kind.replace('_', ' ')}"
+
+
+def _record_observed(change) -> None:
+    after = change.after
+    if change.kind == "model_renamed":
+        # The mirror row kept its id, so its policy, grants and requests followed; open requests act on
+        # MLflow by name (deploy writes to it), so they take the new name. Closed requests keep the name
+        # they were decided under: that is what their events say.
+        moved = PromotionRequest.objects.filter(model_name=change.before["name"], model__name=change.after["name"],
+                                                state__in=OPEN_STATES)
+        ids = sorted(moved.values_list("pk", flat=True))
+        moved.update(model_name=change.after["name"])
+        after = {**change.after, "open_requests_renamed": ids}
+    audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
+                 before=change.before, after=after,
+                 comment=f"Changed in MLflow ({_describe(change)}), seen at {change.detected_at.isoformat()}")

@@ -11,8 +11,8 @@ the deploy that caused it, matched three ways:
   mirror, or credited by an earlier sync) has nothing left to explain. So a move back to a value a
   deploy once set, or a manual archive after a deploy that archived other versions, is drift.
 A deploy with archive_existing also explains the archiving of the versions it found in its stage.
-The sync has written the page's mirror rows (tags included) in the same transaction before asking;
-`done` names deployments credited earlier in the same report, whose archive side effects still count.
+The sync has written the page's mirror rows (tags included) in the same transaction before asking,
+and asks about every change of a report before it credits any.
 """
 
 from governance.workflow.models import Deployment, DeploymentState, marker_key, parse_marker
@@ -26,11 +26,9 @@ def _as_int(value):
         return None
 
 
-def _open(dep: Deployment | None, done: frozenset[int]) -> Deployment | None:
-    """The deployment, if its outcome is not yet on record as a success (or was credited in this report)."""
-    if dep is None:
-        return None
-    return dep if dep.state != DeploymentState.SUCCEEDED or dep.pk in done else None
+def _open(dep: Deployment | None) -> Deployment | None:
+    """The deployment, if its success is not yet on record."""
+    return dep if dep is not None and dep.state != DeploymentState.SUCCEEDED else None
 
 
 def _marked(model_name: str, version: int, kind: str, target: str) -> Deployment | None:
@@ -48,14 +46,13 @@ def _found(dep: Deployment, key: str, default=None):
     return (dep.before or {}).get(key, default) if isinstance(dep.before, dict) else default
 
 
-def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before, after,
-                          done: frozenset[int] = frozenset()) -> Deployment | None:
+def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before, after) -> Deployment | None:
     """kind: "stage" (name: "stage") or "alias" (name: the alias); before/after: old/new value."""
     if kind == "alias":
         target_version = _as_int(after)
         if target_version is None:
             return None  # deploys set aliases; a removal is never one of ours
-        dep = _open(_marked(model_name, target_version, "alias", name), done)
+        dep = _open(_marked(model_name, target_version, "alias", name))
         if dep is None or dep.before is None:
             return dep
         return dep if _as_int(_found(dep, "version")) == _as_int(before) else None
@@ -63,19 +60,18 @@ def explaining_deployment(*, model_name: str, version: int | None, kind: str, na
         return None
     version = int(version)
     if after:
-        dep = _open(_marked(model_name, version, "stage", str(after)), done)
+        dep = _open(_marked(model_name, version, "stage", str(after)))
         if dep is not None and (dep.before is None or _found(dep, "candidate_stage") in (before, None)):
             return dep
     # Archived because a deploy with archive_existing took the stage this version held.
     if after == "Archived" and before:
         for holder in ModelVersion.objects.filter(model__name=model_name, stage=before).exclude(version=version):
-            dep = _open(_marked(model_name, holder.version, "stage", before), done)
+            dep = _open(_marked(model_name, holder.version, "stage", before))
             if dep is not None and dep.archive_existing and version in (_found(dep, "holders") or []):
                 return dep
     return None
 
 
-def deployment_explains(*, model_name: str, version: int | None, kind: str, name: str, before, after,
-                        done: frozenset[int] = frozenset()) -> bool:
+def deployment_explains(*, model_name: str, version: int | None, kind: str, name: str, before, after) -> bool:
     return explaining_deployment(model_name=model_name, version=version, kind=kind, name=name, before=before,
-                                 after=after, done=done) is not None
+                                 after=after) is not None

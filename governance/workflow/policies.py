@@ -114,6 +114,7 @@ def version_snapshot(model, version: int) -> dict | None:
         "metrics": run.metrics if run else {},
         "params_digest": hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16] if run else "",
         "run_present": run is not None,
+        "run_lifecycle_stage": run.lifecycle_stage if run else "",
         "datasets": datasets,
     }
 
@@ -166,10 +167,20 @@ def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, tar
                      f" ({'higher' if higher else 'lower'} is better)"
         results.append({"gate": f"not_worse:{metric}", "passed": ok, "detail": detail})
     if policy.get("require_lineage"):
-        ok = candidate["run_present"] and bool(candidate["datasets"])
-        results.append({"gate": "lineage", "passed": ok,
-                        "detail": "a run with a dataset input is required" + ("" if ok else "; none found")})
+        results.append(lineage_gate(candidate))
     return results
+
+
+def lineage_gate(candidate: dict) -> dict:
+    """A live source run with a dataset input. A run deleted in MLflow (or gone from it) is no lineage:
+    its record can be purged at any time."""
+    if candidate.get("run_lifecycle_stage") in ("deleted", "missing"):
+        run_id = candidate.get("run_id")
+        return {"gate": "lineage", "passed": False,
+                "detail": f"a run with a dataset input is required; run {run_id} was deleted in MLflow"}
+    ok = candidate["run_present"] and bool(candidate["datasets"])
+    return {"gate": "lineage", "passed": ok,
+            "detail": "a run with a dataset input is required" + ("" if ok else "; none found")}
 
 
 def collect_evidence(*, model, version: int, target_stage: str = "", target_alias: str = "",

@@ -110,6 +110,11 @@ class RunSnapshot(models.Model):
     def __str__(self) -> str:
         return f"run {self.run_id}"
 
+    @property
+    def is_deleted(self) -> bool:
+        """Deleted in MLflow (lifecycle "deleted"), or gone from it altogether ("missing", see the sync)."""
+        return self.lifecycle_stage in ("deleted", "missing")
+
 
 class DatasetInput(models.Model):
     """A dataset logged as an input of a run (MLflow dataset tracking)."""

@@ -9,11 +9,23 @@ snapshots together: never half a model). A deletion is only concluded after the 
 completed, and confirmed by a targeted read (page tokens are offsets, so a model deleted during the
 scan can shift another one out of view).
 
-Run snapshots are fetched only for runs the mirror does not hold yet (new versions, changed run
-ids) or that were still running, in batches through search_runs; metric histories are not the
+Runs are re-read, in batches through search_runs, because MLflow lets a finished run change: a
+metric logged or corrected later, a run deleted or restored. A full sync re-reads every run behind
+a version; a targeted sync re-reads the runs it does not hold yet, the ones still running, and the
+ones that matter to a decision: behind a version holding a stage or an alias, or in an open
+promotion request (settings.REGISTRY_RUNS_TO_REFRESH names who knows those). A run that did not
+change writes nothing, so an unchanged re-sync still writes 0 rows. Metric histories are not the
 sync's business (the pages fetch them when a chart first needs them).
 
-The report lists every stage and alias change seen on models the mirror already knew. registry_ui
+The report lists every stage and alias change seen on models the mirror already knew (`changes`,
+classified as drift by governance) and every other change it saw (`observed`): models and versions
+created, deleted, renamed; tags set, changed, removed; descriptions edited; runs deleted or
+restored; the metrics of a run that is evidence. The first sync of an empty mirror is an import,
+not a series of changes: it reports no creations (the handler's summary event records it). MLflow
+has no rename event: a model that vanished and one that appeared with the same creation time and
+the same versions (numbers, run ids, creation times) is a rename, and the mirror row is renamed in
+place so nothing that references it is lost; when in doubt it stays a delete and a create. A model a
+targeted sync finds gone is left to the next full sync, which alone can tell a rename. registry_ui
 does not know governance: whoever wants the report (drift classification) is named in
 settings.REGISTRY_SYNC_REPORT_HANDLERS and called with the part of it each transaction wrote, inside
 that transaction (a page of models, a batch of deletions, one targeted model). So the audit events a
@@ -45,6 +57,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BULK_BATCH = 500
 LIVE_RUN_STATUSES = {"RUNNING", "SCHEDULED"}
 MISSING_RUN = "missing"  # lifecycle_stage of a snapshot whose run MLflow no longer has
+DELETED_RUN_STAGES = {"deleted", MISSING_RUN}
+OBSERVED_KINDS = ("model_created", "model_deleted", "model_renamed", "version_created", "version_deleted",
+                  "tag_set", "tag_changed", "tag_removed", "description_changed", "run_deleted", "run_restored",
+                  "metrics_changed")
 
 
 class SyncError(Exception):
@@ -57,8 +73,13 @@ class SyncBusy(SyncError):
 
 @dataclass
 class Change:
-    """A stage or alias change the sync saw. kind: "stage" (name "stage") or "alias" (name: the alias).
-    before/after: stage names, or alias version numbers (None when the alias did not / no longer exist)."""
+    """A change the sync saw in MLflow.
+
+    In SyncReport.changes (drift candidates): kind "stage" (name "stage") or "alias" (name: the alias);
+    before/after are stage names, or alias version numbers (None when the alias did not / no longer exist).
+
+    In SyncReport.observed: kind is one of OBSERVED_KINDS, name says what changed (the tag key, the run
+    id, the model name), before/after are dicts of the state on each side (None where there was none)."""
 
     model: str
     version: int | None
@@ -91,7 +112,10 @@ class SyncReport:
     # Models left as they were because a fresher write (a targeted sync, a deploy) reached the mirror
     # after this page was read from MLflow: writing the older read would undo it (and report false drift).
     skipped_fresher: int = 0
+    # The mirror was empty when this sync began: what it creates is an import, not a change.
+    first_import: bool = False
     changes: list[Change] = field(default_factory=list)
+    observed: list[Change] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -105,11 +129,13 @@ class SyncReport:
                      "runs_fetched", "skipped_fresher"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.changes.extend(part.changes)
+        self.observed.extend(part.observed)
 
     def summary(self) -> str:
         return (f"{self.models_seen} models, {self.versions_seen} versions: {self.created} created, "
                 f"{self.updated} updated, {self.deleted} deleted, {self.unchanged} unchanged; "
-                f"{len(self.changes)} stage/alias changes; {self.rows_written} rows written; "
+                f"{len(self.changes)} stage/alias changes, {len(self.observed)} other changes; "
+                f"{self.rows_written} rows written; "
                 f"{self.runs_fetched} runs fetched")
 
     def to_dict(self) -> dict:
@@ -124,7 +150,9 @@ class SyncReport:
             "versions_seen": self.versions_seen,
             "runs_fetched": self.runs_fetched,
             "skipped_fresher": self.skipped_fresher,
+            "first_import": self.first_import,
             "changes": [c.to_dict() for c in self.changes],
+            "observed": [c.to_dict() for c in self.observed],
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
@@ -141,7 +169,7 @@ def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None
     owner = uuid.uuid4().hex
     if not _acquire_lock(owner):
         raise SyncBusy("another sync is running (lock held); try again later")
-    report = SyncReport(scope="full", started_at=timezone.now())
+    report = SyncReport(scope="full", started_at=timezone.now(), first_import=not RegisteredModel.objects.exists())
     SyncState.objects.filter(pk=1).update(last_started_at=report.started_at)
     try:
         _Scan(uri=uri, owner=owner, report=report, progress=progress).run()
@@ -159,15 +187,16 @@ def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None
 
 
 def sync_model(name: str, *, uri: str | None = None, budget: gw.Budget | None = None) -> SyncReport:
-    """Reconcile one registered model (webhooks, confirmations). Raises SyncError when MLflow fails."""
-    report = SyncReport(scope=f"model:{name}", started_at=timezone.now())
+    """Reconcile one registered model (webhooks, confirmations). Raises SyncError when MLflow fails.
+    A model MLflow no longer has is left for the full sync: it may have been renamed, and only a full
+    scan sees the new name (deleting the row here would take its policy and requests with it)."""
+    report = SyncReport(scope=f"model:{name}", started_at=timezone.now(),
+                        first_import=not RegisteredModel.objects.exists())
     try:
         ctx = _Context(uri=uri, budget=budget, report=report)
         read_at = timezone.now()
         record = gw.get_registered_model(name, uri=uri, budget=budget)
-        if record is None:
-            _delete_models([name], report)
-        else:
+        if record is not None:
             ctx.apply_page([record], read_at=read_at)
     except gw.MlflowUnavailable as exc:
         raise SyncError(f"MLflow unavailable: {exc}") from exc
@@ -183,7 +212,7 @@ def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
     """One transaction of a sync: `write` changes mirror rows and counts them into a part report, the
     report handlers get that part in the same transaction, and the part is folded into `report` once
     it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it)."""
-    part = SyncReport(scope=report.scope, started_at=report.started_at)
+    part = SyncReport(scope=report.scope, started_at=report.started_at, first_import=report.first_import)
     with transaction.atomic():
         write(part)
         part.finished_at = timezone.now()
@@ -249,7 +278,7 @@ def _clip(value: str, n: int) -> str:
 class _Scan:
     def __init__(self, *, uri, owner, report, progress):
         self.uri, self.owner, self.report, self.progress = uri, owner, report, progress
-        self.ctx = _Context(uri=uri, budget=None, report=report)
+        self.ctx = _Context(uri=uri, budget=None, report=report, refresh_all_runs=True)
 
     def run(self) -> None:
         page_size = int(getattr(settings, "REGISTRY_SYNC_PAGE_SIZE", gw.MODELS_PAGE_MAX))
@@ -284,12 +313,30 @@ class _Scan:
         _delete_models(gone, self.report)
 
 
+def _version_state(v) -> dict:
+    """What a version_created / version_deleted event carries (a mirror row or a VersionRecord)."""
+    return {"version": v.version, "run_id": v.run_id, "stage": v.stage, "status": v.status, "source": v.source,
+            "description": v.description, "tags": v.tags or {}}
+
+
 def _delete_models(names: list[str], report: SyncReport) -> None:
     def delete(batch: list[str], part: SyncReport) -> None:
-        versions = ModelVersion.objects.filter(model__name__in=batch).count()
-        models = RegisteredModel.objects.filter(name__in=batch).count()
-        deleted, _ = RegisteredModel.objects.filter(name__in=batch).delete()
-        part.deleted += models + versions
+        now = timezone.now()
+        doomed = list(RegisteredModel.objects.select_for_update().filter(name__in=batch).order_by("name"))
+        versions: dict[int, list[dict]] = {}
+        for v in ModelVersion.objects.filter(model__in=doomed).order_by("version"):
+            versions.setdefault(v.model_id, []).append(_version_state(v))
+        aliases: dict[int, dict[str, int]] = {}
+        for a in ModelAlias.objects.filter(model__in=doomed):
+            aliases.setdefault(a.model_id, {})[a.alias] = a.version
+        for m in doomed:
+            part.observed.append(Change(
+                model=m.name, version=None, kind="model_deleted", name=m.name,
+                before={"name": m.name, "description": m.description, "tags": m.tags or {},
+                        "aliases": aliases.get(m.pk, {}), "versions": versions.get(m.pk, [])},
+                after=None, detected_at=now))
+        deleted, _ = RegisteredModel.objects.filter(pk__in=[m.pk for m in doomed]).delete()
+        part.deleted += len(doomed) + sum(len(vs) for vs in versions.values())
         part.rows_written += deleted
 
     for start in range(0, len(names), BULK_BATCH):
@@ -355,8 +402,9 @@ def _differs(obj, values: dict) -> list[str]:
 class _Context:
     """State shared by the pages of one sync: the report and the experiment names (read once)."""
 
-    def __init__(self, *, uri, budget, report: SyncReport):
+    def __init__(self, *, uri, budget, report: SyncReport, refresh_all_runs: bool = False):
         self.uri, self.budget, self.report = uri, budget, report
+        self.refresh_all_runs = refresh_all_runs
         self._experiments: dict[str, str] | None = None
 
     def experiments(self, refresh: bool = False) -> dict[str, str]:
@@ -366,16 +414,23 @@ class _Context:
 
     # -- reading MLflow (outside any transaction) ---------------------------------------------------
 
-    def _runs_needed(self, versions: list[gw.VersionRecord]) -> list[str]:
+    def _runs_needed(self, records: list[gw.ModelRecord], versions: list[gw.VersionRecord]) -> list[str]:
         run_ids = {v.run_id for v in versions if v.run_id}
         if not run_ids:
             return []
-        have = {}
         ids = sorted(run_ids)
+        if self.refresh_all_runs:
+            return ids
+        have = {}
         for start in range(0, len(ids), BULK_BATCH):
             have.update(RunSnapshot.objects.filter(run_id__in=ids[start:start + BULK_BATCH])
                         .values_list("run_id", "status"))
-        return [r for r in ids if r not in have or have[r] in LIVE_RUN_STATUSES]
+        # The evidence of a decision is re-read every time: runs behind a stage or an alias, or in an
+        # open request (the incumbent of a target holds it, so it is covered too).
+        aliased = {(r.name, v) for r in records for v in r.aliases.values()}
+        evidence = {v.run_id for v in versions if v.run_id and (v.stage != "None" or (v.name, v.version) in aliased)}
+        evidence |= set(extensions.runs_to_refresh([r.name for r in records])) & run_ids
+        return [r for r in ids if r not in have or have[r] in LIVE_RUN_STATUSES or r in evidence]
 
     def _fetch_runs(self, run_ids: list[str]) -> dict[str, gw.RunRecord | None]:
         if not run_ids:
@@ -387,16 +442,51 @@ class _Context:
                                        budget=self.budget))
         return {r: found.get(r) for r in run_ids}
 
+    def _renames(self, records: list[gw.ModelRecord],
+                 versions: dict[str, list[gw.VersionRecord]]) -> dict[str, str]:
+        """{new name: old name} for the models of this page the mirror does not know that are a
+        mirrored model renamed in MLflow: the old name is gone from MLflow, and exactly one vanished
+        model and one new model share the creation time, with the same versions (numbers, run ids,
+        creation times). Anything less certain is left a delete and a create."""
+        if self.report.first_import:
+            return {}
+        names = [r.name for r in records]
+        known = set(RegisteredModel.objects.filter(name__in=names).values_list("name", flat=True))
+        fresh: dict[datetime, list[gw.ModelRecord]] = {}
+        for r in records:
+            if r.name not in known and r.created_ms:
+                fresh.setdefault(_ts(r.created_ms), []).append(r)
+        if not fresh:
+            return {}
+        candidates: dict[datetime, list[RegisteredModel]] = {}
+        for m in RegisteredModel.objects.filter(created_at__in=list(fresh)).exclude(name__in=names):
+            candidates.setdefault(m.created_at, []).append(m)
+        renames = {}
+        for created, new in fresh.items():
+            old = candidates.get(created, [])
+            if len(new) != 1 or len(old) != 1:
+                continue
+            new_record, old_model = new[0], old[0]
+            mirrored = set(ModelVersion.objects.filter(model=old_model).values_list("version", "run_id", "created_at"))
+            listed = {(v.version, _clip(v.run_id, 64), _ts(v.created_ms)) for v in versions.get(new_record.name, [])}
+            if mirrored != listed or len(listed) != len(versions.get(new_record.name, [])):
+                continue
+            if gw.get_registered_model(old_model.name, uri=self.uri, budget=self.budget) is not None:
+                continue
+            renames[new_record.name] = old_model.name
+        return renames
+
     def apply_page(self, records: list[gw.ModelRecord], *, read_at: datetime) -> None:
         """Write one page of models read from MLflow at or after `read_at`."""
         if not records:
             return
         versions = gw.model_versions_for([r.name for r in records], uri=self.uri, budget=self.budget)
-        runs = self._fetch_runs(self._runs_needed([v for vs in versions.values() for v in vs]))
+        renames = self._renames(records, versions)
+        runs = self._fetch_runs(self._runs_needed(records, [v for vs in versions.values() for v in vs]))
 
         def write(part: SyncReport) -> None:
             part.runs_fetched += sum(1 for r in runs.values() if r is not None)
-            _Writer(part, read_at).write(records, versions, runs)
+            _Writer(part, read_at).write(records, versions, runs, renames)
 
         _commit(self.report, write)
 
@@ -416,9 +506,10 @@ class _Writer:
         self.read_at = read_at
         self.touched: set[int] = set()  # ids of models whose aliases or versions this page wrote
 
-    def write(self, records, versions_by_name, runs) -> None:
+    def write(self, records, versions_by_name, runs, renames=None) -> None:
         report = self.report
         names = [r.name for r in records]
+        self._rename(renames or {})
         existing = {m.name: m for m in RegisteredModel.objects.select_for_update().filter(name__in=names)
                     .order_by("name")}
         fresher = {n for n, m in existing.items() if m.synced_at and m.synced_at > self.read_at}
@@ -436,9 +527,14 @@ class _Writer:
             obj = existing.get(r.name)
             if obj is None:
                 new_models.append(RegisteredModel(name=r.name, synced_at=self.read_at, **values))
+                if not report.first_import:
+                    self._observe(r.name, None, "model_created", r.name, None, {
+                        "name": r.name, "description": r.description, "tags": r.tags, "aliases": r.aliases,
+                        "versions": sorted(v.version for v in versions_by_name.get(r.name, []))})
                 continue
             diff = _differs(obj, values)
             if diff:
+                self._observe_edits(r.name, None, obj, values)
                 for k in diff:
                     setattr(obj, k, values[k])
                 obj.synced_at = self.read_at
@@ -467,6 +563,33 @@ class _Writer:
     def _change(self, model, version, kind, name, before, after) -> None:
         self.report.changes.append(Change(model=model, version=version, kind=kind, name=name, before=before,
                                           after=after, detected_at=self.now))
+
+    def _observe(self, model, version, kind, name, before, after) -> None:
+        self.report.observed.append(Change(model=model, version=version, kind=kind, name=name, before=before,
+                                           after=after, detected_at=self.now))
+
+    def _observe_edits(self, model: str, version: int | None, obj, values: dict) -> None:
+        """Tag and description edits of a model or version (before the row takes the new values)."""
+        old_tags, new_tags = obj.tags or {}, values["tags"] or {}
+        for key in sorted(set(old_tags) | set(new_tags)):
+            before, after = old_tags.get(key), new_tags.get(key)
+            if before == after:
+                continue
+            kind = "tag_set" if key not in old_tags else "tag_removed" if key not in new_tags else "tag_changed"
+            self._observe(model, version, kind, key, {"tag": key, "value": before}, {"tag": key, "value": after})
+        if (obj.description or "") != (values["description"] or ""):
+            self._observe(model, version, "description_changed", model if version is None else f"{model} v{version}",
+                          {"description": obj.description}, {"description": values["description"]})
+
+    def _rename(self, renames: dict[str, str]) -> None:
+        """Follow MLflow's renames on the mirror row itself: its id, and so its policy, requests and
+        permissions, stay; its versions and aliases are then compared as those of a known model."""
+        for new, old in sorted(renames.items()):
+            if RegisteredModel.objects.filter(name=new).exists():
+                continue  # another writer mirrored the new name meanwhile: not provably a rename any more
+            if RegisteredModel.objects.filter(name=old).update(name=new):
+                self.report.rows_written += 1
+                self._observe(new, None, "model_renamed", new, {"name": old}, {"name": new})
 
     def _aliases(self, records, ids, known) -> None:
         current: dict[int, dict[str, ModelAlias]] = {}
@@ -523,6 +646,9 @@ class _Writer:
                     create.append(ModelVersion(model_id=model_id, version=r.version, synced_at=self.read_at,
                                                **values))
                     self.touched.add(model_id)
+                    if not report.first_import:
+                        self._observe(name, r.version, "version_created", f"{name} v{r.version}", None,
+                                      _version_state(r))
                     if name in known and r.stage != "None":
                         self._change(name, r.version, "stage", "stage", "None", r.stage)
                     continue
@@ -532,6 +658,7 @@ class _Writer:
                     continue
                 if "stage" in diff:
                     self._change(name, r.version, "stage", "stage", obj.stage, r.stage)
+                self._observe_edits(name, r.version, obj, values)
                 for k in diff:
                     setattr(obj, k, values[k])
                 obj.synced_at = self.read_at
@@ -540,6 +667,11 @@ class _Writer:
         # Versions of these models that MLflow no longer lists (soft-deleted): the version read for
         # these models was complete, so this is conclusive.
         delete = [v.pk for key, v in current.items() if key not in live]
+        names = {model_id: name for name, model_id in ids.items()}
+        for key, v in sorted(current.items()):
+            if key not in live:
+                self._observe(names[v.model_id], v.version, "version_deleted", f"{names[v.model_id]} v{v.version}",
+                              _version_state(v), None)
         self.touched.update(v.model_id for key, v in current.items() if key not in live)
         if delete:
             ModelVersion.objects.filter(pk__in=delete).delete()
@@ -559,6 +691,7 @@ class _Writer:
         model_ids = {v.run_id: v.logged_model_id for vs in versions_by_name.values() for v in vs if v.run_id}
         current = {s.run_id: s for s in RunSnapshot.objects.filter(run_id__in=list(runs))}
         create, update, touched = [], [], []
+        seen: dict[str, tuple[RunSnapshot, dict]] = {}  # run id -> (the row before, the new values)
         for run_id, record in runs.items():
             if record is None:
                 values = {f: RunSnapshot._meta.get_field(f).get_default() for f in _RUN_FIELDS}
@@ -570,6 +703,7 @@ class _Writer:
                 create.append(RunSnapshot(run_id=run_id, fetched_at=self.now, **values))
                 touched.append(run_id)
             elif _differs(obj, values):
+                seen[run_id] = (RunSnapshot(lifecycle_stage=obj.lifecycle_stage, metrics=obj.metrics), values)
                 for k, v in values.items():
                     setattr(obj, k, v)
                 obj.fetched_at = self.now
@@ -603,3 +737,43 @@ class _Writer:
         if add:
             DatasetInput.objects.bulk_create(add, batch_size=BULK_BATCH)
         self.report.rows_written += written + len(add)
+        if seen:
+            self._observe_runs(seen)
+
+    def _observe_runs(self, seen: dict[str, tuple[RunSnapshot, dict]]) -> None:
+        """A run deleted or restored is reported on every version it backs; changed metrics only where
+        the run is evidence (behind a stage, an alias or an open request), since those are what gates
+        judged. Read from the mirror after this page's writes, so a run shared with a model of another
+        page is judged on that model's mirrored state."""
+        users: dict[str, list[tuple[str, int, int, str]]] = {}
+        for run_id, name, model_id, version, stage in (ModelVersion.objects.filter(run_id__in=list(seen))
+                                                       .order_by("model__name", "version")
+                                                       .values_list("run_id", "model__name", "model_id", "version",
+                                                                    "stage")):
+            users.setdefault(run_id, []).append((name, model_id, version, stage))
+        model_ids = {u[1] for us in users.values() for u in us}
+        aliased = set(ModelAlias.objects.filter(model_id__in=model_ids).values_list("model_id", "version"))
+        requested = set(extensions.runs_to_refresh(sorted({u[0] for us in users.values() for u in us})))
+        for run_id, (old, values) in sorted(seen.items()):
+            versions = users.get(run_id, [])
+            was, now = old.lifecycle_stage, values["lifecycle_stage"]
+            lifecycle = None
+            if now in DELETED_RUN_STAGES and was not in DELETED_RUN_STAGES:
+                lifecycle = "run_deleted"
+            elif was in DELETED_RUN_STAGES and now not in DELETED_RUN_STAGES:
+                lifecycle = "run_restored"
+            if lifecycle:
+                for name, _, version, _ in versions:
+                    self._observe(name, version, lifecycle, run_id, {"run_id": run_id, "lifecycle_stage": was},
+                                  {"run_id": run_id, "lifecycle_stage": now})
+            if now == MISSING_RUN:
+                continue  # a run MLflow no longer has: its deletion is the change, not its emptied metrics
+            before, after = _metrics_key(old.metrics or {}), _metrics_key(values["metrics"] or {})
+            keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            if not keys:
+                continue
+            for name, model_id, version, stage in versions:
+                if stage != "None" or (model_id, version) in aliased or run_id in requested:
+                    self._observe(name, version, "metrics_changed", run_id,
+                                  {"run_id": run_id, "metrics": {k: (old.metrics or {}).get(k) for k in keys}},
+                                  {"run_id": run_id, "metrics": {k: (values["metrics"] or {}).get(k) for k in keys}})

@@ -106,8 +106,14 @@ def version_lineage(version: ModelVersion, scope: QuerySet[RegisteredModel]) -> 
 
     run_url = (_ui(f"experiments/{run.experiment_id}/runs/{run.run_id}") if run.experiment_id else "") \
         or version.run_link or f"{here}#details-run"
-    add(Node("run", "run", f"Run {run.run_name or run.run_id[:12]}", f"{run.status or 'status unknown'}"
-             + (f", by {run.user}" if run.user else ""), run_url, column=1))
+    if run.is_deleted:
+        # Shown, and counted as a gap: MLflow may purge a deleted run, and the lineage gate refuses it.
+        add(Node("run", "run", f"Run {run.run_name or run.run_id[:12]} (deleted)",
+                 "deleted in MLflow" if run.lifecycle_stage == "deleted" else "gone from MLflow", run_url,
+                 gap=True, column=1))
+    else:
+        add(Node("run", "run", f"Run {run.run_name or run.run_id[:12]}", f"{run.status or 'status unknown'}"
+                 + (f", by {run.user}" if run.user else ""), run_url, column=1))
     link(Edge("version", "run", "trained by"))
 
     if run.experiment_id or run.experiment_name:
