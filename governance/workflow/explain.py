@@ -46,7 +46,8 @@ def _found(dep: Deployment, key: str, default=None):
     return (dep.before or {}).get(key, default) if isinstance(dep.before, dict) else default
 
 
-def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before, after) -> Deployment | None:
+def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before,
+                          after) -> Deployment | None:
     """kind: "stage" (name: "stage") or "alias" (name: the alias); before/after: old/new value."""
     if kind == "alias":
         target_version = _as_int(after)
