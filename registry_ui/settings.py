@@ -261,6 +261,9 @@ REGISTRY_SYNC_REPORT_HANDLERS = ["governance.workflow.drift.handle_sync_report"]
 # Runs the sync re-reads on every targeted sync too, beside those behind a stage or an alias: the
 # runs of versions in an open promotion request (the evidence of a pending decision).
 REGISTRY_RUNS_TO_REFRESH = "governance.workflow.mirror_hooks.runs_to_refresh"
+# A full sync re-reads every run (not only those behind a stage, an alias or an open request) at most
+# this often; `sync_registry --all-runs` forces it.
+REGISTRY_ALL_RUNS_EVERY = int(os.environ.get("REGISTRY_ALL_RUNS_EVERY", "3600"))
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
 REGISTRY_WATCH_HOOKS = ["governance.audit.services.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)

@@ -192,7 +192,7 @@ def test_a_deleted_run_is_an_event_is_shown_and_fails_the_lineage_gate_and_a_res
     seq = last_seq()
 
     mlflow_factory.client.delete_run(run_id)
-    synced.full()
+    synced.full(all_runs=True)  # the version holds nothing: its run is re-read by the periodic all-runs sync
 
     assert RunSnapshot.objects.get(run_id=run_id).lifecycle_stage == "deleted"
     assert events(name, seq) == [("registry.run_deleted", v1, {"run_id": run_id, "lifecycle_stage": "active"},
@@ -207,7 +207,7 @@ def test_a_deleted_run_is_an_event_is_shown_and_fails_the_lineage_gate_and_a_res
 
     seq = last_seq()
     mlflow_factory.client.restore_run(run_id)
-    synced.full()
+    synced.full(all_runs=True)
     assert events(name, seq) == [("registry.run_restored", v1, {"run_id": run_id, "lifecycle_stage": "deleted"},
                                   {"run_id": run_id, "lifecycle_stage": "active"})]
     assert lineage_gate()["passed"]
@@ -278,3 +278,27 @@ def test_an_unchanged_resync_re_reads_the_runs_and_writes_no_row_and_no_event(ml
     assert writes_to(ctx.captured_queries) == []
     assert report.rows_written == targeted.rows_written == 0
     assert AuditEvent.objects.count() == events_before
+
+
+def test_a_full_sync_rereads_every_run_only_when_the_all_runs_period_has_passed(mlflow_factory, synced, settings):
+    """The runs behind decisions are re-read by every sync; the rest every REGISTRY_ALL_RUNS_EVERY."""
+    from registry_ui.mirror.models import SyncState
+
+    settings.REGISTRY_ALL_RUNS_EVERY = 3600
+    name = mlflow_factory.model()
+    champion = mlflow_factory.version(name, metrics={"auc": 0.91})
+    plain = mlflow_factory.version(name, metrics={"auc": 0.5})
+    mlflow_factory.alias(name, "champion", champion)
+    synced.full(all_runs=True)
+    runs = dict(ModelVersion.objects.filter(model__name=name).values_list("version", "run_id"))
+    for version in (champion, plain):
+        mlflow_factory.client.log_metric(runs[version], "auc", 0.7)
+
+    synced.full()  # within the period: the champion's run is evidence, the plain one waits
+    assert RunSnapshot.objects.get(run_id=runs[champion]).metrics["auc"] == 0.7
+    assert RunSnapshot.objects.get(run_id=runs[plain]).metrics["auc"] == 0.5
+
+    SyncState.objects.filter(pk=1).update(last_all_runs_at=None)  # the period has passed
+    synced.full()
+    assert RunSnapshot.objects.get(run_id=runs[plain]).metrics["auc"] == 0.7
+    assert SyncState.get().last_all_runs_at is not None

@@ -158,6 +158,8 @@ class SyncState(models.Model):
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_report = models.JSONField(default=dict, blank=True)
+    # When a sync last re-read every run (not only the runs behind decisions): see REGISTRY_ALL_RUNS_EVERY.
+    last_all_runs_at = models.DateTimeField(null=True, blank=True)
     # A lease, not a session lock: a full sync claims it with a conditional UPDATE (works the same on
     # PostgreSQL and SQLite, across processes) and a crashed holder's lease simply runs out.
     lock_owner = models.CharField(max_length=64, blank=True, default="")

@@ -10,10 +10,13 @@ completed, and confirmed by a targeted read (page tokens are offsets, so a model
 scan can shift another one out of view).
 
 Runs are re-read, in batches through search_runs, because MLflow lets a finished run change: a
-metric logged or corrected later, a run deleted or restored. A full sync re-reads every run behind
-a version; a targeted sync re-reads the runs it does not hold yet, the ones still running, and the
-ones that matter to a decision: behind a version holding a stage or an alias, or in an open
-promotion request (settings.REGISTRY_RUNS_TO_REFRESH names who knows those). A run that did not
+metric logged or corrected later, a run deleted or restored. Every sync re-reads the runs it does not
+hold yet, the ones still running, and the ones that matter to a decision: behind a version holding a
+stage or an alias, or in an open promotion request (settings.REGISTRY_RUNS_TO_REFRESH names who knows
+those). Every run behind a version is re-read by a full sync at most REGISTRY_ALL_RUNS_EVERY seconds
+after the last one that did (or when asked: `sync_registry --all-runs`): re-reading every run costs
+as much as the rest of the scan together, and decisions never rest on the mirror anyway (they read
+MLflow at that moment). A run that did not
 change writes nothing, so an unchanged re-sync still writes 0 rows. Metric histories are not the
 sync's business (the pages fetch them when a chart first needs them).
 
@@ -163,16 +166,25 @@ class SyncReport:
 # --------------------------------------------------------------------------------------------------
 
 
-def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+def _all_runs_due(now) -> bool:
+    every = int(getattr(settings, "REGISTRY_ALL_RUNS_EVERY", 3600))
+    last = SyncState.objects.filter(pk=1).values_list("last_all_runs_at", flat=True).first()
+    return last is None or (now - last).total_seconds() >= every
+
+
+def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None] | None = None,
+                  all_runs: bool | None = None) -> SyncReport:
     """One full reconciliation. Raises SyncBusy when another sync runs, SyncError when MLflow fails
-    (what was committed page by page stays; nothing is deleted; the error is recorded)."""
+    (what was committed page by page stays; nothing is deleted; the error is recorded). `all_runs`:
+    re-read every run (None: when REGISTRY_ALL_RUNS_EVERY has passed since the last time)."""
     owner = uuid.uuid4().hex
     if not _acquire_lock(owner):
         raise SyncBusy("another sync is running (lock held); try again later")
     report = SyncReport(scope="full", started_at=timezone.now(), first_import=not RegisteredModel.objects.exists())
+    all_runs = _all_runs_due(report.started_at) if all_runs is None else all_runs
     SyncState.objects.filter(pk=1).update(last_started_at=report.started_at)
     try:
-        _Scan(uri=uri, owner=owner, report=report, progress=progress).run()
+        _Scan(uri=uri, owner=owner, report=report, progress=progress, all_runs=all_runs).run()
     except gw.MlflowUnavailable as exc:
         _record_failure(f"MLflow unavailable: {exc}")
         raise SyncError(f"MLflow unavailable: {exc}") from exc
@@ -182,7 +194,8 @@ def sync_registry(*, uri: str | None = None, progress: Callable[[int, int], None
     finally:
         SyncState.objects.filter(pk=1, lock_owner=owner).update(lock_owner="", locked_until=None)
     report.finished_at = timezone.now()
-    SyncState.objects.filter(pk=1).update(last_success_at=report.finished_at, last_report=report.to_dict())
+    SyncState.objects.filter(pk=1).update(last_success_at=report.finished_at, last_report=report.to_dict(),
+                                          **({"last_all_runs_at": report.started_at} if all_runs else {}))
     return report
 
 
@@ -276,9 +289,9 @@ def _clip(value: str, n: int) -> str:
 
 
 class _Scan:
-    def __init__(self, *, uri, owner, report, progress):
+    def __init__(self, *, uri, owner, report, progress, all_runs: bool = True):
         self.uri, self.owner, self.report, self.progress = uri, owner, report, progress
-        self.ctx = _Context(uri=uri, budget=None, report=report, refresh_all_runs=True)
+        self.ctx = _Context(uri=uri, budget=None, report=report, refresh_all_runs=all_runs)
 
     def run(self) -> None:
         page_size = int(getattr(settings, "REGISTRY_SYNC_PAGE_SIZE", gw.MODELS_PAGE_MAX))

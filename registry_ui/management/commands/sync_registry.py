@@ -19,6 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--passes", type=int, default=None,
                             help="with --watch: stop after this many passes (default: run until interrupted)")
         parser.add_argument("--uri", default=None, help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
+        parser.add_argument("--all-runs", action="store_true",
+                            help="re-read every run now (otherwise every REGISTRY_ALL_RUNS_EVERY seconds; the "
+                                 "runs behind a stage, an alias or an open request are re-read every time)")
 
     def handle(self, *args, **options):
         watch = options["watch"]
@@ -28,7 +31,8 @@ class Command(BaseCommand):
         passes = 0
         while True:
             try:
-                report = sync_registry(uri=options["uri"], progress=self._progress if verbosity >= 1 else None)
+                report = sync_registry(uri=options["uri"], progress=self._progress if verbosity >= 1 else None,
+                                       all_runs=True if options["all_runs"] else None)
             except SyncError as exc:
                 message = " ".join(str(exc).split())
                 if watch is None:
