@@ -250,6 +250,19 @@ def admin_user(db):
 
 
 @pytest.fixture
+def real_password_hashers(settings):
+    """The project's password hashers (PBKDF2 first) instead of the suite's cheap one (tests/settings.py)."""
+    settings.PASSWORD_HASHERS = settings.PROJECT_PASSWORD_HASHERS
+    return settings.PASSWORD_HASHERS
+
+
+@pytest.fixture
+def fast_passwords():
+    """Nothing left to do: the whole suite hashes cheaply (tests/settings.py). Kept so a module that
+    still asks for it keeps working."""
+
+
+@pytest.fixture
 def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> dict:
     return {"scientist": scientist, "engineer": engineer, "ops": ops_user, "auditor": auditor,
             "outsider": outsider, "admin": admin_user}
@@ -262,9 +275,11 @@ def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
+    # A missing browser fails the browser tests: a skip would report a green suite that never
+    # opened a page.
     if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with "
-                    "'apt-get update && apt-get install -y chromium' (or set CHROMIUM_PATH)")
+        pytest.fail(f"Chromium not found at {CHROMIUM}, so the browser tests cannot run: install it with "
+                    "'apt-get update && apt-get install -y chromium' (or set CHROMIUM_PATH)", pytrace=False)
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,

@@ -115,10 +115,3 @@ def shared_promo(shared_promo_name, role_perms, mlflow_factory, use_mlflow_serve
     promo = Promo(name=shared_promo_name, model=None, factory=mlflow_factory)
     promo.mirror()
     return promo
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """Role fixtures hash a password per user; PBKDF2 at full strength costs seconds per test on a
-    busy 2-core machine. The hash algorithm is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -16,8 +16,6 @@ from registry_ui.pages.compare import compare, lower_is_better
 from registry_ui.pages.selectors import BadSelection, CompareItem, VersionRef, parse_version_refs
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 
 class FakeRun:
     def __init__(self, metrics, params):

@@ -8,8 +8,6 @@ from django.urls import resolve, reverse
 
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 ROLES = ["data_scientist", "ml_engineer", "ops", "auditor"]
 
 

@@ -14,7 +14,7 @@ from governance.workflow.policies import request_actions
 from registry_ui.mirror.models import RegisteredModel
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
 ROLES = ["scientist", "engineer", "ops", "auditor", "outsider", "admin"]
 OK = "ok"

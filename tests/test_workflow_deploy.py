@@ -12,7 +12,7 @@ from registry_ui.mirror import client as mlflow_gateway
 from tests.conftest import MlflowFactory
 from tests.fixtures_workflow import build_promo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords", "role_perms")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("role_perms")]
 
 
 def approved_champion(promo, scientist, engineer):
