@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import struct
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +97,94 @@ def private_mlflow_server(tmp_path) -> Iterator[MlflowServer]:
     server.start()
     yield server
     server.stop()
+
+
+class CuttableMlflow:
+    """A TCP relay in front of a running `mlflow server`: kill() cuts it like a killed server (open
+    connections reset, new ones refused) and start() puts it back on the same port like a restarted one.
+    Tests of MLflow dying mid-operation use it instead of starting a server of their own."""
+
+    def __init__(self, upstream: MlflowServer):
+        self.upstream_port = upstream.port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.up = False
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> CuttableMlflow:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._listener, self.up = listener, True
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def kill(self) -> None:
+        self.up = False
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # RST, as the peer of a killed process sees it
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+
+    stop = kill
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            with self._lock:
+                self._sockets -= {src, dst}
+
+
+@pytest.fixture
+def cuttable_mlflow(mlflow_server) -> Iterator[CuttableMlflow]:
+    """The session's MLflow server behind a relay the test may cut and restore."""
+    relay = CuttableMlflow(mlflow_server).start()
+    yield relay
+    relay.kill()
+
+
+@pytest.fixture
+def private_cuttable_mlflow(private_mlflow_server) -> Iterator[CuttableMlflow]:
+    """A server of the test's own (a registry nobody else writes to) behind a relay it may cut."""
+    relay = CuttableMlflow(private_mlflow_server).start()
+    yield relay
+    relay.kill()
 
 
 class MlflowFactory:

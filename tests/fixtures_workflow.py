@@ -81,8 +81,8 @@ def promo_runs(factory) -> list[str]:
     return _PROMO_RUNS[factory.uri]
 
 
-def build_promo(factory) -> Promo:
-    name = factory.model(factory.unique("promo"))
+def build_promo(factory, name: str | None = None) -> Promo:
+    name = factory.model(name or factory.unique("promo"))
     r1, r2, r3 = promo_runs(factory)
     v1 = factory.version(name, run_id=r1, tags={"validation_status": "passed"})
     factory.version(name, run_id=r2, tags={"validation_status": "passed"})

@@ -21,15 +21,15 @@ def approved_champion(promo, scientist, engineer):
     return workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
 
 
-def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlflow_server, settings, scientist,
+def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(cuttable_mlflow, settings, scientist,
                                                                      engineer, ops_user):
-    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    settings.MLFLOW_TRACKING_URI = cuttable_mlflow.url
     settings.MLFLOW_WEB_RETRIES = 0
-    factory = MlflowFactory(private_mlflow_server.url)
+    factory = MlflowFactory(cuttable_mlflow.url)
     promo = build_promo(factory)
     promo.mirror()
     req = approved_champion(promo, scientist, engineer)
-    private_mlflow_server.kill()
+    cuttable_mlflow.kill()
     with pytest.raises(DeployFailed, match="can be retried"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="first try")
     req.refresh_from_db()
@@ -40,7 +40,7 @@ def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlf
     # While MLflow is down, the outbox cannot be resolved: the command says so and exits non-zero.
     with pytest.raises(Exception, match="unreachable"):
         call_command("resolve_outbox")
-    private_mlflow_server.start()
+    cuttable_mlflow.start()
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
     assert req.state == "deployed"
     assert factory.client.get_registered_model(promo.name).aliases["champion"] in ("2", 2)
