@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import socket
-import struct
 import sys
 import threading
 import time
@@ -74,6 +73,12 @@ def _mlflow_server(workdir: Path) -> MlflowServer:
         # Webhook tests deliver to a live server on http://127.0.0.1.
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # The session's server has served events before the webhook test registers its hook; with
+        # MLflow's default 60 s cache of "who listens to this event" it would not deliver to it yet.
+        "MLFLOW_WEBHOOK_CACHE_TTL": "0",
+        # MLflow 3's job runner (half a dozen huey worker processes, for GenAI scorers and trace
+        # roll-ups) has nothing to do for a model registry and costs seconds of CPU per server.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": os.environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", ""),
     }
     if not env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]:
@@ -126,14 +131,14 @@ class CuttableMlflow:
     def kill(self) -> None:
         self.up = False
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # RST, as the peer of a killed process sees it
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
+        # shutdown() first: close() alone would not wake a thread blocked on the socket, and the
+        # kernel would keep the connection (and the port) open.
+        for sock in [listener, *sockets] if listener is not None else sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     stop = kill
 
