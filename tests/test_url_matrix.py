@@ -15,6 +15,7 @@ savepoint of it (pytest-django's `db`), so what one test writes is gone before t
 """
 
 import itertools
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +24,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from governance.access import ensure_role_permissions
 from governance.audit.models import AuditEvent
 from governance.workflow import services as workflow
 from governance.workflow.models import ModelPolicy, PromotionRequest
@@ -169,18 +171,12 @@ class World:
     approvers: dict  # scope -> who approves before a deploy
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker, mlflow_server) -> World:
+def _build_world(factory, names: dict, mlflow_url: str) -> tuple[dict, dict]:
     from guardian.shortcuts import assign_perm
 
-    factory = MlflowFactory(mlflow_server.url)
-    # Odd characters on purpose: every URL of the matrix quotes the name.
-    names = {"open": factory.unique("matrix model.v1 ü"), "team": factory.unique("team-b model")}
-    for name in names.values():
-        build_promo(factory, name)  # v1 Production and @champion, v2 a better validated candidate, v3 pending
-    outer = transaction.atomic()
-    with django_db_blocker.unblock(), override_settings(MLFLOW_TRACKING_URI=mlflow_server.url):
-        outer.__enter__()
+    # A transactional test's flush empties the role groups' permissions; the matrix needs them.
+    ensure_role_permissions()
+    with override_settings(MLFLOW_TRACKING_URI=mlflow_url):
         models = {scope: mirror_model(factory.client, name) for scope, name in names.items()}
         ModelPolicy.objects.create(model=models["team"], scoped=True)
         team = Group.objects.create(name=TEAM)
@@ -199,6 +195,24 @@ def world(django_db_setup, django_db_blocker, mlflow_server) -> World:
             req = workflow.promotion_request_create(actor=users[f"{scope}-requester"], model_name=name, version=2,
                                                     target_alias="champion", justification="matrix")
             targets[scope] = Target(name=name, request_pk=req.pk)
+    return users, targets
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, mlflow_server) -> World:
+    factory = MlflowFactory(mlflow_server.url)
+    # Odd characters on purpose: every URL of the matrix quotes the name.
+    names = {"open": factory.unique("matrix model.v1 ü"), "team": factory.unique("team-b model")}
+    for name in names.values():
+        build_promo(factory, name)  # v1 Production and @champion, v2 a better validated candidate, v3 pending
+    outer = transaction.atomic()
+    with django_db_blocker.unblock():
+        outer.__enter__()
+        try:
+            users, targets = _build_world(factory, names, mlflow_server.url)
+        except BaseException:
+            outer.__exit__(*sys.exc_info())  # never leave the module's transaction open for the next one
+            raise
     yield World(users=users, targets=targets,
                 requesters={"open": users["scientist"], "team": users["scoped"]},
                 approvers={"open": users["open-approver"], "team": users["team-approver"]})
