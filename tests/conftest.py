@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +73,12 @@ def _mlflow_server(workdir: Path) -> MlflowServer:
         # Webhook tests deliver to a live server on http://127.0.0.1.
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # The session's server has served events before the webhook test registers its hook; with
+        # MLflow's default 60 s cache of "who listens to this event" it would not deliver to it yet.
+        "MLFLOW_WEBHOOK_CACHE_TTL": "0",
+        # MLflow 3's job runner (half a dozen huey worker processes, for GenAI scorers and trace
+        # roll-ups) has nothing to do for a model registry and costs seconds of CPU per server.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": os.environ.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", ""),
     }
     if not env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]:
@@ -93,6 +102,94 @@ def private_mlflow_server(tmp_path) -> Iterator[MlflowServer]:
     server.start()
     yield server
     server.stop()
+
+
+class CuttableMlflow:
+    """A TCP relay in front of a running `mlflow server`: kill() cuts it like a killed server (open
+    connections reset, new ones refused) and start() puts it back on the same port like a restarted one.
+    Tests of MLflow dying mid-operation use it instead of starting a server of their own."""
+
+    def __init__(self, upstream: MlflowServer):
+        self.upstream_port = upstream.port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.up = False
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> CuttableMlflow:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._listener, self.up = listener, True
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def kill(self) -> None:
+        self.up = False
+        listener, self._listener = self._listener, None
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        # shutdown() first: close() alone would not wake a thread blocked on the socket, and the
+        # kernel would keep the connection (and the port) open.
+        for sock in [listener, *sockets] if listener is not None else sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    stop = kill
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            with self._lock:
+                self._sockets -= {src, dst}
+
+
+@pytest.fixture
+def cuttable_mlflow(mlflow_server) -> Iterator[CuttableMlflow]:
+    """The session's MLflow server behind a relay the test may cut and restore."""
+    relay = CuttableMlflow(mlflow_server).start()
+    yield relay
+    relay.kill()
+
+
+@pytest.fixture
+def private_cuttable_mlflow(private_mlflow_server) -> Iterator[CuttableMlflow]:
+    """A server of the test's own (a registry nobody else writes to) behind a relay it may cut."""
+    relay = CuttableMlflow(private_mlflow_server).start()
+    yield relay
+    relay.kill()
 
 
 class MlflowFactory:
@@ -250,6 +347,19 @@ def admin_user(db):
 
 
 @pytest.fixture
+def real_password_hashers(settings):
+    """The project's password hashers (PBKDF2 first) instead of the suite's cheap one (tests/settings.py)."""
+    settings.PASSWORD_HASHERS = settings.PROJECT_PASSWORD_HASHERS
+    return settings.PASSWORD_HASHERS
+
+
+@pytest.fixture
+def fast_passwords():
+    """Nothing left to do: the whole suite hashes cheaply (tests/settings.py). Kept so a module that
+    still asks for it keeps working."""
+
+
+@pytest.fixture
 def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> dict:
     return {"scientist": scientist, "engineer": engineer, "ops": ops_user, "auditor": auditor,
             "outsider": outsider, "admin": admin_user}
@@ -262,9 +372,11 @@ def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
+    # A missing browser fails the browser tests: a skip would report a green suite that never
+    # opened a page.
     if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with "
-                    "'apt-get update && apt-get install -y chromium' (or set CHROMIUM_PATH)")
+        pytest.fail(f"Chromium not found at {CHROMIUM}, so the browser tests cannot run: install it with "
+                    "'apt-get update && apt-get install -y chromium' (or set CHROMIUM_PATH)", pytrace=False)
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,

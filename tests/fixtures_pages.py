@@ -120,9 +120,3 @@ def mlflow_down(settings):
     settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"
     settings.MLFLOW_WEB_RETRIES = 0
     return settings.MLFLOW_TRACKING_URI
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """Cheap password hashing for tests that create many users (PBKDF2 costs ~1 s a user here)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -81,8 +81,8 @@ def promo_runs(factory) -> list[str]:
     return _PROMO_RUNS[factory.uri]
 
 
-def build_promo(factory) -> Promo:
-    name = factory.model(factory.unique("promo"))
+def build_promo(factory, name: str | None = None) -> Promo:
+    name = factory.model(name or factory.unique("promo"))
     r1, r2, r3 = promo_runs(factory)
     v1 = factory.version(name, run_id=r1, tags={"validation_status": "passed"})
     factory.version(name, run_id=r2, tags={"validation_status": "passed"})
@@ -115,10 +115,3 @@ def shared_promo(shared_promo_name, role_perms, mlflow_factory, use_mlflow_serve
     promo = Promo(name=shared_promo_name, model=None, factory=mlflow_factory)
     promo.mirror()
     return promo
-
-
-@pytest.fixture
-def fast_passwords(settings):
-    """Role fixtures hash a password per user; PBKDF2 at full strength costs seconds per test on a
-    busy 2-core machine. The hash algorithm is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

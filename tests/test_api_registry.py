@@ -52,23 +52,9 @@ def all_urls():
     ]
 
 
-def test_anonymous_gets_401_or_403_everywhere(mirror):
-    for url in all_urls():
-        assert APIClient().get(url).status_code in (401, 403), url
-
-
-@pytest.mark.parametrize("role", ["scientist", "engineer", "ops", "auditor", "admin"])
-def test_every_role_reads_every_endpoint(mirror, role_users, role):
-    client = api(role_users[role])
-    for url in all_urls():
-        assert client.get(url).status_code == 200, url
-
-
 def test_a_user_without_a_role_sees_no_model(mirror, outsider):
-    client = api(outsider)
-    assert client.get(reverse("registry_api:model_list")).json()["results"] == []
-    for url in all_urls()[1:4]:
-        assert client.get(url).status_code == 404, url
+    # (and 404 for each of them: tests/test_url_matrix.py)
+    assert api(outsider).get(reverse("registry_api:model_list")).json()["results"] == []
 
 
 def test_token_authentication(mirror, auditor):

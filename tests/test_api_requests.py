@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 
 from governance.workflow import services as workflow
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
 
 def api(client, user, method, name, *args, data=None, token=False):

@@ -19,6 +19,13 @@ pytestmark = pytest.mark.mlflow  # seeds a store and starts its own real `mlflow
 TINY = {"models": 3, "versions_per_model": 2, "wide_versions": 10}
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_without_job_runner(monkeypatch):
+    """The benchmark's own `mlflow server` inherits this environment: without MLflow 3's job runner
+    (GenAI jobs, nothing a registry uses) it starts in a fraction of the CPU, as the suite's own do."""
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """Where the tiny runs keep their seeded MLflow store (--mlflow-store), shared by this module's tests."""

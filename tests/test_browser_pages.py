@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 from tests.conftest import browser_login, make_user
 from tests.fixtures_pages import MirrorFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
-              pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 EVIL = """Model **notes**.
 

@@ -8,8 +8,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import browser_login
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.mlflow,
-              pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.mlflow]
 
 
 def switch_user(page, live_server, username):

@@ -16,8 +16,6 @@ from registry_ui.pages.compare import compare, lower_is_better
 from registry_ui.pages.selectors import BadSelection, CompareItem, VersionRef, parse_version_refs
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 
 class FakeRun:
     def __init__(self, metrics, params):
@@ -208,15 +206,6 @@ def test_compare_api_errors_are_json_detail(client, two_models, reader, params, 
     assert detail in response.json()["detail"]
 
 
-def test_compare_api_refuses_anonymous_and_roleless_users(client, two_models):
-    params = {"model": "model-a", "versions": "1,2"}
-    response = client.get(reverse("compare_api:compare"), params)
-    assert response.status_code in (401, 403) and "detail" in response.json()
-    client.force_login(make_user("nobody"))
-    response = client.get(reverse("compare_api:compare"), params)
-    assert response.status_code == 403 and "detail" in response.json()
-
-
 # --- metric histories: fetched lazily from the real MLflow server, kept afterwards -----------------
 
 
@@ -289,13 +278,6 @@ def test_chart_text_from_user_input_is_escaped_for_plotly():
     frame = pd.DataFrame({"<b>m</b> v1": {"acc": 0.1}, "<a href='x'>m</a> v2": {"acc": 0.2}})
     fig = charts.grouped_metric_bars(frame)[0]
     assert [t["name"] for t in fig["data"]] == ["&lt;b&gt;m&lt;/b&gt; v1", "&lt;a href='x'&gt;m&lt;/a&gt; v2"]
-
-
-@pytest.mark.parametrize("role", ["data_scientist", "ml_engineer", "ops", "auditor"])
-def test_compare_api_answers_every_role(client, two_models, role):
-    client.force_login(make_user(f"u-{role}", role))
-    response = client.get(reverse("compare_api:compare"), {"versions": "model-a:1,model-b:1"})
-    assert response.status_code == 200 and len(response.json()["versions"]) == 2
 
 
 def test_compare_api_hides_out_of_scope_versions_as_404(client, two_models, settings):

@@ -8,8 +8,6 @@ from registry_ui.mirror.models import RegisteredModel
 from registry_ui.pages.lineage import layout_svg, version_lineage
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 TRAIN = {"name": "tx-train", "digest": "d1g3st-train", "context": "training"}
 EVAL = {"name": "tx-eval", "digest": "d1g3st-eval", "context": "evaluation"}
 

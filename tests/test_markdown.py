@@ -6,8 +6,6 @@ from django.urls import reverse
 from registry_ui.pages.markdown import render_markdown
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 EVIL = """# Fraud model
 
 <script>alert('xss')</script>

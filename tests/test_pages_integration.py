@@ -8,10 +8,7 @@ from django.urls import reverse
 
 from tests.conftest import make_user
 
-pytestmark = [
-    pytest.mark.mlflow,
-    pytest.mark.usefixtures("fast_passwords"),
-]
+pytestmark = pytest.mark.mlflow
 
 
 @pytest.mark.django_db

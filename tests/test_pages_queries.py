@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.usefixtures("fast_passwords"), pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 DS = [{"name": "train", "digest": "same-digest", "context": "training"},
       {"name": "eval", "digest": "eval-digest", "context": "evaluation"}]

@@ -159,19 +159,19 @@ class KillOnProgress(io.StringIO):
         self.server = server
 
     def write(self, s):
-        if s.startswith("[") and self.server.process is not None:
+        if s.startswith("[") and self.server.up:
             self.server.kill()
         return super().write(s)
 
 
-def test_mlflow_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(private_mlflow_server, settings):
+def test_mlflow_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(private_cuttable_mlflow, settings):
     from tests.conftest import MlflowFactory
 
-    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    settings.MLFLOW_TRACKING_URI = private_cuttable_mlflow.url
     settings.REGISTRY_SYNC_PAGE_SIZE = 2
     settings.MLFLOW_SYNC_RETRIES = 0
     settings.MLFLOW_SYNC_TIMEOUT = 5
-    factory = MlflowFactory(private_mlflow_server.url)
+    factory = MlflowFactory(private_cuttable_mlflow.url)
     names = sorted(factory.model(f"m{i}-{factory.unique()}") for i in range(5))
     for n in names:
         factory.version(n, with_run=False)
@@ -180,7 +180,7 @@ def test_mlflow_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(privat
     RegisteredModel.objects.create(name="zz-deleted-in-mlflow")
 
     with pytest.raises(CommandError) as exc:
-        call_command("sync_registry", stdout=KillOnProgress(private_mlflow_server))
+        call_command("sync_registry", stdout=KillOnProgress(private_cuttable_mlflow))
 
     message = str(exc.value)
     assert message.startswith("sync failed: MLflow unavailable") and "\n" not in message
@@ -192,7 +192,7 @@ def test_mlflow_killed_mid_sync_fails_cleanly_and_the_next_sync_completes(privat
     assert state.last_error.startswith("MLflow unavailable") and state.last_error_at
     assert state.last_success_at is None and state.lock_owner == ""
 
-    private_mlflow_server.start()
+    private_cuttable_mlflow.start()
     call_command("sync_registry", stdout=io.StringIO())
 
     assert sorted(RegisteredModel.objects.values_list("name", flat=True)) == names

@@ -119,21 +119,36 @@ def test_register_command_needs_a_secret(settings):
         call_command("register_mlflow_webhook", "http://127.0.0.1:1/hooks/mlflow/")
 
 
-@pytest.mark.mlflow
-@pytest.mark.django_db(transaction=True)
-def test_real_mlflow_delivers_signed_events_to_the_live_server(private_mlflow_server, live_server, settings):
+@pytest.fixture
+def webhook_cleanup(mlflow_server):
+    """The session's MLflow server keeps no webhook once the test is over: later tests' model events
+    must not be delivered to a live server that is gone."""
     from tests.conftest import MlflowFactory
 
-    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    client = MlflowFactory(mlflow_server.url).client
+    before = {w.webhook_id for w in client.list_webhooks()}
+    yield
+    for hook in client.list_webhooks():
+        if hook.webhook_id not in before:
+            client.delete_webhook(hook.webhook_id)
+
+
+@pytest.mark.mlflow
+@pytest.mark.django_db(transaction=True)
+def test_real_mlflow_delivers_signed_events_to_the_live_server(mlflow_server, webhook_cleanup, live_server, settings):
+    from tests.conftest import MlflowFactory
+
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
     settings.MLFLOW_WEBHOOK_SECRET = SECRET
+    hooks_before = len(MlflowFactory(mlflow_server.url).client.list_webhooks())
     out = io.StringIO()
     call_command("register_mlflow_webhook", f"{live_server.url}/hooks/mlflow/", stdout=out)
     assert out.getvalue().startswith("Registered webhook")
     call_command("register_mlflow_webhook", f"{live_server.url}/hooks/mlflow/", stdout=out)  # idempotent
     assert "Updated webhook" in out.getvalue()
-    assert len(MlflowFactory(private_mlflow_server.url).client.list_webhooks()) == 1
+    assert len(MlflowFactory(mlflow_server.url).client.list_webhooks()) == hooks_before + 1
 
-    factory = MlflowFactory(private_mlflow_server.url)
+    factory = MlflowFactory(mlflow_server.url)
     name = factory.model(factory.unique("hooked model ü"))
     version = factory.version(name, with_run=False)
     factory.alias(name, "champion", version)

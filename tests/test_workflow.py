@@ -11,7 +11,7 @@ from governance.workflow.models import Deployment, ModelPolicy, PromotionRequest
 from registry_ui.mirror.models import ModelAlias, ModelVersion
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
 
 def actions(req):

@@ -16,8 +16,7 @@ from governance.workflow.models import Deployment, PromotionRequest
 from registry_ui.mirror import client as mlflow_gateway
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mlflow,
-              pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mlflow]
 
 N = 8
 

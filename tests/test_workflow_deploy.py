@@ -12,7 +12,7 @@ from registry_ui.mirror import client as mlflow_gateway
 from tests.conftest import MlflowFactory
 from tests.fixtures_workflow import build_promo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords", "role_perms")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("role_perms")]
 
 
 def approved_champion(promo, scientist, engineer):
@@ -21,15 +21,15 @@ def approved_champion(promo, scientist, engineer):
     return workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
 
 
-def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlflow_server, settings, scientist,
+def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(cuttable_mlflow, settings, scientist,
                                                                      engineer, ops_user):
-    settings.MLFLOW_TRACKING_URI = private_mlflow_server.url
+    settings.MLFLOW_TRACKING_URI = cuttable_mlflow.url
     settings.MLFLOW_WEB_RETRIES = 0
-    factory = MlflowFactory(private_mlflow_server.url)
+    factory = MlflowFactory(cuttable_mlflow.url)
     promo = build_promo(factory)
     promo.mirror()
     req = approved_champion(promo, scientist, engineer)
-    private_mlflow_server.kill()
+    cuttable_mlflow.kill()
     with pytest.raises(DeployFailed, match="can be retried"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="first try")
     req.refresh_from_db()
@@ -38,7 +38,7 @@ def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(private_mlf
     assert Deployment.objects.get(request=req).state == "failed"
     failed = AuditEvent.objects.get(request_id=req.pk, action="deploy.failed")
     assert failed.after["error"] == req.error and failed.after["write_outcome"] == "not applied"
-    private_mlflow_server.start()
+    cuttable_mlflow.start()
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
     assert req.state == "deployed"
     assert factory.client.get_registered_model(promo.name).aliases["champion"] in ("2", 2)

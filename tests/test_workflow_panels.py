@@ -9,7 +9,7 @@ from governance.workflow.panels import catalogue_annotations, workflow_panels
 from registry_ui import extensions
 from registry_ui.mirror.models import ModelVersion, RegisteredModel
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
 
 def rendered(kind, user, obj):

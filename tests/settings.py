@@ -1,0 +1,15 @@
+"""Settings of the test suite: the project's own, with cheap password hashing.
+
+PBKDF2 at full strength costs about a second per user on a busy 2-core machine, and the role
+fixtures create several users per test; what those tests check is permissions, not hashing. The
+project itself keeps Django's default hashers: `real_password_hashers` (tests/conftest.py) puts them
+back for the test that proves a real PBKDF2 hash still signs in.
+"""
+
+from django.conf import global_settings
+
+from registry_ui.settings import *  # noqa: F403
+
+# What the project runs with (it does not set PASSWORD_HASHERS, so Django's defaults).
+PROJECT_PASSWORD_HASHERS = list(global_settings.PASSWORD_HASHERS)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
