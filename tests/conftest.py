@@ -354,12 +354,6 @@ def real_password_hashers(settings):
 
 
 @pytest.fixture
-def fast_passwords():
-    """Nothing left to do: the whole suite hashes cheaply (tests/settings.py). Kept so a module that
-    still asks for it keeps working."""
-
-
-@pytest.fixture
 def role_users(scientist, engineer, ops_user, auditor, outsider, admin_user) -> dict:
     return {"scientist": scientist, "engineer": engineer, "ops": ops_user, "auditor": auditor,
             "outsider": outsider, "admin": admin_user}

@@ -29,7 +29,7 @@ from governance.workflow.models import Deployment, PromotionRequest
 from registry_ui.mirror.sync import sync_model
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.mlflow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ALIAS_WRITE = "/registered-models/alias"

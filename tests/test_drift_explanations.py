@@ -6,7 +6,7 @@ import pytest
 from governance.audit.models import AuditEvent
 from governance.workflow import services as workflow
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
 
 def drift(name):

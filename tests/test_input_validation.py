@@ -15,7 +15,7 @@ from governance.workflow.models import Approval, Deployment, PromotionRequest
 from registry_ui.validation import FILTER_TEXT_MAX_LENGTH
 from tests.conftest import make_user
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+pytestmark = [pytest.mark.django_db]
 
 TOO_LONG = TEXT_MAX_LENGTH + 1
 PAGE_TOO_LONG = f"at most {TEXT_MAX_LENGTH} characters (it has {TOO_LONG})"

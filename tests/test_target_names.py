@@ -8,8 +8,6 @@ from governance.errors import InvalidInput
 from governance.workflow import services as workflow
 from governance.workflow.policies import canonical_name, is_production_like, target_alias_problem
 
-pytestmark = pytest.mark.usefixtures("fast_passwords")
-
 
 @pytest.mark.parametrize("spelling", ["champion", "Champion", "CHAMPION", "ｃｈａｍｐｉｏｎ"])
 def test_spellings_of_a_protected_alias_are_protected(settings, spelling):
