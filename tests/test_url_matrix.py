@@ -6,7 +6,6 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from governance.audit.models import AuditEvent
-from governance.workflow import services as workflow
 from governance.workflow.models import PromotionRequest
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
 from tests.conftest import make_user
@@ -103,8 +102,11 @@ def world(db):
                                     stage="Production" if number == 1 else "None",
                                     tags={"validation_status": "passed"})
     ModelAlias.objects.create(model=model, alias="champion", version=1)
-    request = workflow.promotion_request_create(actor=users["scientist"], model_name=MODEL, version=2,
-                                                target_stage="Staging", justification="matrix")
+    # A pending request as the service leaves one. Not made through the service: a request judges
+    # evidence read from MLflow, and this mirror-only model is in no MLflow (the matrix is about URLs).
+    request = PromotionRequest.objects.create(model=model, model_name=MODEL, version=2, target_stage="Staging",
+                                              justification="matrix", requester=users["scientist"],
+                                              requester_username=users["scientist"].get_username())
     return {"users": users, "request": request}
 
 
