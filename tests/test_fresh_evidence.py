@@ -78,8 +78,8 @@ def test_request_and_approve_judge_a_metric_corrected_after_the_mirror_was_fille
     correct_metric(promo.factory, run_id, "auc", 0.70)
     promo.mirror()  # the mirror read this run once, with auc 0.91, and still says so
     req = request_champion(promo, scientist)
-    assert req.evidence["source"] == "mlflow" and req.evidence["read_at"]
     assert req.evidence["candidate"]["metrics"]["auc"] == 0.70
+    assert req.evidence["source"] == "mlflow" and req.evidence["read_at"]
     assert req.evidence["incumbent"]["version"] == 1 and req.evidence["incumbent"]["metrics"]["auc"] == 0.80
     threshold = gate(req.gate_results, "threshold:auc")
     assert not threshold["passed"] and "it is 0.7" in threshold["detail"]

@@ -5,6 +5,11 @@ buttons use (permission, state, separation of duties) -> lock/claim the row with
 and check the count (select_for_update is a no-op on SQLite, whose IMMEDIATE transactions serialise
 writers instead) -> change -> audit.record() in the same transaction.
 
+Request, approve and deploy judge evidence read from MLflow at that moment (policies.fresh_evidence),
+never the mirror; when MLflow cannot answer the step is refused, nothing changes and the refusal is an
+event. A deploy compares that evidence with what was frozen at approval before it claims anything: a
+gate that passed then and fails now sends the request back to pending for re-approval.
+
 A deploy writes MLflow exactly once. Each attempt first claims a lease on the request (a
 compare-and-set on state and attempt number, in a durable transaction of its own), so only one
 attempt talks to MLflow at a time; then it settles earlier attempts from MLflow's state, commits its
