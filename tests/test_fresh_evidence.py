@@ -229,3 +229,31 @@ def test_mlflow_stopped_refuses_request_approve_and_deploy_and_changes_nothing(p
         ("request.evidence_unavailable", "approve", pending.pk),
         ("request.evidence_unavailable", "deploy", approved.pk)]
     assert all(e.after.get("state") == e.before.get("state") for e in refusals if e.before)
+
+
+def test_a_failed_deploy_retried_after_a_gate_started_failing_goes_back_for_reapproval(auc_model, scientist,
+                                                                                      engineer, ops_user,
+                                                                                      monkeypatch):
+    from governance.errors import DeployFailed
+    from registry_ui.mirror import client as gateway
+
+    promo, run_id = auc_model
+    req = workflow.promotion_request_approve(request_id=request_champion(promo, scientist).pk, actor=engineer)
+
+    def refused(*args, **kwargs):
+        raise gateway.MlflowUnavailable("setting alias @champion refused by MLflow")
+
+    monkeypatch.setattr(gateway, "deploy_alias", refused)
+    with pytest.raises(DeployFailed):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    monkeypatch.undo()
+    assert PromotionRequest.objects.get(pk=req.pk).state == "failed"
+
+    correct_metric(promo.factory, run_id, "auc", 0.70)
+    with pytest.raises(Conflict, match="needs re-approval"):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
+    req.refresh_from_db()
+    assert req.state == "pending" and req.needs_reapproval and req.error == ""
+    assert champion_in_mlflow(promo) == 1
+    assert actions(req)[-3:] == ["deploy.started", "deploy.failed", "request.reapproval_required"]
+    assert AuditEvent.objects.get(request_id=req.pk, action="request.reapproval_required").before["state"] == "failed"
