@@ -47,6 +47,13 @@ class DeployFailed(DomainError):
     status = 502
 
 
+class EvidenceUnavailable(DomainError):
+    """MLflow could not be read at the moment of a decision, so there is no evidence to judge: the
+    step is refused and nothing changes (the mirror is never the evidence for a decision)."""
+
+    status = 503
+
+
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status for a known error, None for anything else (a bug: let it be a 500)."""
     if isinstance(exc, DomainError):

@@ -175,7 +175,7 @@ def test_a_model_deleted_and_another_created_with_other_versions_is_not_a_rename
 def test_a_deleted_run_is_an_event_is_shown_and_fails_the_lineage_gate_and_a_restore_is_an_event(
         mlflow_factory, synced, client, auditor):
     from governance.workflow.models import ModelPolicy
-    from governance.workflow.policies import collect_evidence
+    from governance.workflow.policies import fresh_evidence
 
     name = mlflow_factory.model()
     v1 = mlflow_factory.version(name, metrics={"auc": 0.9}, dataset={"name": "train", "digest": "d1"})
@@ -185,7 +185,7 @@ def test_a_deleted_run_is_an_event_is_shown_and_fails_the_lineage_gate_and_a_res
     run_id = ModelVersion.objects.get(model=model, version=v1).run_id
 
     def lineage_gate():
-        gates = collect_evidence(model=model, version=v1, target_stage="Staging")["gates"]
+        gates = fresh_evidence(model=model, model_name=name, version=v1, target_stage="Staging")["gates"]
         return next(g for g in gates if g["gate"] == "lineage")
 
     assert lineage_gate()["passed"]

@@ -157,7 +157,8 @@ def test_lineage_gate_requires_a_run_with_a_dataset(shared_promo, scientist, set
     assert not next(g for g in no_ds.gate_results if g["gate"] == "lineage")["passed"]
 
 
-def test_evidence_is_frozen_and_deploy_refuses_a_changed_candidate(promo, scientist, engineer, ops_user):
+def test_evidence_is_frozen_and_a_tag_changed_after_approval_sends_the_request_back(promo, scientist, engineer,
+                                                                                    ops_user):
     req = champion_request(promo, scientist)
     workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
     frozen = PromotionRequest.objects.get(pk=req.pk).approval_evidence
@@ -170,10 +171,12 @@ def test_evidence_is_frozen_and_deploy_refuses_a_changed_candidate(promo, scient
     with pytest.raises(Conflict, match="validation_status"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
     req.refresh_from_db()
-    assert req.state == "failed" and "validation_status" in req.error
+    assert req.state == "pending" and req.needs_reapproval
+    assert req.reapproval["changes"] == [{"what": "candidate.tags.validation_status", "old": "passed",
+                                          "new": "failed"}]
     assert promo.factory.client.get_registered_model(promo.name).aliases["champion"] in ("1", 1)
-    assert Deployment.objects.get(request=req).state == "failed"
-    assert actions(req)[-2:] == ["deploy.started", "deploy.failed"]
+    assert not Deployment.objects.filter(request=req).exists()
+    assert actions(req)[-1] == "request.reapproval_required"
 
 
 def test_quorum_needs_distinct_approvals_for_production(shared_promo, scientist, engineer, settings):

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from governance.audit.models import AuditEvent
-from governance.errors import DeployFailed
+from governance.errors import DeployFailed, EvidenceUnavailable
 from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, PromotionRequest
 from registry_ui.mirror import client as mlflow_gateway
@@ -21,8 +21,8 @@ def approved_champion(promo, scientist, engineer):
     return workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
 
 
-def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(cuttable_mlflow, settings, scientist,
-                                                                     engineer, ops_user):
+def test_mlflow_down_at_deploy_refuses_it_changes_nothing_and_a_later_deploy_works(cuttable_mlflow, settings,
+                                                                                   scientist, engineer, ops_user):
     settings.MLFLOW_TRACKING_URI = cuttable_mlflow.url
     settings.MLFLOW_WEB_RETRIES = 0
     factory = MlflowFactory(cuttable_mlflow.url)
@@ -30,22 +30,21 @@ def test_mlflow_down_during_deploy_fails_keeps_error_and_retry_works(cuttable_ml
     promo.mirror()
     req = approved_champion(promo, scientist, engineer)
     cuttable_mlflow.kill()
-    with pytest.raises(DeployFailed, match="can be retried"):
+    # The evidence cannot be read again, so nothing is claimed or sent: the request stays approved.
+    with pytest.raises(EvidenceUnavailable, match="MLflow could not be read"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="first try")
     req.refresh_from_db()
-    assert req.state == "failed" and "MLflow" in req.error
-    # MLflow could not even be read, so nothing was sent: no write of unknown outcome is left behind.
-    assert Deployment.objects.get(request=req).state == "failed"
-    failed = AuditEvent.objects.get(request_id=req.pk, action="deploy.failed")
-    assert failed.after["error"] == req.error and failed.after["write_outcome"] == "not applied"
+    assert req.state == "approved" and req.deploy_attempt == 0
+    assert not Deployment.objects.filter(request=req).exists()
+    refused = AuditEvent.objects.get(request_id=req.pk, action="request.evidence_unavailable")
+    assert refused.after["refused"] == "deploy" and "connection refused" in refused.after["error"]
     cuttable_mlflow.start()
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry")
     assert req.state == "deployed"
     assert factory.client.get_registered_model(promo.name).aliases["champion"] in ("2", 2)
-    assert list(Deployment.objects.filter(request=req).order_by("id").values_list("state", flat=True)) == [
-        "failed", "succeeded"]
+    assert list(Deployment.objects.filter(request=req).values_list("state", flat=True)) == ["succeeded"]
     assert [e for e in AuditEvent.objects.filter(request_id=req.pk).order_by("seq").values_list("action", flat=True)
-            ][-4:] == ["deploy.started", "deploy.failed", "deploy.started", "deploy.succeeded"]
+            ][-3:] == ["request.evidence_unavailable", "deploy.started", "deploy.succeeded"]
 
 
 def test_write_done_but_confirmation_lost_is_resolved_by_reading_mlflow(promo, scientist, engineer, ops_user,

@@ -36,6 +36,11 @@ ACTIONS = frozenset(
         "request.approved",
         "request.rejected",
         "request.cancelled",
+        # A deploy found that a gate which passed at approval now fails on evidence read from MLflow:
+        # the request went back to pending, its approvals superseded; before/after hold the difference.
+        "request.reapproval_required",
+        # Request, approve or deploy refused because MLflow could not be read (nothing changed).
+        "request.evidence_unavailable",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",

@@ -50,6 +50,10 @@ class PromotionRequest(models.Model):
     approval_evidence = models.JSONField(default=dict, blank=True)
     gate_results = models.JSONField(default=list, blank=True)
     override = models.BooleanField(default=False)
+    # Set when a deploy found that a gate which passed at approval now fails on evidence read from
+    # MLflow: what changed (old -> new), which gates fail, and the superseded approval evidence. The
+    # request went back to pending; it "needs re-approval" while it stays there.
+    reapproval = models.JSONField(default=dict, blank=True)
     decided_by = models.CharField(max_length=150, blank=True, default="")
     decision_comment = models.TextField(blank=True, default="")
     deployed_by = models.CharField(max_length=150, blank=True, default="")
@@ -99,6 +103,10 @@ class PromotionRequest(models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    @property
+    def needs_reapproval(self) -> bool:
+        return self.state == RequestState.PENDING and bool(self.reapproval)
+
     def lease_live(self, now) -> bool:
         """A deploy attempt holds this request now (claimed, not finished, lease not expired)."""
         return (self.state == RequestState.DEPLOYING and self.lease_expires_at is not None
@@ -106,17 +114,22 @@ class PromotionRequest(models.Model):
 
 
 class Approval(models.Model):
-    """One approver's yes on a request (Production may need several distinct ones)."""
+    """One approver's yes on a request (Production may need several distinct ones). An approval given
+    on evidence that later changed so that a gate fails is superseded: it stays on record, no longer
+    counts towards the quorum, and its approver may approve again."""
 
     request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     approver_username = models.CharField(max_length=150)
     comment = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["request", "approver_username"], name="one_approval_per_user")]
+        constraints = [models.UniqueConstraint(fields=["request", "approver_username"],
+                                               condition=Q(superseded_at__isnull=True),
+                                               name="one_live_approval_per_user")]
 
     def __str__(self) -> str:
         return f"{self.approver_username} approved #{self.request_id}"

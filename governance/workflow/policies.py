@@ -1,8 +1,10 @@
 """Policy gates, evidence snapshots and the workflow's rules (state, permission, separation of duties).
 
-Gates read the mirror (version tags, the run's metrics and dataset inputs) and return results that
-are frozen into the request. `transition_refusal` is the single answer to "may this user take this
-step on this request now?": buttons (request_actions) and services both use it.
+Gates judge evidence read from MLflow at the moment of the decision (`fresh_evidence`: the version's
+state and tags, its run's lifecycle, status, latest metrics, params, tags and dataset inputs, and the
+same of the incumbent), never the mirror, which may be behind; the evidence and the gate results are
+frozen into the request. `transition_refusal` is the single answer to "may this user take this step
+on this request now?": buttons (request_actions) and services both use it.
 """
 
 import hashlib
@@ -16,8 +18,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from governance.access import can
-from governance.errors import Conflict, PolicyViolation, TransitionNotAllowed
+from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
 from governance.workflow.models import PromotionRequest, RequestState
+from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
 
 STAGE_TARGETS = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
@@ -81,6 +84,15 @@ def effective_policy(model) -> dict:
     return policy
 
 
+def policy_snapshot(model) -> dict:
+    """The policy in force now, as frozen into evidence: its rules and where they came from (the
+    model's own ModelPolicy, over the defaults, or the defaults alone)."""
+    from governance.workflow.models import ModelPolicy
+
+    own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).exists() if model else False
+    return {"origin": "model policy" if own else "defaults", "rules": effective_policy(model)}
+
+
 def required_quorum(req: PromotionRequest) -> int:
     if not request_is_production_like(req) or req.urgent:
         return 1
@@ -119,24 +131,15 @@ def version_snapshot(model, version: int) -> dict | None:
     }
 
 
-def incumbent_version(model, *, target_stage: str = "", target_alias: str = "") -> int | None:
-    """The current holder of the target in the mirror (for a stage: its newest version there)."""
-    if model is None:
-        return None
-    if target_alias:
-        return ModelAlias.objects.filter(model=model, alias=target_alias).values_list("version", flat=True).first()
-    return (ModelVersion.objects.filter(model=model, stage=target_stage).order_by("-version")
-            .values_list("version", flat=True).first())
-
-
 def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
-                   target_alias: str = "", rollback: bool = False) -> list[dict]:
-    """[{"gate", "passed", "detail"}]; Archived (a demotion) has no gates."""
+                   target_alias: str = "", rollback: bool = False, policy: dict | None = None) -> list[dict]:
+    """[{"gate", "passed", "detail"}]; Archived (a demotion) has no gates. `policy`: the rules to
+    apply (default: the model's effective policy now)."""
     if target_stage == Stage.ARCHIVED:
         return []
     if candidate is None:
         return [{"gate": "version_exists", "passed": False, "detail": "The version is not in the registry."}]
-    policy = effective_policy(model)
+    policy = policy if policy is not None else effective_policy(model)
     results = []
     if is_production_like(target_stage=target_stage, target_alias=target_alias):
         for key, expected in sorted((policy.get("required_tags") or {}).items()):
@@ -174,24 +177,103 @@ def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, tar
 def lineage_gate(candidate: dict) -> dict:
     """A live source run with a dataset input. A run deleted in MLflow (or gone from it) is no lineage:
     its record can be purged at any time."""
-    if candidate.get("run_lifecycle_stage") in ("deleted", "missing"):
+    if candidate.get("run_deleted") or candidate.get("run_lifecycle_stage") in ("deleted", "missing"):
         run_id = candidate.get("run_id")
         return {"gate": "lineage", "passed": False,
-                "detail": f"a run with a dataset input is required; run {run_id} was deleted in MLflow"}
+                "detail": f"a run with a dataset input is required; its run {run_id} is deleted in MLflow"}
     ok = candidate["run_present"] and bool(candidate["datasets"])
     return {"gate": "lineage", "passed": ok,
             "detail": "a run with a dataset input is required" + ("" if ok else "; none found")}
 
 
-def collect_evidence(*, model, version: int, target_stage: str = "", target_alias: str = "",
-                     rollback: bool = False) -> dict:
-    candidate = version_snapshot(model, version)
-    held_by = incumbent_version(model, target_stage=target_stage, target_alias=target_alias)
-    incumbent = version_snapshot(model, held_by) if held_by is not None else None
+def _fresh_snapshot(found: gateway.VersionEvidence | None) -> dict | None:
+    """One version as read from MLflow, in the shape the pages and the API render (the mirror's
+    version_snapshot fields), plus the run's state, params and tags."""
+    if found is None:
+        return None
+    row, run = found.version, found.run
+    params = dict(run.params) if run else {}
+    return {
+        "version": row.version,
+        "stage": row.stage,
+        "status": row.status,
+        "source": row.source,
+        "run_id": row.run_id,
+        "tags": dict(row.tags),
+        "aliases": list(found.aliases),
+        "metrics": dict(run.metrics) if run else {},
+        "params_digest": hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16] if run else "",
+        "run_present": run is not None,
+        "datasets": [{"name": d.name, "digest": d.digest, "context": d.context, "source": d.source}
+                     for d in (run.datasets if run else ())],
+        "params": params,
+        "run_status": run.status if run else "",
+        "run_lifecycle_stage": run.lifecycle_stage if run else "",
+        "run_deleted": bool(run and run.lifecycle_stage == "deleted"),
+        "run_tags": dict(run.tags) if run else {},
+    }
+
+
+def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = "", target_alias: str = "",
+                   rollback: bool = False) -> dict:
+    """Read from MLflow now what the gates judge, and judge it under the policy in force now.
+    Raises EvidenceUnavailable when MLflow does not answer (never falls back to the mirror)."""
+    try:
+        read = gateway.read_decision_evidence(model_name, int(version), target_stage=target_stage,
+                                              target_alias=target_alias)
+    except gateway.MlflowUnavailable as exc:
+        raise EvidenceUnavailable(f"MLflow could not be read, so there is no current evidence to decide on; "
+                                  f"nothing was changed. Try again when MLflow answers. ({exc})") from exc
+    policy = policy_snapshot(model)
+    candidate, incumbent = _fresh_snapshot(read.candidate), _fresh_snapshot(read.incumbent)
     gates = evaluate_gates(model=model, candidate=candidate, incumbent=incumbent, target_stage=target_stage,
-                           target_alias=target_alias, rollback=rollback)
-    return {"captured_at": timezone.now().isoformat(), "candidate": candidate, "incumbent": incumbent,
-            "gates": gates}
+                           target_alias=target_alias, rollback=rollback, policy=policy["rules"])
+    read_at = read.read_at.isoformat()
+    return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": candidate,
+            "incumbent": incumbent, "gates": gates, "policy": policy}
+
+
+# Compared between the evidence frozen at approval and the evidence read at deploy. A field the frozen
+# evidence does not hold (recorded before it was collected) is not compared: absence is not a change.
+_SCALAR_FIELDS = ("status", "stage", "source", "run_id", "run_present", "run_status",
+                  "run_lifecycle_stage", "run_deleted", "aliases", "datasets")
+_KEYED_FIELDS = ("tags", "metrics", "params", "run_tags")
+
+
+def evidence_changes(frozen: dict, fresh: dict) -> list[dict]:
+    """What differs between two evidence records: [{"what": "candidate.metrics.auc", "old", "new"}]."""
+    changes: list[dict] = []
+    for side in ("candidate", "incumbent"):
+        old, new = frozen.get(side), fresh.get(side)
+        if old is None or new is None or old.get("version") != new.get("version"):
+            if (old or {}).get("version") != (new or {}).get("version"):
+                changes.append({"what": f"{side}.version", "old": (old or {}).get("version"),
+                                "new": (new or {}).get("version")})
+            continue
+        for name in _SCALAR_FIELDS:
+            if name in old and old[name] != new.get(name):
+                changes.append({"what": f"{side}.{name}", "old": old[name], "new": new.get(name)})
+        for name in _KEYED_FIELDS:
+            if name not in old:
+                continue
+            before, after = old[name] or {}, new.get(name) or {}
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    changes.append({"what": f"{side}.{name}.{key}", "old": before.get(key), "new": after.get(key)})
+    old_rules = (frozen.get("policy") or {}).get("rules")
+    new_rules = (fresh.get("policy") or {}).get("rules") or {}
+    if old_rules is not None:
+        for key in sorted(set(old_rules) | set(new_rules)):
+            if old_rules.get(key) != new_rules.get(key):
+                changes.append({"what": f"policy.{key}", "old": old_rules.get(key), "new": new_rules.get(key)})
+    return changes
+
+
+def newly_failing(frozen_gates: list[dict] | None, gates: list[dict]) -> list[dict]:
+    """Gates that fail now and did not fail when the evidence was frozen (a gate that failed then and
+    was approved with an override does not send the request back for failing still)."""
+    failed_then = {g["gate"] for g in (frozen_gates or []) if not g["passed"]}
+    return [g for g in failing(gates) if g["gate"] not in failed_then]
 
 
 def failing(gates: list[dict]) -> list[dict]:
@@ -218,7 +300,8 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
             return TransitionNotAllowed(f"A {req.state} request cannot be {action}d.")
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: nobody approves or rejects their own request.")
-        if action == "approve" and req.approvals.filter(approver_username=user.get_username()).exists():
+        if action == "approve" and req.approvals.filter(approver_username=user.get_username(),
+                                                        superseded_at__isnull=True).exists():
             return TransitionNotAllowed("You have already approved this request.")
         return None
     if req.state == RequestState.DEPLOYING and req.lease_live(timezone.now()):
@@ -228,6 +311,7 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
     if req.state not in (RequestState.APPROVED, RequestState.FAILED, RequestState.DEPLOYING):
         return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
     if request_is_production_like(req):
+        # Every approval counts here, superseded ones too: whoever approved this request once does not deploy it.
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: the requester may not deploy a Production or "
                                    "protected-alias target.")

@@ -5,6 +5,11 @@ buttons use (permission, state, separation of duties) -> lock/claim the row with
 and check the count (select_for_update is a no-op on SQLite, whose IMMEDIATE transactions serialise
 writers instead) -> change -> audit.record() in the same transaction.
 
+Request, approve and deploy judge evidence read from MLflow at that moment (policies.fresh_evidence),
+never the mirror; when MLflow cannot answer the step is refused, nothing changes and the refusal is an
+event. A deploy compares that evidence with what was frozen at approval before it claims anything: a
+gate that passed then and fails now sends the request back to pending for re-approval.
+
 A deploy writes MLflow exactly once. Each attempt first claims a lease on the request (a
 compare-and-set on state and attempt number, in a durable transaction of its own), so only one
 attempt talks to MLflow at a time; then it settles earlier attempts from MLflow's state, commits its
@@ -27,7 +32,15 @@ from django.utils import timezone
 
 from governance import audit
 from governance.access import can, require_perm, visible_models
-from governance.errors import Conflict, DeployFailed, InvalidInput, NotFound, PolicyViolation, TransitionNotAllowed
+from governance.errors import (
+    Conflict,
+    DeployFailed,
+    EvidenceUnavailable,
+    InvalidInput,
+    NotFound,
+    PolicyViolation,
+    TransitionNotAllowed,
+)
 from governance.workflow.models import (
     OPEN_STATES,
     Approval,
@@ -40,11 +53,12 @@ from governance.workflow.models import (
 )
 from governance.workflow.policies import (
     STAGE_TARGETS,
-    collect_evidence,
     deploy_in_progress,
     evaluate_gates,
+    evidence_changes,
     failing,
-    incumbent_version,
+    fresh_evidence,
+    newly_failing,
     request_is_production_like,
     required_quorum,
     target_alias_problem,
@@ -111,6 +125,25 @@ def _raise_if_refused(actor, req: PromotionRequest, action: str) -> None:
         raise error
 
 
+def _evidence_or_refuse(*, actor, action: str, model, model_name: str, version: int, target_stage: str,
+                        target_alias: str, rollback: bool, req: PromotionRequest | None = None,
+                        source_ip: str | None = None) -> dict:
+    """The evidence for a decision, read from MLflow now. When MLflow cannot answer, the step is
+    refused and nothing changes, but the refusal is recorded: an auditor sees that the decision was
+    attempted and why it was not taken (only callers that passed the permission check get here)."""
+    try:
+        return fresh_evidence(model=model, model_name=model_name, version=version, target_stage=target_stage,
+                              target_alias=target_alias, rollback=rollback)
+    except EvidenceUnavailable as exc:
+        state = {"state": req.state} if req is not None else None
+        audit.record(actor=actor, action="request.evidence_unavailable", model=model_name, version=version,
+                     request=req, before=state,
+                     after={**(state or {}), "refused": action, "target": target_stage or f"@{target_alias}",
+                            "error": exc.detail},
+                     source_ip=source_ip)
+        raise
+
+
 def _locked(request_id: int) -> PromotionRequest:
     # No select_related: PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
     return PromotionRequest.objects.select_for_update().get(pk=request_id)
@@ -138,21 +171,23 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
         version = int(version)
     except (TypeError, ValueError):
         raise InvalidInput("version must be a number.") from None
-    if not ModelVersion.objects.filter(model=model, version=version).exists():
-        raise InvalidInput(f"{model_name} has no version {version}.")
     justification = (justification or "").strip()
     if not justification:
         raise InvalidInput("A justification is required.")
-    holder = incumbent_version(model, target_stage=target_stage, target_alias=target_alias)
-    if target_alias and holder == version or (target_stage and ModelVersion.objects.filter(
-            model=model, version=version, stage=target_stage).exists()):
-        raise InvalidInput(f"v{version} already holds {target_stage or '@' + target_alias}.")
     # Aliases are ASCII (target_alias_problem), so a case-insensitive match is the canonical one.
     if PromotionRequest.objects.filter(model_name=model.name, target_stage=target_stage,
                                        target_alias__iexact=target_alias, state__in=OPEN_STATES).exists():
         raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} already exists.")
-    evidence = collect_evidence(model=model, version=version, target_stage=target_stage, target_alias=target_alias,
-                                rollback=rollback)
+    # Whether the version exists and what holds the target are MLflow's answer now, not the mirror's.
+    evidence = _evidence_or_refuse(actor=actor, action="request", model=model, model_name=model.name,
+                                   version=version, target_stage=target_stage, target_alias=target_alias,
+                                   rollback=rollback, source_ip=source_ip)
+    candidate = evidence["candidate"]
+    if candidate is None:
+        raise InvalidInput(f"{model_name} has no version {version}.")
+    holder = (evidence["incumbent"] or {}).get("version")
+    if target_alias and holder == version or (target_stage and candidate["stage"] == target_stage):
+        raise InvalidInput(f"v{version} already holds {target_stage or '@' + target_alias}.")
     try:
         with transaction.atomic():
             req = PromotionRequest.objects.create(
@@ -195,8 +230,10 @@ def promotion_request_approve(*, request_id: int, actor, comment: str = "", over
     req = get_request_for(actor, request_id)
     _raise_if_refused(actor, req, "approve")
     comment = (comment or "").strip()
-    evidence = collect_evidence(model=req.model, version=req.version, target_stage=req.target_stage,
-                                target_alias=req.target_alias, rollback=req.rollback)
+    evidence = _evidence_or_refuse(actor=actor, action="approve", model=req.model, model_name=req.model_name,
+                                   version=req.version, target_stage=req.target_stage,
+                                   target_alias=req.target_alias, rollback=req.rollback, req=req,
+                                   source_ip=source_ip)
     failed = failing(evidence["gates"])
     if failed:
         why = "; ".join(g["detail"] for g in failed)
@@ -215,9 +252,11 @@ def promotion_request_approve(*, request_id: int, actor, comment: str = "", over
                                         comment=comment)
         except IntegrityError:
             raise TransitionNotAllowed("You have already approved this request.") from None
-        approvals = req.approvals.count()
+        # Only approvals given since the last re-approval reset count: earlier ones saw other evidence.
+        approvals = req.approvals.filter(superseded_at__isnull=True).count()
         quorum = required_quorum(req)
-        after = {"approvals": approvals, "quorum": quorum, "gates": evidence["gates"], "override": bool(failed)}
+        after = {"approvals": approvals, "quorum": quorum, "gates": evidence["gates"], "override": bool(failed),
+                 "evidence_read_at": evidence["read_at"]}
         if approvals >= quorum:
             claimed = PromotionRequest.objects.filter(pk=req.pk, state=RequestState.PENDING).update(
                 state=RequestState.APPROVED, approval_evidence=evidence, gate_results=evidence["gates"],
@@ -391,7 +430,7 @@ def _held(attempt: int) -> Q:
 
 def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: Q, actor=None,
                     actor_name: str | None = None, comment: str = "", before: dict | None = None,
-                    evidence: dict | None = None, mirror: bool = True) -> bool:
+                    evidence: dict | None = None, mirror: bool = True, extra: dict | None = None) -> bool:
     """The attempt's write is in MLflow: the outbox entry succeeds (also one decided 'not applied'
     earlier whose write landed late), the request is deployed when `guard` still holds for it, and
     one deploy.succeeded event says when it landed and what was read. False: already recorded."""
@@ -419,6 +458,7 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
             after["landed_late"] = True
         if evidence is not None:
             after["evidence"] = evidence
+        after.update(extra or {})
         if not moved and request_state != RequestState.DEPLOYED:
             comment = (comment + " " if comment else "") + f"(the request is {request_state}; left as it is)"
         audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
@@ -533,10 +573,84 @@ def _settle_earlier_attempts(req: PromotionRequest, pointers: gateway.ModelPoint
     return False
 
 
+def _evidence_at_deploy(req: PromotionRequest, actor, *, comment: str, source_ip: str | None) -> dict | None:
+    """Read the evidence from MLflow again before anything is claimed or written, and compare it with
+    what was frozen at approval. A gate that passed then and fails now sends the request back for
+    re-approval (Conflict). Otherwise returns the comparison, which goes into the deploy's success
+    event. None: settling an earlier attempt showed that its write is in MLflow (the request is deployed)."""
+    fresh = _evidence_or_refuse(actor=actor, action="deploy", model=req.model, model_name=req.model_name,
+                                version=req.version, target_stage=req.target_stage, target_alias=req.target_alias,
+                                rollback=req.rollback, req=req, source_ip=source_ip)
+    frozen = req.approval_evidence or req.evidence or {}
+    changes = evidence_changes(frozen, fresh)
+    now_failing = newly_failing(frozen.get("gates", req.gate_results), fresh["gates"])
+    comparison = {"read_at": fresh["read_at"], "approved_on": frozen.get("read_at") or frozen.get("captured_at"),
+                  "changes": changes, "gates": fresh["gates"]}
+    if not now_failing:
+        return comparison
+    if req.state != RequestState.APPROVED:
+        # An earlier attempt may have written MLflow: settle it from MLflow's state before the approval
+        # is undone, so a write that landed is recorded as the deploy it was.
+        resolve_outbox(request_id=req.pk)
+        req.refresh_from_db()
+        if req.state == RequestState.DEPLOYED:
+            return None
+        if req.deployments.filter(state=DeploymentState.PENDING).exists():
+            raise Conflict("A gate now fails on MLflow's evidence, but whether the last deploy attempt landed "
+                           "is unknown (MLflow could not be read back); deploy again once MLflow answers.")
+    _require_reapproval(req, actor, fresh=fresh, frozen=frozen, changes=changes, now_failing=now_failing,
+                        comment=comment, source_ip=source_ip)
+    return None  # not reached: _require_reapproval raises
+
+
+def _require_reapproval(req: PromotionRequest, actor, *, fresh: dict, frozen: dict, changes: list[dict],
+                        now_failing: list[dict], comment: str, source_ip: str | None) -> None:
+    """Back to pending with the approvals superseded (kept on record, no longer counted), one
+    request.reapproval_required event whose before/after hold what changed and which gates now fail.
+    Nothing was claimed and nothing was sent to MLflow. Always raises Conflict."""
+    now = timezone.now()
+    frozen_gates = {g["gate"]: g for g in frozen.get("gates") or req.gate_results or []}
+    failing_gates = [{"gate": g["gate"], "detail": g["detail"]} for g in now_failing]
+    with transaction.atomic():
+        live = list(req.approvals.filter(superseded_at__isnull=True).values_list("approver_username", flat=True))
+        record = {"required_at": now.isoformat(), "by": actor.get_username(), "changes": changes,
+                  "failing_gates": failing_gates, "evidence_read_at": fresh["read_at"],
+                  "superseded_approvals": live, "superseded_evidence": frozen}
+        moved = PromotionRequest.objects.filter(pk=req.pk, state=req.state, deploy_attempt=req.deploy_attempt).exclude(
+            deployments__state=DeploymentState.PENDING).update(
+            state=RequestState.PENDING, gate_results=fresh["gates"], reapproval=record, override=False,
+            decided_by="", decision_comment="", error="", updated_at=now)
+        if moved != 1:
+            current = PromotionRequest.objects.get(pk=req.pk)
+            if current.lease_live(timezone.now()):
+                raise Conflict(deploy_in_progress(current))
+            raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
+        Approval.objects.filter(request_id=req.pk, superseded_at__isnull=True).update(superseded_at=now)
+        audit.record(actor=actor, action="request.reapproval_required", model=req.model_name, version=req.version,
+                     request=req,
+                     before={"state": req.state, "approvals": live,
+                             "evidence": {c["what"]: c["old"] for c in changes},
+                             "gates": {g["gate"]: frozen_gates.get(g["gate"]) for g in failing_gates},
+                             "evidence_read_at": frozen.get("read_at") or frozen.get("captured_at")},
+                     after={"state": RequestState.PENDING, "approvals": [],
+                            "evidence": {c["what"]: c["new"] for c in changes},
+                            "gates": {g["gate"]: {"passed": False, "detail": g["detail"]} for g in failing_gates},
+                            "evidence_read_at": fresh["read_at"], "changes": changes},
+                     comment=comment, source_ip=source_ip)
+    why = "; ".join(g["detail"] for g in failing_gates)
+    changed = "; ".join(f"{c['what']} {c['old']!r} -> {c['new']!r}" for c in changes) or "the policy's rules"
+    raise Conflict(f"Not deployed: a policy gate now fails on MLflow's current evidence ({why}). The request is "
+                   f"back to pending and needs re-approval. Changed since approval: {changed}.")
+
+
 def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                              source_ip: str | None = None) -> PromotionRequest:
     req = get_request_for(actor, request_id)
     _raise_if_refused(actor, req, "deploy")
+    comparison = _evidence_at_deploy(req, actor, comment=comment, source_ip=source_ip)
+    if comparison is None:
+        req.refresh_from_db()
+        return req
     req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
     # This attempt holds the lease: it alone writes MLflow for this request until it ends or expires.
     kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
@@ -586,7 +700,7 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
         _attempt_failed(req, f"Written, not confirmed: {exc}", dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
     _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=comment,
-                    before=before)
+                    before=before, extra={"evidence_since_approval": comparison})
     req.refresh_from_db()
     return req
 

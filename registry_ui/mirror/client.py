@@ -15,6 +15,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -607,6 +608,91 @@ def read_model_pointers(name: str, *, budget: Budget | None = None, uri: str | N
             if not token:
                 break
         return ModelPointers(aliases=aliases, stages=stages, tags=tags, updated_ms=updated)
+
+
+@dataclass(frozen=True)
+class VersionEvidence:
+    """One version as a decision judges it, read from MLflow at that moment: the version (status, run
+    id, stage, tags), the aliases pointing at it, and its run (None: the version names no run, or
+    MLflow no longer has it; a deleted run is still returned, with lifecycle_stage "deleted")."""
+
+    version: VersionRecord
+    aliases: tuple[str, ...]
+    run: RunRecord | None
+
+
+@dataclass(frozen=True)
+class DecisionEvidence:
+    """What a promotion decision judges, read from MLflow in one pass: the candidate version and the
+    current holder of the target (the incumbent), each with its run; None where MLflow has none."""
+
+    model: str
+    read_at: datetime
+    candidate: VersionEvidence | None
+    incumbent: VersionEvidence | None
+
+
+def read_decision_evidence(name: str, version: int, *, target_stage: str = "", target_alias: str = "",
+                           budget: Budget | None = None, uri: str | None = None) -> DecisionEvidence:
+    """The candidate `version` of model `name` and the incumbent of the target (the version the alias
+    points at; for a stage, its newest version in that stage), each with its run's lifecycle stage,
+    status, latest metrics, params, tags and dataset inputs, as MLflow reports them now. Raises
+    MlflowUnavailable when MLflow does not answer: a decision is never made on anything else.
+
+    One model-wide listing of versions rather than a read per version: it gives the stage holders
+    and the candidate from the same answer."""
+    configure()
+    from mlflow.exceptions import MlflowException
+
+    with _deploy_call(budget, f"reading the evidence for {name} v{version}", uri):
+        client = _client(uri)
+        try:
+            model = client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return DecisionEvidence(model=name, read_at=datetime.now(tz=UTC), candidate=None, incumbent=None)
+            raise
+        aliases = {str(alias): int(v) for alias, v in (model.aliases or {}).items()}
+        versions: dict[int, VersionRecord] = {}
+        token = None
+        quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+        while True:
+            page = client.search_model_versions(f"name='{quoted}'", max_results=1000, page_token=token)
+            for mv in page:
+                if mv.name == name:
+                    versions[int(mv.version)] = _version_record(mv)
+            token = page.token
+            if not token:
+                break
+        if target_alias:
+            held = aliases.get(target_alias)
+        elif target_stage:
+            held = max((v for v, r in versions.items() if r.stage == target_stage), default=None)
+        else:
+            held = None
+        runs: dict[str, RunRecord | None] = {}
+
+        def run_of(record: VersionRecord) -> RunRecord | None:
+            if not record.run_id:
+                return None
+            if record.run_id not in runs:
+                try:
+                    runs[record.run_id] = _run_record(client.get_run(record.run_id), {})
+                except MlflowException as exc:
+                    if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                        raise
+                    runs[record.run_id] = None  # deleted and garbage-collected: MLflow has no such run
+            return runs[record.run_id]
+
+        def evidence(number: int | None) -> VersionEvidence | None:
+            record = versions.get(number) if number is not None else None
+            if record is None:
+                return None
+            return VersionEvidence(version=record, run=run_of(record),
+                                   aliases=tuple(sorted(a for a, v in aliases.items() if v == number)))
+
+        return DecisionEvidence(model=name, candidate=evidence(int(version)), incumbent=evidence(held),
+                                read_at=datetime.now(tz=UTC))
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -86,20 +86,31 @@ class RequestSerializer(serializers.ModelSerializer):
     target = serializers.SerializerMethodField()
     requester = serializers.CharField(source="requester_username")
     approvals = serializers.SerializerMethodField()
+    needs_reapproval = serializers.BooleanField(read_only=True)
+    reapproval = serializers.SerializerMethodField()
 
     class Meta:
         model = PromotionRequest
         fields = ["id", "model", "version", "target", "target_stage", "target_alias", "archive_existing", "state",
                   "justification", "requester", "rollback", "urgent", "override", "approvals", "decided_by",
                   "decision_comment", "deployed_by", "deployed_at", "error", "created_at", "updated_at",
-                  "gate_results"]
+                  "gate_results", "needs_reapproval", "reapproval"]
 
     def get_target(self, obj) -> dict:
         return {"kind": obj.target_kind, "name": obj.target_stage or obj.target_alias, "label": obj.target_label}
 
     def get_approvals(self, obj) -> list[dict]:
-        return [{"approver": a.approver_username, "comment": a.comment, "at": a.created_at.isoformat()}
+        return [{"approver": a.approver_username, "comment": a.comment, "at": a.created_at.isoformat(),
+                 "superseded": a.superseded_at is not None}
                 for a in obj.approvals.all()]
+
+    def get_reapproval(self, obj) -> dict | None:
+        """Why the request was sent back for re-approval (what changed in MLflow, which gates fail).
+        The superseded evidence itself stays out of listings: it is evidence.at_approval on the detail
+        until the next approval replaces it."""
+        if not obj.reapproval:
+            return None
+        return {k: v for k, v in obj.reapproval.items() if k != "superseded_evidence"}
 
 
 
