@@ -17,7 +17,7 @@ from governance.workflow.models import Approval, Deployment, ModelPolicy, Promot
 from tests.conftest import MlflowFactory, make_user
 from tests.fixtures_workflow import Promo
 
-pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("fast_passwords", "role_perms")]
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow, pytest.mark.usefixtures("role_perms")]
 
 DATASET = {"name": "train", "digest": "d1g3st", "context": "training"}
 MARK = "governance.deploy.alias.champion"
