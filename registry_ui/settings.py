@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
     "registry_ui",
     "governance",
 ]
@@ -297,6 +299,16 @@ AUDIT_PAGE_SIZE = int(os.environ.get("AUDIT_PAGE_SIZE", "50"))
 AUDIT_EXPORT_CHUNK = int(os.environ.get("AUDIT_EXPORT_CHUNK", "2000"))
 # The sync watcher writes a signed checkpoint at most this often (seconds).
 AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "3600"))
+
+# --- Background work -------------------------------------------------------------------------------
+# Django's Tasks API (the django-tasks backport). The database backend keeps the queue in the console's
+# own database, so one worker (`manage.py db_worker`) is all a small installation runs beside the web.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 # --- Pages ----------------------------------------------------------------------------------------
 # Catalogue rows per page (?per_page= may ask for up to REGISTRY_MAX_PAGE_SIZE).

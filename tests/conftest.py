@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures_workflow",
     "tests.fixtures_audit",
     "tests.fixtures_pages",
+    "tests.fixtures_tasks",
 ]
 
 # Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from

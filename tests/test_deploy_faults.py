@@ -28,6 +28,7 @@ from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, PromotionRequest
 from registry_ui.mirror.sync import sync_model
 from tests.conftest import make_user
+from tests.fixtures_tasks import database_url
 
 pytestmark = [pytest.mark.mlflow]
 
@@ -294,20 +295,12 @@ def test_a_write_landing_late_is_recorded_as_the_deploys_success_not_drift(proxy
 # --------------------------------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 def _deploy_in_child(req, username: str, proxy_url: str) -> subprocess.Popen:
     code = ("from django.contrib.auth import get_user_model\n"
             "from governance.workflow import services\n"
             f"services.promotion_request_deploy(request_id={req.pk}, "
             f"actor=get_user_model().objects.get(username={username!r}))\n")
-    env = {**os.environ, "DATABASE_URL": _database_url(), "MLFLOW_TRACKING_URI": proxy_url,
+    env = {**os.environ, "DATABASE_URL": database_url(), "MLFLOW_TRACKING_URI": proxy_url,
            "MLFLOW_WEB_TIMEOUT": "30", "DJANGO_SETTINGS_MODULE": "registry_ui.settings"}
     return subprocess.Popen([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
