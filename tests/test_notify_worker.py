@@ -13,7 +13,6 @@ from governance.notify import services as notify
 from governance.notify.models import Delivery, Notification, OutboxState
 from governance.workflow import services as workflow
 from tests.conftest import browser_login
-from tests.fixtures_notify import receiver  # noqa: F401 - fixture
 from tests.fixtures_tasks import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mlflow]
@@ -26,7 +25,8 @@ def _worker_env(mail_dir: Path, **extra) -> dict:
 
 
 def _mails(mail_dir: Path) -> list:
-    return [email.message_from_bytes(p.read_bytes()) for p in sorted(mail_dir.glob("*.log"))] if mail_dir.exists() else []
+    files = sorted(mail_dir.glob("*.log")) if mail_dir.exists() else []
+    return [email.message_from_bytes(p.read_bytes()) for p in files]
 
 
 def _subscribe(admin, url: str, **kwargs):
