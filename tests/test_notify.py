@@ -267,7 +267,11 @@ def test_a_person_turns_kinds_of_mail_off_and_watches_a_model(role_perms, engine
     assert response.status_code == 302
     assert MailPreference.objects.get(user=engineer).muted == ["approval_needed", "deploy_needed"]
     assert client.post(reverse("notify:profile"), {"enabled": ["nonsense"]}).status_code == 400
-    client.post(reverse("notify:watch"), {"model": "fraud", "watch": "1"})
+    model_page = reverse("registry:model_detail", args=["fraud"])
+    assert "Watch this model" in client.get(model_page).content.decode()
+    assert client.post(reverse("notify:watch"), {"model": "fraud", "watch": "1", "next": model_page})["Location"] == (
+        model_page)
+    assert "Stop watching" in client.get(model_page).content.decode()
     assert "fraud" in client.get(reverse("notify:profile")).content.decode()
     client.post(reverse("notify:watch"), {"model": "fraud", "watch": "0"})
     assert not ModelWatch.objects.exists()
