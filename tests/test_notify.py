@@ -316,3 +316,19 @@ def test_an_admin_re_sends_a_failed_delivery_and_it_is_audited(admin_user, clien
     assert delivery.state == OutboxState.PENDING and delivery.attempts == 0
     event = AuditEvent.objects.get(action="delivery.resent")
     assert event.after["webhook_id"] == delivery.webhook_id and event.actor_username == "admin"
+
+
+def test_the_admin_saves_subscriptions_through_the_audited_services(admin_user, client, settings):
+    settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = False
+    client.force_login(admin_user)
+    add = reverse("admin:governance_subscription_add")
+    data = {"name": "ci", "url": "http://10.0.0.7/hook", "kinds": ["deploy.failed"], "model_name": "", "active": "on"}
+    assert "refused" in client.post(add, data).content.decode()
+    settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = True
+    response = client.post(add, data, follow=True)
+    sub = notify.Subscription.objects.get()
+    assert sub.kinds == ["deploy.failed"] and sub.secret in response.content.decode()  # shown once, as a message
+    client.post(reverse("admin:governance_subscription_delete", args=[sub.pk]), {"post": "yes"})
+    assert not notify.Subscription.objects.exists()
+    assert list(AuditEvent.objects.filter(action__startswith="subscription.").values_list("action", flat=True)) == [
+        "subscription.created", "subscription.deleted"]
