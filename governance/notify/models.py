@@ -11,6 +11,8 @@ class EventKind(models.TextChoices):
     REQUEST_APPROVED = "request.approved"
     REQUEST_REJECTED = "request.rejected"
     REQUEST_CANCELLED = "request.cancelled"
+    # A deploy found a gate failing on fresh evidence: back to pending, approvers needed again.
+    REQUEST_REAPPROVAL_REQUIRED = "request.reapproval_required"
     DEPLOY_SUCCEEDED = "deploy.succeeded"
     DEPLOY_FAILED = "deploy.failed"
     DRIFT_DETECTED = "registry.drift"

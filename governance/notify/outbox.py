@@ -103,7 +103,7 @@ def _audience(kind: str, event, subject, turn) -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = []
     if model is None:
         return out  # a model the mirror no longer has: nobody can be shown it
-    if kind == "request.created":
+    if kind in ("request.created", "request.reapproval_required"):
         out += [(MailKind.APPROVAL_NEEDED, u) for u in _holders("approve", model) if turn is None or turn(u, "approve")]
     if kind == "request.approved" and after.get("state") == "approved":
         out += [(MailKind.DEPLOY_NEEDED, u) for u in _holders("deploy", model) if turn is None or turn(u, "deploy")]

@@ -11,6 +11,7 @@ def summary(kind: str, data: dict) -> str:
         "request.approved": f"{actor} approved {what}{target} (now {data.get('state')})",
         "request.rejected": f"{actor} rejected {what}{target}",
         "request.cancelled": f"{actor} cancelled the request for {what}{target}",
+        "request.reapproval_required": f"{what}{target} needs approval again: a gate now fails on fresh evidence",
         "deploy.succeeded": f"Deployed {what}{target}",
         "deploy.failed": f"Deploy of {what}{target} failed",
         "registry.drift": f"Drift on {what}: changed in MLflow outside governance",

@@ -639,8 +639,8 @@ def _require_reapproval(req: PromotionRequest, actor, *, fresh: dict, frozen: di
                 raise Conflict(deploy_in_progress(current))
             raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
         Approval.objects.filter(request_id=req.pk, superseded_at__isnull=True).update(superseded_at=now)
-        audit.record(actor=actor, action="request.reapproval_required", model=req.model_name, version=req.version,
-                     request=req,
+        event = audit.record(actor=actor, action="request.reapproval_required", model=req.model_name,
+                     version=req.version, request=req,
                      before={"state": req.state, "approvals": live,
                              "evidence": {c["what"]: c["old"] for c in changes},
                              "gates": {g["gate"]: frozen_gates.get(g["gate"]) for g in failing_gates},
@@ -650,6 +650,8 @@ def _require_reapproval(req: PromotionRequest, actor, *, fresh: dict, frozen: di
                             "gates": {g["gate"]: {"passed": False, "detail": g["detail"]} for g in failing_gates},
                             "evidence_read_at": fresh["read_at"], "changes": changes},
                      comment=comment, source_ip=source_ip)
+        req.refresh_from_db()
+        emit(event, subject=req, turn=_turn(req))  # the approvers' turn again
     why = "; ".join(g["detail"] for g in failing_gates)
     changed = "; ".join(f"{c['what']} {c['old']!r} -> {c['new']!r}" for c in changes) or "the policy's rules"
     raise Conflict(f"Not deployed: a policy gate now fails on MLflow's current evidence ({why}). The request is "
