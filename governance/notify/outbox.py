@@ -161,13 +161,15 @@ def emit(event, *, subject=None, turn: Callable[[object, str], bool] | None = No
         if (user.pk, mail_kind) in seen or mail_kind in (muted.get(user.pk) or []):
             continue
         seen.add((user.pk, mail_kind))
-        mails.append(Notification(event=outbound, user=user, kind=mail_kind,
-                                  subject=f"[Model governance] {summary(kind, payload['data'])}"[:300],
+        # One line: a mail header never carries a newline from a name.
+        mail_subject = " ".join(f"[Model governance] {summary(kind, payload['data'])}".split())[:300]
+        mails.append(Notification(event=outbound, user=user, kind=mail_kind, subject=mail_subject,
                                   body=_mail_body(kind, payload["data"], mail_kind)))
     Notification.objects.bulk_create(mails)
     delivery_ids = list(Delivery.objects.filter(event=outbound).values_list("pk", flat=True))
     mail_ids = list(Notification.objects.filter(event=outbound).values_list("pk", flat=True))
-    transaction.on_commit(lambda: enqueue_sends(delivery_ids=delivery_ids, mail_ids=mail_ids))
+    if delivery_ids or mail_ids:
+        transaction.on_commit(lambda: enqueue_sends(delivery_ids=delivery_ids, mail_ids=mail_ids))
     return outbound
 
 
