@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from governance import grants
+from governance.notify import admin as admin_notify  # noqa: F401
 from governance.workflow import admin as admin_workflow  # noqa: F401
 from registry_ui.client_ip import client_ip
 

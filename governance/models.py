@@ -2,6 +2,15 @@
 package (audit/models.py, workflow/models.py)."""
 
 from governance.audit.models import AuditEvent, AuditVerification
+from governance.notify.models import (
+    Delivery,
+    MailPreference,
+    ModelWatch,
+    Notification,
+    OutboundEvent,
+    Subscription,
+)
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
 
-__all__ = ["AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest"]
+__all__ = ["AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
+           "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch"]

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "registry_ui.context_processors.console",
                 "governance.access.roles_context",
+                "governance.workflow.inbox.awaiting_context",
             ],
             # Template tag libraries live beside the pages that use them, not in templatetags/ folders.
             "libraries": {
@@ -252,7 +253,8 @@ LOGGING = {
 
 # --- Wiring governance into the registry pages (see registry_ui/extensions.py) --------------------
 REGISTRY_VISIBILITY = "governance.access.visible_models"
-REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels"]
+REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels",
+                            "governance.notify.panels.watch_panels"]
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
 
 # --- Sync -----------------------------------------------------------------------------------------
@@ -309,6 +311,34 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+
+# --- Notifications: email and outbound webhooks (governance.notify) ---------------------------------
+# Mail goes out through Django's email framework, only from tasks. The demo prints it on the worker's
+# console; production sets EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # the filebased backend's folder
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "model-governance@localhost")
+# Absolute links in mails and webhook bodies (the console's public URL, e.g. https://governance.example.com).
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "")
+# SSRF guard: webhook destinations resolving to loopback/private/link-local/reserved addresses are refused
+# (at save and at send) unless this is on.
+OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = env_bool("OUTBOUND_WEBHOOKS_ALLOW_PRIVATE", False)
+OUTBOUND_WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("OUTBOUND_WEBHOOK_CONNECT_TIMEOUT", "3"))
+OUTBOUND_WEBHOOK_TIMEOUT = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT", "5"))
+OUTBOUND_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("OUTBOUND_WEBHOOK_MAX_ATTEMPTS", "8"))
+# Retry n waits BACKOFF * 2**(n-1) seconds, at most BACKOFF_MAX (30 s, 1 min, 2 min, ... with the defaults).
+OUTBOUND_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOFF_SECONDS", "30"))
+OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
+# governance.notify.tasks.sweep_outbox re-enqueues outbox rows whose task is this late (seconds).
+NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "120"))
+EVENT_FEED_PAGE_SIZE = int(os.environ.get("EVENT_FEED_PAGE_SIZE", "100"))
 
 # --- Pages ----------------------------------------------------------------------------------------
 # Catalogue rows per page (?per_page= may ask for up to REGISTRY_MAX_PAGE_SIZE).

@@ -20,9 +20,11 @@ urlpatterns = [
     path("api/v1/compare/", include("registry_ui.api.compare_urls")),
     path("api/v1/requests/", include("governance.workflow.api.urls")),
     path("api/v1/audit/", include("governance.audit.api.urls")),
+    path("api/v1/events/", include("governance.notify.api.urls")),
     path("api/v1/", include("registry_ui.api.urls")),
     # governance pages: inbox, requests; audit trail and reports
     path("governance/", include("governance.workflow.urls")),
+    path("governance/", include("governance.notify.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
 

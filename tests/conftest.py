@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures_audit",
     "tests.fixtures_pages",
     "tests.fixtures_tasks",
+    "tests.fixtures_notify",
 ]
 
 # Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from

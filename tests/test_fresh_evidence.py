@@ -128,6 +128,11 @@ def test_a_gate_failing_at_deploy_sends_the_request_back_for_reapproval(auc_mode
     event = AuditEvent.objects.get(request_id=req.pk, action="request.reapproval_required")
     assert event.actor_username == "ops" and event.comment == "ship it"
     assert event.before["state"] == "approved" and sorted(event.before["approvals"]) == ["engineer", "engineer2"]
+    # The approvers are told it is their turn again (governance.notify), in the same transaction.
+    from governance.notify.models import Notification
+
+    assert sorted(Notification.objects.filter(event__audit_seq=event.seq, kind="approval_needed")
+                  .values_list("user__username", flat=True)) == ["engineer", "engineer2"]
     assert event.before["evidence"] == {"candidate.metrics.auc": 0.91}
     assert event.after["evidence"] == {"candidate.metrics.auc": 0.70}
     assert event.before["gates"]["threshold:auc"]["passed"] is True

@@ -54,6 +54,7 @@ API_SIGNED_IN = _row(403, 200, 200, 200, 200, 200, 200, 200)  # session auth: an
 POST_ONLY_PAGE = _row(302, 405, 405, 405, 405, 405, 405, 405)
 POST_ONLY_API = _row(403, 405, 405, 405, 405, 405, 405, 405)
 EVERYONE = _row(*[200] * 8)
+ADMIN_ONLY_PAGE = _row(302, 403, 403, 403, 403, 403, 200, 403)
 NOBODY_GET = _row(*[405] * 8)
 # Reading an object: every role group may read every model (scoping limits actions, not reading); the
 # team member reads the team's model only, and the open one is out of scope for them: 404.
@@ -131,6 +132,18 @@ MATRIX = {
     "audit:checkpoint_download": (None, "", _row(302, *[404] * 7)),
     "audit_api:event_list": (None, "", API_SIGNED_IN),
     "audit_api:verify": (None, "", _row(403, 403, 403, 403, 403, 200, 200, 403)),
+    # Notifications: everyone signed in has a profile (mail preferences, watches) and reads the event
+    # feed (filtered to the models they may see); outbound webhooks are for administrators only.
+    "notify:profile": (None, "", SIGNED_IN),
+    "notify:watch": (None, "", POST_ONLY_PAGE),
+    "notify:subscription_list": (None, "", ADMIN_ONLY_PAGE),
+    # The permission is checked before the lookup: 403 for all but the admin, who gets 404 in this world
+    # (it has no subscription; tests/test_notify.py opens a real one).
+    "notify:subscription_edit": (lambda t: {"pk": 999999}, "", _row(302, 403, 403, 403, 403, 403, 404, 403)),
+    "notify:subscription_delete": (lambda t: {"pk": 999999}, "", POST_ONLY_PAGE),
+    "notify:delivery_list": (None, "", ADMIN_ONLY_PAGE),
+    "notify:delivery_resend": (lambda t: {"pk": 999999}, "", POST_ONLY_PAGE),
+    "events_api:event_list": (None, "", API_SIGNED_IN),
 }
 
 
@@ -367,7 +380,12 @@ def test_write_matrix(world, action, scope, role, interface):
 READ_ONLY = ["anonymous", "outsider", "auditor", "scoped"]  # "scoped", on the open model out of its sight
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MATRIX if n not in {"login", "logout", "hooks:mlflow"}))
+# A person's own mail preferences and watches are theirs to change, whatever their role (no audit event,
+# no request touched): tests/test_notify.py covers them.
+NOT_WRITES = {"login", "logout", "hooks:mlflow", "notify:profile", "notify:watch"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MATRIX if n not in NOT_WRITES))
 def test_a_write_by_someone_who_may_not_write_changes_nothing(world, name):
     url = _url(name, world.targets["open"])
     events = AuditEvent.objects.exclude(action__startswith="user.").count()  # signing in is an event

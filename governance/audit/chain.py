@@ -83,6 +83,11 @@ ACTIONS = frozenset(
         "user.logout",
         "report.exported",
         "audit.checkpoint",
+        # Outbound webhooks (governance.notify): subscriptions are configuration, a re-send is a decision.
+        "subscription.created",
+        "subscription.changed",
+        "subscription.deleted",
+        "delivery.resent",
     }
 )
 

@@ -14,6 +14,7 @@ it reports no per-object creations, its `registry.synced` summary says so.
 from django.utils import timezone
 
 from governance import audit
+from governance.notify.outbox import emit
 from governance.workflow.explain import explaining_deployment
 from governance.workflow.models import OPEN_STATES, DeploymentState, PromotionRequest
 from governance.workflow.services import credit_late_landing, pointers_from_mirror
@@ -61,9 +62,11 @@ def handle_sync_report(report) -> None:
             what = f"stage {change.before} -> {change.after}"
         else:
             what = f"@{change.name}: {_v(change.before)} -> {_v(change.after)}"
-        audit.record(actor_name=ACTOR, action="registry.drift", model=change.model, version=change.version,
-                     before=before, after=after,
-                     comment=f"Changed in MLflow outside governance ({what}), seen at {change.detected_at.isoformat()}")
+        event = audit.record(
+            actor_name=ACTOR, action="registry.drift", model=change.model, version=change.version, before=before,
+            after=after,
+            comment=f"Changed in MLflow outside governance ({what}), seen at {change.detected_at.isoformat()}")
+        emit(event)
     for change in report.observed:
         _record_observed(change)
     if report.changed:

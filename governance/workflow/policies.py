@@ -280,9 +280,20 @@ def failing(gates: list[dict]) -> list[dict]:
     return [g for g in gates if not g["passed"]]
 
 
-def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | None:
+def _has_approved(req: PromotionRequest, username: str, *, live_only: bool) -> bool:
+    """Whether `username` approved `req` (live_only: an approval not superseded by a re-approval). Reads
+    prefetched approvals when the caller prefetched them (the inbox count), else asks the database."""
+    prefetched = getattr(req, "_prefetched_objects_cache", {}).get("approvals")
+    if prefetched is not None:
+        return any(a.approver_username == username and (not live_only or a.superseded_at is None) for a in prefetched)
+    approvals = req.approvals.filter(approver_username=username)
+    return (approvals.filter(superseded_at__isnull=True) if live_only else approvals).exists()
+
+
+def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None) -> Exception | None:
     """Why `user` may not `action` this request now, as the error a service raises (None: allowed).
-    Order: permission first (a user without the role learns nothing more), then state, then SoD."""
+    Order: permission first (a user without the role learns nothing more), then state, then SoD.
+    `checker` (a prefetched guardian ObjectPermissionChecker) only caches object grants."""
     if not getattr(user, "is_authenticated", False):
         return PermissionDenied("Sign in first.")
     model = req.model
@@ -293,15 +304,14 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
             return TransitionNotAllowed(f"A {req.state} request cannot be cancelled.")
         return None
     perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy"}[action]
-    if model is None or not can(user, perm_action, model):
+    if model is None or not can(user, perm_action, model, checker=checker):
         return PermissionDenied(f"You may not {action} requests for {req.model_name}.")
     if action in ("approve", "reject"):
         if req.state != RequestState.PENDING:
             return TransitionNotAllowed(f"A {req.state} request cannot be {action}d.")
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: nobody approves or rejects their own request.")
-        if action == "approve" and req.approvals.filter(approver_username=user.get_username(),
-                                                        superseded_at__isnull=True).exists():
+        if action == "approve" and _has_approved(req, user.get_username(), live_only=True):
             return TransitionNotAllowed("You have already approved this request.")
         return None
     if req.state == RequestState.DEPLOYING and req.lease_live(timezone.now()):
@@ -315,7 +325,7 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: the requester may not deploy a Production or "
                                    "protected-alias target.")
-        if req.approvals.filter(approver_username=user.get_username()).exists():
+        if _has_approved(req, user.get_username(), live_only=False):
             return PolicyViolation("Separation of duties: an approver may not deploy a Production or "
                                    "protected-alias target.")
     return None
@@ -326,7 +336,8 @@ def deploy_in_progress(req: PromotionRequest) -> str:
     return f"A deploy of this request is in progress (started {started} by {req.lease_holder or 'someone'})."
 
 
-def request_actions(user, req: PromotionRequest) -> list[str]:
+def request_actions(user, req: PromotionRequest, *, checker=None) -> list[str]:
     """What this user may do now on this request (a subset of approve, reject, cancel, deploy): the
     buttons shown are exactly these, and the services refuse the rest with the same reasons."""
-    return [a for a in ("approve", "reject", "cancel", "deploy") if transition_refusal(user, req, a) is None]
+    return [a for a in ("approve", "reject", "cancel", "deploy")
+            if transition_refusal(user, req, a, checker=checker) is None]

@@ -41,6 +41,7 @@ from governance.errors import (
     PolicyViolation,
     TransitionNotAllowed,
 )
+from governance.notify.outbox import emit
 from governance.workflow.models import (
     OPEN_STATES,
     Approval,
@@ -59,6 +60,7 @@ from governance.workflow.policies import (
     failing,
     fresh_evidence,
     newly_failing,
+    request_actions,
     request_is_production_like,
     required_quorum,
     target_alias_problem,
@@ -117,6 +119,11 @@ def previous_holder(model: RegisteredModel, *, target_stage: str = "", target_al
 
 def _state_dict(req: PromotionRequest) -> dict:
     return {"state": req.state, "target": req.target_label, "version": req.version}
+
+
+def _turn(req: PromotionRequest):
+    """For notify.emit: whether it is `user`'s turn to `action` this request (the inbox's own rule)."""
+    return lambda user, action: action in request_actions(user, req)
 
 
 def _raise_if_refused(actor, req: PromotionRequest, action: str) -> None:
@@ -197,10 +204,11 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
                 rollback=rollback, urgent=bool(urgent) and rollback, evidence=evidence,
                 gate_results=evidence["gates"],
             )
-            audit.record(actor=actor, action="request.created", model=model, version=version, request=req,
-                         before=None, after={**_state_dict(req), "rollback": req.rollback, "urgent": req.urgent,
-                                             "gates": evidence["gates"]},
-                         comment=justification, source_ip=source_ip)
+            event = audit.record(actor=actor, action="request.created", model=model, version=version, request=req,
+                                 before=None, after={**_state_dict(req), "rollback": req.rollback,
+                                                     "urgent": req.urgent, "gates": evidence["gates"]},
+                                 comment=justification, source_ip=source_ip)
+            emit(event, subject=req, turn=_turn(req))
     except IntegrityError:
         raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} "
                        "already exists.") from None
@@ -267,10 +275,11 @@ def promotion_request_approve(*, request_id: int, actor, comment: str = "", over
             after["state"] = RequestState.APPROVED
         else:
             after["state"] = RequestState.PENDING
-        audit.record(actor=actor, action="request.approved", model=req.model_name, version=req.version, request=req,
-                     before={"state": RequestState.PENDING, "approvals": approvals - 1}, after=after,
-                     comment=comment, source_ip=source_ip)
-    req.refresh_from_db()
+        event = audit.record(actor=actor, action="request.approved", model=req.model_name, version=req.version,
+                             request=req, before={"state": RequestState.PENDING, "approvals": approvals - 1},
+                             after=after, comment=comment, source_ip=source_ip)
+        req.refresh_from_db()
+        emit(event, subject=req, turn=_turn(req))
     return req
 
 
@@ -286,10 +295,11 @@ def promotion_request_reject(*, request_id: int, actor, comment: str, source_ip:
             updated_at=timezone.now())
         if claimed != 1:
             raise TransitionNotAllowed("This request is no longer pending.")
-        audit.record(actor=actor, action="request.rejected", model=req.model_name, version=req.version, request=req,
-                     before={"state": req.state}, after={"state": RequestState.REJECTED}, comment=comment,
-                     source_ip=source_ip)
-    req.refresh_from_db()
+        event = audit.record(actor=actor, action="request.rejected", model=req.model_name, version=req.version,
+                             request=req, before={"state": req.state}, after={"state": RequestState.REJECTED},
+                             comment=comment, source_ip=source_ip)
+        req.refresh_from_db()
+        emit(event, subject=req)
     return req
 
 
@@ -310,10 +320,11 @@ def promotion_request_cancel(*, request_id: int, actor, comment: str = "",
             updated_at=timezone.now())
         if claimed != 1:
             raise TransitionNotAllowed("Someone else changed this request first.")
-        audit.record(actor=actor, action="request.cancelled", model=req.model_name, version=req.version,
-                     request=req, before={"state": req.state}, after={"state": RequestState.CANCELLED},
-                     comment=comment or "", source_ip=source_ip)
-    req.refresh_from_db()
+        event = audit.record(actor=actor, action="request.cancelled", model=req.model_name, version=req.version,
+                             request=req, before={"state": req.state}, after={"state": RequestState.CANCELLED},
+                             comment=comment or "", source_ip=source_ip)
+        req.refresh_from_db()
+        emit(event, subject=req)
     return req
 
 
@@ -461,9 +472,10 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
         after.update(extra or {})
         if not moved and request_state != RequestState.DEPLOYED:
             comment = (comment + " " if comment else "") + f"(the request is {request_state}; left as it is)"
-        audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
-                     version=dep.version, request=dep.request_id,
-                     before=before if before is not None else dep.before, after=after, comment=comment)
+        event = audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
+                             version=dep.version, request=dep.request_id,
+                             before=before if before is not None else dep.before, after=after, comment=comment)
+        emit(event, subject=PromotionRequest.objects.filter(pk=dep.request_id).select_related("requester").first())
     return True
 
 
@@ -516,11 +528,12 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
         else:
             Deployment.objects.filter(pk=dep.pk).update(error=error)
         if claimed == 1:
-            audit.record(actor=actor, action="deploy.failed", model=req.model_name, version=req.version, request=req,
-                         before={"state": RequestState.DEPLOYING},
-                         after={"state": RequestState.FAILED, "error": error, "attempt": req.deploy_attempt,
-                                "deployment": dep.pk,
-                                "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
+            event = audit.record(
+                actor=actor, action="deploy.failed", model=req.model_name, version=req.version, request=req,
+                before={"state": RequestState.DEPLOYING},
+                after={"state": RequestState.FAILED, "error": error, "attempt": req.deploy_attempt,
+                       "deployment": dep.pk, "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
+            emit(event, subject=req)
 
 
 def _claim_attempt(req: PromotionRequest, actor, *, comment: str, source_ip: str | None) -> PromotionRequest:
@@ -626,8 +639,8 @@ def _require_reapproval(req: PromotionRequest, actor, *, fresh: dict, frozen: di
                 raise Conflict(deploy_in_progress(current))
             raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
         Approval.objects.filter(request_id=req.pk, superseded_at__isnull=True).update(superseded_at=now)
-        audit.record(actor=actor, action="request.reapproval_required", model=req.model_name, version=req.version,
-                     request=req,
+        event = audit.record(actor=actor, action="request.reapproval_required", model=req.model_name,
+                     version=req.version, request=req,
                      before={"state": req.state, "approvals": live,
                              "evidence": {c["what"]: c["old"] for c in changes},
                              "gates": {g["gate"]: frozen_gates.get(g["gate"]) for g in failing_gates},
@@ -637,6 +650,8 @@ def _require_reapproval(req: PromotionRequest, actor, *, fresh: dict, frozen: di
                             "gates": {g["gate"]: {"passed": False, "detail": g["detail"]} for g in failing_gates},
                             "evidence_read_at": fresh["read_at"], "changes": changes},
                      comment=comment, source_ip=source_ip)
+        req.refresh_from_db()
+        emit(event, subject=req, turn=_turn(req))  # the approvers' turn again
     why = "; ".join(g["detail"] for g in failing_gates)
     changed = "; ".join(f"{c['what']} {c['old']!r} -> {c['new']!r}" for c in changes) or "the policy's rules"
     raise Conflict(f"Not deployed: a policy gate now fails on MLflow's current evidence ({why}). The request is "

@@ -15,7 +15,7 @@ from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
 from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
-from governance.workflow.models import RequestState
+from governance.workflow.inbox import awaiting_my_action
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
@@ -33,15 +33,8 @@ def _raise_http(exc: BaseException) -> None:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
-    visible = workflow.requests_visible_to(user)
-    to_approve, to_deploy = [], []
-    for req in visible.filter(state=RequestState.PENDING).exclude(requester=user)[:100]:
-        if "approve" in request_actions(user, req):
-            to_approve.append(req)
-    for req in visible.filter(state__in=[RequestState.APPROVED, RequestState.FAILED])[:100]:
-        if "deploy" in request_actions(user, req):
-            to_deploy.append(req)
-    mine = list(visible.filter(requester=user)[:50])
+    to_approve, to_deploy = awaiting_my_action(user)
+    mine = list(workflow.requests_visible_to(user).filter(requester=user)[:50])
     return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine})
 
 
