@@ -303,12 +303,32 @@ AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "360
 # --- Background work -------------------------------------------------------------------------------
 # Django's Tasks API (the django-tasks backport). The database backend keeps the queue in the console's
 # own database, so one worker (`manage.py db_worker`) is all a small installation runs beside the web.
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
-    }
-}
+# TASKS_BACKEND=rq puts the queue in Redis instead (django-tasks-rq; workers: `manage.py rqworker
+# --job-class django_tasks_rq.Job`), for installations with many workers.
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database").strip().lower()
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+elif TASKS_BACKEND == "rq":
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": int(os.environ.get("RQ_JOB_TIMEOUT", "3600"))}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be 'database' or 'rq', not {TASKS_BACKEND!r}.")
+
+# Periodic jobs (`manage.py scheduler` enqueues them; see registry_ui/scheduler/). Dotted paths to
+# PeriodicJob objects, imported and checked at start-up: governance adds its own here.
+SCHEDULED_JOBS = [
+    "registry_ui.mirror.tasks.SYNC_JOB",
+    "governance.audit.tasks.CHECKPOINT_JOB",
+    "governance.workflow.tasks.OUTBOX_JOB",
+]
+# Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).
+REGISTRY_SYNC_INTERVAL = int(os.environ.get("REGISTRY_SYNC_INTERVAL", "300"))
+# Seconds between two runs of the deploy-outbox resolution.
+WORKFLOW_OUTBOX_RESOLVE_INTERVAL = int(os.environ.get("WORKFLOW_OUTBOX_RESOLVE_INTERVAL", "60"))
+# A run still "queued"/"running" after this long is taken as lost (its worker died): enqueue the next.
+SCHEDULER_STUCK_SECONDS = int(os.environ.get("SCHEDULER_STUCK_SECONDS", "3600"))
 
 # --- Pages ----------------------------------------------------------------------------------------
 # Catalogue rows per page (?per_page= may ask for up to REGISTRY_MAX_PAGE_SIZE).
