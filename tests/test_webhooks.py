@@ -9,7 +9,6 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
