@@ -252,7 +252,8 @@ LOGGING = {
 
 # --- Wiring governance into the registry pages (see registry_ui/extensions.py) --------------------
 REGISTRY_VISIBILITY = "governance.access.visible_models"
-REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels"]
+REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels",
+                            "governance.operations.panels.operations_panels"]
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
 
 # --- Sync -----------------------------------------------------------------------------------------

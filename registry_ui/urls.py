@@ -24,6 +24,8 @@ urlpatterns = [
     # governance pages: inbox, requests; audit trail and reports
     path("governance/", include("governance.workflow.urls")),
     path("audit/", include("governance.audit.urls")),
+    # operations: periodic jobs, the task queue, "Sync now"
+    path("operations/", include("governance.operations.urls")),
 ]
 
 handler403 = "registry_ui.views.error_403"

@@ -131,6 +131,12 @@ MATRIX = {
     "audit:checkpoint_download": (None, "", _row(302, *[404] * 7)),
     "audit_api:event_list": (None, "", API_SIGNED_IN),
     "audit_api:verify": (None, "", _row(403, 403, 403, 403, 403, 200, 200, 403)),
+    # Operations: ops and admins; "Sync now" / "Sync this model" are POSTs (tests/test_operations.py).
+    "operations:dashboard": (None, "", _row(302, 403, 403, 403, 200, 403, 200, 403)),
+    "operations:sync_now": (None, "", POST_ONLY_PAGE),
+    "operations:sync_model": (None, "", POST_ONLY_PAGE),
+    "operations:task_status": (lambda t: {"task_id": "00000000-0000-4000-8000-000000000000"}, "",
+                               _row(302, 403, 403, 403, 404, 403, 404, 403)),
 }
 
 
