@@ -32,10 +32,8 @@ def test_the_page_shows_jobs_queue_failures_and_the_mirror_age_oldest_first(clie
                                 next_run_at=now + timedelta(seconds=2), last_started_at=now,
                                 last_duration_seconds=1.25, last_outcome=JobOutcome.SKIPPED,
                                 last_detail="another sync is running (lock held)")
-    for status in (TaskResultStatus.READY, TaskResultStatus.READY, TaskResultStatus.RUNNING):
-        sync_registry_task.enqueue()
-    DBTaskResult.objects.filter(pk=DBTaskResult.objects.order_by("enqueued_at").last().pk).update(
-        status=TaskResultStatus.RUNNING)
+    *_, running = [sync_registry_task.enqueue() for _ in range(3)]
+    DBTaskResult.objects.filter(pk=running.id).update(status=TaskResultStatus.RUNNING)
     DBTaskResult.objects.create(task_path=sync_model_task.module_path, args_kwargs={"args": ["m"], "kwargs": {}},
                                 status=TaskResultStatus.FAILED, run_after=now, finished_at=now, backend_name="default",
                                 exception_class_path="registry_ui.mirror.sync.SyncError",
