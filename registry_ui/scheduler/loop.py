@@ -71,6 +71,12 @@ def enqueue_if_due(job: PeriodicJob) -> str | None:
     now = timezone.now()
     if row is None or row.next_run_at > now or _previous_run_pending(row, now):
         return None
+    return claim_and_enqueue(job, row, now)
+
+
+def claim_and_enqueue(job: PeriodicJob, row: ScheduledJob, now) -> str | None:
+    """Move the row's next run on, if it still holds what `row` read, and enqueue the run in the same
+    transaction. None when another scheduler claimed this run first."""
     with transaction.atomic():
         claimed = (ScheduledJob.objects.filter(pk=row.pk, next_run_at=row.next_run_at)
                    .update(next_run_at=now + timedelta(seconds=row.interval_seconds), last_enqueued_at=now))
