@@ -114,3 +114,19 @@ def test_sync_this_model_is_run_by_the_worker_and_the_page_learns_it_is_done(cli
     assert ModelAlias.objects.get(model__name=name, alias="champion").version == version
     page = client.get(reverse("registry:model_detail", kwargs={"name": name})).content.decode()
     assert "Sync done" in page  # the refreshed page carries the outcome
+
+
+def test_a_completed_full_sync_confirms_the_models_it_did_not_have_to_write():
+    from governance.operations.selectors import mirror_ages
+    from registry_ui.mirror.models import SyncState
+
+    now = timezone.now()
+    RegisteredModel.objects.create(name="unchanged", synced_at=now - timedelta(days=2))
+    RegisteredModel.objects.create(name="just-written", synced_at=now)
+    SyncState.objects.update_or_create(pk=1, defaults={"last_report": {
+        "scope": "full", "started_at": (now - timedelta(hours=1)).isoformat()}})
+
+    ages = {row["name"]: row["age"] for row in mirror_ages()}
+
+    assert 3500 < ages["unchanged"] < 3700  # read by the full sync an hour ago, not two days
+    assert ages["just-written"] < 60

@@ -11,10 +11,11 @@ from datetime import datetime
 
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskResultStatus, default_task_backend, task_backends
 from django_tasks.exceptions import TaskResultDoesNotExist
 
-from registry_ui.mirror.models import RegisteredModel
+from registry_ui.mirror.models import RegisteredModel, SyncState
 from registry_ui.scheduler.jobs import registered_jobs
 from registry_ui.scheduler.models import ScheduledJob
 
@@ -91,12 +92,26 @@ def recent_failures(limit: int = FAILURES_SHOWN) -> list[Failure]:
     return failures
 
 
+def _last_full_sync_started():
+    """When the last completed full sync began: it read every model then, changed or not (an unchanged
+    model is not written, so its own synced_at only says when it last changed in the mirror)."""
+    report = SyncState.objects.filter(pk=1).values_list("last_report", flat=True).first() or {}
+    started = report.get("started_at") if report.get("scope") == "full" else None
+    return parse_datetime(started) if started else None
+
+
 def mirror_ages(limit: int = AGES_SHOWN) -> list[dict]:
-    """The models whose mirror rows are oldest (never synced first), with their age in seconds."""
-    now = timezone.now()
+    """The models whose mirror rows are oldest (never synced first): when each was last confirmed from
+    MLflow (its own latest write, or the last completed full sync, whichever is later) and how long ago."""
+    now, full = timezone.now(), _last_full_sync_started()
     rows = (RegisteredModel.objects.order_by(F("synced_at").asc(nulls_first=True), "name")
             .values_list("name", "synced_at")[:limit])
-    return [{"name": name, "synced_at": at, "age": (now - at).total_seconds() if at else None} for name, at in rows]
+    ages = []
+    for name, at in rows:
+        confirmed = max(filter(None, (at, full)), default=None)
+        ages.append({"name": name, "synced_at": confirmed,
+                     "age": (now - confirmed).total_seconds() if confirmed else None})
+    return ages
 
 
 def task_status(task_id: str) -> TaskStatus | None:
