@@ -71,13 +71,16 @@ class Supervisor:
                     os.killpg(process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + self.grace
-        for process in self.children.values():
+        start = time.monotonic()
+        deadline = start + self.grace
+        for name, process in self.children.items():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                self.log(f"{name} still running after {self.grace:.0f} s: killed")
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 process.wait()
+            self.log(f"  {name:<9} stopped ({time.monotonic() - start:.1f} s)")
