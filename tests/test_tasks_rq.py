@@ -9,9 +9,12 @@ import sys
 import pytest
 from django_tasks import TaskResultStatus, task_backends
 
+from django.urls import reverse
+
 from registry_ui.mirror.models import RegisteredModel
 from registry_ui.mirror.tasks import sync_model_task
 from tests.fixtures_tasks import ROOT, child_env
+from tests.tasks_for_tests import fail
 
 REDIS_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/11")
 
@@ -31,10 +34,14 @@ def rq_backend(settings):
 
 @pytest.mark.mlflow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_rq_worker_runs_the_targeted_sync(rq_backend, mlflow_server, mlflow_factory):
+def test_a_real_rq_worker_runs_the_targeted_sync(rq_backend, mlflow_server, mlflow_factory, client, ops_user):
     name = mlflow_factory.model()
     result = sync_model_task.enqueue(name)
+    failing = fail.enqueue("the model did not load")
     assert type(rq_backend).__name__ == "RQBackend" and result.status == TaskResultStatus.READY
+    client.force_login(ops_user)
+    page = client.get(reverse("operations:dashboard")).content.decode()
+    assert '<dd data-queue="ready">2</dd>' in page  # the Operations page reads the queue from Redis
 
     # --burst: run what is queued, then exit
     worker = subprocess.run(
@@ -47,3 +54,7 @@ def test_a_real_rq_worker_runs_the_targeted_sync(rq_backend, mlflow_server, mlfl
     assert result.status == TaskResultStatus.SUCCESSFUL, result.errors
     assert result.return_value["outcome"] == "synced"
     assert RegisteredModel.objects.filter(name=name).exists()
+    failing.refresh()
+    assert failing.status == TaskResultStatus.FAILED
+    page = client.get(reverse("operations:dashboard")).content.decode()
+    assert '<dd data-queue="ready">0</dd>' in page and "RuntimeError: the model did not load" in page
