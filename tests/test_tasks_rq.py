@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from django_tasks import TaskResultStatus, task_backends
-
 from django.urls import reverse
+from django_tasks import TaskResultStatus, task_backends
 
 from registry_ui.mirror.models import RegisteredModel
 from registry_ui.mirror.tasks import sync_model_task
