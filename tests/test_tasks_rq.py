@@ -3,6 +3,7 @@
 REDIS_TEST_URL (default redis://127.0.0.1:6379/11); the test fails, it does not skip, when Redis is down."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -39,8 +40,10 @@ def test_a_real_rq_worker_runs_the_targeted_sync(rq_backend, mlflow_server, mlfl
     failing = fail.enqueue("the model did not load")
     assert type(rq_backend).__name__ == "RQBackend" and result.status == TaskResultStatus.READY
     client.force_login(ops_user)
+    sync_now = client.post(reverse("operations:sync_now"), headers={"HX-Request": "true"})
+    status_url = re.search(r'hx-get="([^"]+)"', sync_now.content.decode()).group(1)  # an RQ id, not a UUID
     page = client.get(reverse("operations:dashboard")).content.decode()
-    assert '<dd data-queue="ready">2</dd>' in page  # the Operations page reads the queue from Redis
+    assert '<dd data-queue="ready">3</dd>' in page  # the Operations page reads the queue from Redis
 
     # --burst: run what is queued, then exit
     worker = subprocess.run(
@@ -57,3 +60,4 @@ def test_a_real_rq_worker_runs_the_targeted_sync(rq_backend, mlflow_server, mlfl
     assert failing.status == TaskResultStatus.FAILED
     page = client.get(reverse("operations:dashboard")).content.decode()
     assert '<dd data-queue="ready">0</dd>' in page and "RuntimeError: the model did not load" in page
+    assert 'data-status="SUCCESSFUL"' in client.get(status_url, headers={"HX-Request": "true"}).content.decode()
