@@ -146,3 +146,12 @@ def test_the_mirror_follows_mlflow_within_the_interval_with_no_command_run(mlflo
         assert scheduler.stop() == 0  # SIGTERM: a clean exit
     row = ScheduledJob.objects.get(name="mirror.sync")
     assert row.interval_seconds == 2 and row.last_outcome == JobOutcome.SUCCEEDED
+
+
+def test_the_command_once_enqueues_what_is_due_and_refuses_a_bad_tick():
+    from django.core.management import CommandError, call_command
+
+    call_command("scheduler", "--once", verbosity=0)
+    assert len(_runs()) == 3
+    with pytest.raises(CommandError, match="positive"):
+        call_command("scheduler", "--tick", "0")
