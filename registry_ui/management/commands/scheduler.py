@@ -32,11 +32,10 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
             self.stdout.write("Scheduler: " + ", ".join(f"{j.name} every {j.interval()} s" for j in jobs.values()))
         while not stop.is_set():
-            close_old_connections()  # a long-lived process: drop connections the database closed
             for name, task_id in loop.tick(jobs).items():
-                if options["verbosity"] >= 1:
+                if options["verbosity"] >= 2 or once:
                     self.stdout.write(f"enqueued {name} ({task_id})")
             if once:
                 break
+            close_old_connections()  # a long-lived process: drop connections the database closed meanwhile
             stop.wait(tick)
-        close_old_connections()
