@@ -66,6 +66,13 @@ def is_auditor(user) -> bool:
     return user.is_staff or user.is_superuser or user.groups.filter(name=Role.AUDITOR).exists()
 
 
+def is_operator(user) -> bool:
+    """Runs the console: the Operations page, "Sync now". Ops, staff and superusers."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_staff or user.is_superuser or user.groups.filter(name=Role.OPS).exists()
+
+
 def roles_context(request) -> dict:
     """Template context processor: `user_roles` and `Role` on every page. Panels render with the same
     request, so the roles are read once per request (and user)."""

@@ -15,6 +15,10 @@ class RegistryUiConfig(AppConfig):
         # Fail closed at start-up: a visibility rule or drift handler that does not import stops the
         # process here, with the setting's name, rather than showing every model or losing drift.
         extensions.load_all()
+        # The same for the periodic jobs: a job that does not import stops the scheduler and the web.
+        from registry_ui.scheduler.jobs import load_jobs
+
+        load_jobs()
         setting_changed.connect(_reload_extensions, dispatch_uid="registry_ui.extensions")
 
 
@@ -23,3 +27,7 @@ def _reload_extensions(*, setting, **kwargs) -> None:
 
     if setting in extensions.SINGLE + extensions.LISTS:
         extensions._loaded.clear()
+    if setting == "SCHEDULED_JOBS":
+        from registry_ui.scheduler import jobs
+
+        jobs._loaded.clear()

@@ -1,4 +1,5 @@
-"""Django finds an app's models in `<app>.models`; the mirror's live in registry_ui/mirror/models.py."""
+"""Django finds an app's models in `<app>.models`; the mirror's live in registry_ui/mirror/models.py, the
+scheduler's in registry_ui/scheduler/models.py."""
 
 from registry_ui.mirror.models import (  # noqa: F401
     DatasetInput,
@@ -11,3 +12,4 @@ from registry_ui.mirror.models import (  # noqa: F401
     SyncState,
     WebhookDelivery,
 )
+from registry_ui.scheduler.models import JobOutcome, ScheduledJob  # noqa: F401

@@ -254,7 +254,8 @@ LOGGING = {
 # --- Wiring governance into the registry pages (see registry_ui/extensions.py) --------------------
 REGISTRY_VISIBILITY = "governance.access.visible_models"
 REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels",
-                            "governance.notify.panels.watch_panels"]
+                            "governance.notify.panels.watch_panels",
+                            "governance.operations.panels.operations_panels"]
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
 
 # --- Sync -----------------------------------------------------------------------------------------
@@ -305,12 +306,33 @@ AUDIT_CHECKPOINT_INTERVAL = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL", "360
 # --- Background work -------------------------------------------------------------------------------
 # Django's Tasks API (the django-tasks backport). The database backend keeps the queue in the console's
 # own database, so one worker (`manage.py db_worker`) is all a small installation runs beside the web.
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
-    }
-}
+# TASKS_BACKEND=rq puts the queue in Redis instead (django-tasks-rq; workers: `manage.py rqworker
+# --job-class django_tasks_rq.Job`), for installations with many workers.
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database").strip().lower()
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+elif TASKS_BACKEND == "rq":
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": int(os.environ.get("RQ_JOB_TIMEOUT", "3600"))}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be 'database' or 'rq', not {TASKS_BACKEND!r}.")
+
+# Periodic jobs (`manage.py scheduler` enqueues them; see registry_ui/scheduler/). Dotted paths to
+# PeriodicJob objects, imported and checked at start-up: governance adds its own here.
+SCHEDULED_JOBS = [
+    "registry_ui.mirror.tasks.SYNC_JOB",
+    "governance.audit.tasks.CHECKPOINT_JOB",
+    "governance.workflow.tasks.OUTBOX_JOB",
+    "governance.notify.tasks.SWEEP_JOB",
+]
+# Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).
+REGISTRY_SYNC_INTERVAL = int(os.environ.get("REGISTRY_SYNC_INTERVAL", "300"))
+# Seconds between two runs of the deploy-outbox resolution.
+WORKFLOW_OUTBOX_RESOLVE_INTERVAL = int(os.environ.get("WORKFLOW_OUTBOX_RESOLVE_INTERVAL", "60"))
+# A run still "queued"/"running" after this long is taken as lost (its worker died): enqueue the next.
+SCHEDULER_STUCK_SECONDS = int(os.environ.get("SCHEDULER_STUCK_SECONDS", "3600"))
 
 # --- Notifications: email and outbound webhooks (governance.notify) ---------------------------------
 # Mail goes out through Django's email framework, only from tasks. The demo prints it on the worker's
@@ -338,6 +360,8 @@ OUTBOUND_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOF
 OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
 # governance.notify.tasks.sweep_outbox re-enqueues outbox rows whose task is this late (seconds).
 NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "120"))
+# Seconds between two sweeps (the scheduler's notify.sweep_outbox job).
+NOTIFY_SWEEP_INTERVAL = int(os.environ.get("NOTIFY_SWEEP_INTERVAL", "60"))
 EVENT_FEED_PAGE_SIZE = int(os.environ.get("EVENT_FEED_PAGE_SIZE", "100"))
 
 # --- Pages ----------------------------------------------------------------------------------------

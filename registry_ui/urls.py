@@ -26,6 +26,8 @@ urlpatterns = [
     path("governance/", include("governance.workflow.urls")),
     path("governance/", include("governance.notify.urls")),
     path("audit/", include("governance.audit.urls")),
+    # operations: periodic jobs, the task queue, "Sync now"
+    path("operations/", include("governance.operations.urls")),
 ]
 
 handler403 = "registry_ui.views.error_403"

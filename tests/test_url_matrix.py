@@ -144,6 +144,12 @@ MATRIX = {
     "notify:delivery_list": (None, "", ADMIN_ONLY_PAGE),
     "notify:delivery_resend": (lambda t: {"pk": 999999}, "", POST_ONLY_PAGE),
     "events_api:event_list": (None, "", API_SIGNED_IN),
+    # Operations: ops and admins; "Sync now" / "Sync this model" are POSTs (tests/test_operations.py).
+    "operations:dashboard": (None, "", _row(302, 403, 403, 403, 200, 403, 200, 403)),
+    "operations:sync_now": (None, "", POST_ONLY_PAGE),
+    "operations:sync_model": (None, "", POST_ONLY_PAGE),
+    "operations:task_status": (lambda t: {"task_id": "00000000-0000-4000-8000-000000000000"}, "",
+                               _row(302, 403, 403, 403, 404, 403, 404, 403)),
 }
 
 

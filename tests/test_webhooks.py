@@ -1,4 +1,5 @@
-"""POST /hooks/mlflow/: signature, staleness, replay; and a real MLflow delivering to the live server."""
+"""POST /hooks/mlflow/: signature, staleness, replay, 202 and an enqueued targeted sync; and a real MLflow
+delivering to the live server, whose syncs a real task worker runs."""
 
 import io
 import json
@@ -8,9 +9,13 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel, WebhookDelivery
+from registry_ui.mirror.tasks import sync_model_task
 from registry_ui.mirror.webhooks import signature
+from tests.fixtures_tasks import wait_until
 
 SECRET = "whsec-test-0123456789"
 
@@ -39,19 +44,29 @@ def hook_settings(settings, use_mlflow_server):
     return settings
 
 
+def _sync_tasks():
+    return DBTaskResult.objects.filter(task_path=sync_model_task.module_path)
+
+
 @pytest.mark.mlflow
 @pytest.mark.django_db
-def test_good_signature_triggers_a_targeted_sync(client, hook_settings, mlflow_factory):
+def test_good_signature_answers_202_and_enqueues_a_targeted_sync(client, hook_settings, mlflow_factory):
     name = mlflow_factory.model()
     v1 = mlflow_factory.version(name, with_run=False)
     mlflow_factory.alias(name, "champion", v1)
 
     response = post(client, payload(name, alias="champion", version=str(v1)))
 
-    assert response.status_code == 200, response.content
-    assert response.json()["detail"] == "synced"
-    assert ModelAlias.objects.get(model__name=name, alias="champion").version == v1
+    assert response.status_code == 202, response.content
+    assert response.json()["detail"] == "sync enqueued"
+    task = _sync_tasks().get()
+    assert str(task.id) == response.json()["task_id"]
+    assert task.status == TaskResultStatus.READY and task.args_kwargs == {"args": [name], "kwargs": {}}
+    assert not RegisteredModel.objects.filter(name=name).exists()  # MLflow's delivery did not wait on a sync
     assert WebhookDelivery.objects.filter(model_name=name, event="model_version_alias.created").count() == 1
+
+    sync_model_task.call(name)  # what the worker runs
+    assert ModelAlias.objects.get(model__name=name, alias="champion").version == v1
 
 
 @pytest.mark.django_db
@@ -80,19 +95,16 @@ def test_stale_timestamp_is_rejected_even_when_signed(client, hook_settings):
     assert not WebhookDelivery.objects.exists()
 
 
-@pytest.mark.mlflow
 @pytest.mark.django_db
-def test_a_replayed_delivery_is_ignored(client, hook_settings, mlflow_factory, django_assert_max_num_queries):
-    name = mlflow_factory.model()
-    first = post(client, payload(name, "registered_model"), delivery_id="same-id")
-    assert first.json()["detail"] == "synced"
-    RegisteredModel.objects.filter(name=name).delete()  # a replay must not sync again
+def test_a_replayed_delivery_is_ignored(client, hook_settings, django_assert_max_num_queries):
+    first = post(client, payload("replayed", "registered_model"), delivery_id="same-id")
+    assert first.status_code == 202
 
     with django_assert_max_num_queries(4):
-        again = post(client, payload(name, "registered_model"), delivery_id="same-id")
+        again = post(client, payload("replayed", "registered_model"), delivery_id="same-id")
 
     assert again.status_code == 200 and again.json()["detail"] == "duplicate delivery ignored"
-    assert not RegisteredModel.objects.filter(name=name).exists()
+    assert _sync_tasks().count() == 1
     assert WebhookDelivery.objects.filter(delivery_id="same-id").count() == 1
 
 
@@ -104,13 +116,27 @@ def test_unconfigured_secret_refuses_everything(client, settings):
 
 
 @pytest.mark.django_db
-def test_mlflow_down_answers_503_and_forgets_the_delivery_so_a_retry_counts(client, settings):
+def test_a_queue_that_is_down_answers_503_and_forgets_the_delivery_so_a_retry_counts(client, settings):
     settings.MLFLOW_WEBHOOK_SECRET = SECRET
-    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens
-    settings.MLFLOW_WEB_RETRIES = 0
+    # The RQ backend on a Redis address where nothing listens: the enqueue fails.
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:9/0"}}
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     response = post(client, payload("x"), delivery_id="retry-me")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.json() == {"detail": "task queue unavailable, retry later"}
     assert not WebhookDelivery.objects.filter(delivery_id="retry-me").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_that_fails_in_the_worker_is_a_failed_task_not_a_failed_delivery(client, settings, start_worker):
+    settings.MLFLOW_WEBHOOK_SECRET = SECRET
+    start_worker(MLFLOW_TRACKING_URI="http://127.0.0.1:9", MLFLOW_SYNC_RETRIES="0", MLFLOW_SYNC_TIMEOUT="2")
+
+    response = post(client, payload("unreachable"))
+
+    assert response.status_code == 202
+    task = wait_until(lambda: _sync_tasks().filter(status=TaskResultStatus.FAILED).first(),
+                      what="the worker to fail the sync")
+    assert "MLflow unavailable" in task.traceback
 
 
 def test_register_command_needs_a_secret(settings):
@@ -135,9 +161,11 @@ def webhook_cleanup(mlflow_server):
 
 @pytest.mark.mlflow
 @pytest.mark.django_db(transaction=True)
-def test_real_mlflow_delivers_signed_events_to_the_live_server(mlflow_server, webhook_cleanup, live_server, settings):
+def test_real_mlflow_delivers_signed_events_to_the_live_server(mlflow_server, webhook_cleanup, live_server, settings,
+                                                              start_worker):
     from tests.conftest import MlflowFactory
 
+    start_worker(MLFLOW_TRACKING_URI=mlflow_server.url)
     settings.MLFLOW_TRACKING_URI = mlflow_server.url
     settings.MLFLOW_WEBHOOK_SECRET = SECRET
     hooks_before = len(MlflowFactory(mlflow_server.url).client.list_webhooks())
@@ -153,12 +181,9 @@ def test_real_mlflow_delivers_signed_events_to_the_live_server(mlflow_server, we
     version = factory.version(name, with_run=False)
     factory.alias(name, "champion", version)
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if ModelAlias.objects.filter(model__name=name, alias="champion", version=version).exists():
-            break
-        time.sleep(0.25)
-    assert ModelAlias.objects.filter(model__name=name, alias="champion", version=version).exists()
+    # The receiver answered 202 and enqueued; the worker process re-read the model from MLflow.
+    wait_until(lambda: ModelAlias.objects.filter(model__name=name, alias="champion", version=version).exists(),
+               timeout=60, what="the worker to sync the alias MLflow announced")
     assert ModelVersion.objects.filter(model__name=name, version=version).exists()
     events = set(WebhookDelivery.objects.filter(model_name=name).values_list("event", flat=True))
     assert {"registered_model.created", "model_version.created", "model_version_alias.created"} <= events

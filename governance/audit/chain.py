@@ -50,6 +50,7 @@ ACTIONS = frozenset(
         "deploy.outcome_unknown",
         "registry.drift",
         "registry.synced",
+        "sync.requested",
         "registry.model_created",
         "registry.model_deleted",
         "registry.model_renamed",

@@ -41,14 +41,18 @@ def audit_export_record(*, actor, fmt: str, filters: dict, upto_seq: int, source
                      comment=f"exported {what} as {fmt}", source_ip=source_ip)
 
 
-def audit_scheduled_checkpoint() -> None:
-    """Called by `sync_registry --watch` after each pass (REGISTRY_WATCH_HOOKS): verify the chain and
-    append a signed checkpoint when the last one is older than AUDIT_CHECKPOINT_INTERVAL seconds.
-    Without AUDIT_SIGNING_KEY it does nothing (the README asks production to set one)."""
+def audit_scheduled_checkpoint() -> str:
+    """The periodic job's work (governance.audit.tasks) and a `sync_registry --watch` hook: verify the
+    chain and append a signed checkpoint when the last one is older than AUDIT_CHECKPOINT_INTERVAL
+    seconds. Without AUDIT_SIGNING_KEY it does nothing (the README asks production to set one).
+    Returns what it did, in a few words; a broken chain raises (the job is recorded as failed)."""
     if not checkpoints.has_key():
-        return
+        return "no AUDIT_SIGNING_KEY: nothing signed"
     latest = checkpoints.latest_checkpoint_path()
     interval = getattr(settings, "AUDIT_CHECKPOINT_INTERVAL", 3600)
     if latest is not None and time.time() - latest.stat().st_mtime < interval:
-        return
-    audit_verify(source="sync", checkpoint=True)
+        return f"latest checkpoint {latest.name} is recent"
+    result, cp = audit_verify(source="sync", checkpoint=True)
+    if not result.ok:
+        raise checkpoints.CheckpointError(f"chain broken at seq {result.broken_seq}: {result.reason}")
+    return f"checkpoint written: {cp.file}" if cp else "verified"

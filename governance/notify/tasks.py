@@ -18,6 +18,7 @@ from governance.access import can
 from governance.notify.models import Delivery, MailPreference, Notification, OutboxState
 from governance.notify.sending import backoff, body_for, post_signed, send_mail
 from registry_ui.mirror.models import RegisteredModel
+from registry_ui.scheduler.jobs import PeriodicJob
 
 # A task may start this much before the row's next_attempt_at (clocks of web and worker differ slightly).
 CLOCK_SLACK = timedelta(seconds=2)
@@ -120,4 +121,8 @@ def sweep_outbox() -> dict:
                                                             claimed_at__lte=now - grace).update(
             state=OutboxState.FAILED, last_error="outcome unknown: the worker stopped while sending; not re-sent "
                                                  "so that nobody gets it twice")
-    return counts
+    return {"outcome": "done", "detail": ", ".join(f"{k}={v}" for k, v in counts.items()), **counts}
+
+
+SWEEP_JOB = PeriodicJob(name="notify.sweep_outbox", task=sweep_outbox, interval_setting="NOTIFY_SWEEP_INTERVAL",
+                        default=60, description="re-enqueue webhook deliveries and mails whose task was lost")

@@ -1,9 +1,11 @@
-"""The MLflow webhook receiver: verify, de-duplicate, then sync the named model.
+"""The MLflow webhook receiver: verify, de-duplicate, enqueue a targeted sync of the named model, answer 202.
 
 MLflow signs Standard-Webhooks style: X-MLflow-Signature is `v1,<base64 HMAC-SHA256>` over
 `<delivery id>.<timestamp>.<raw body>` with the shared secret. A delivery is a hint, never the truth:
-the receiver re-reads the model from MLflow (sync_model) rather than trusting the payload, and the
-full reconciliation still runs (MLflow sends nothing for stage transitions or deletions).
+the worker re-reads the model from MLflow (sync_model_task) rather than trusting the payload, and the
+full reconciliation still runs (MLflow sends nothing for stage transitions or deletions). MLflow's
+delivery never waits on our sync: the receiver only records the delivery and enqueues, in one
+transaction (with the database task backend, the delivery is remembered exactly when its sync is queued).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from registry_ui.mirror import client as gw
 from registry_ui.mirror.models import WebhookDelivery
-from registry_ui.mirror.sync import SyncError, sync_model
+from registry_ui.mirror.tasks import sync_model_task
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +83,13 @@ def mlflow_webhook(request):
     delivery_id = request.headers["X-MLflow-Delivery-Id"][:128]
     try:
         with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(delivery_id=delivery_id, received_at=timezone.now(),
-                                                      event=event[:64], model_name=name[:256])
+            WebhookDelivery.objects.create(delivery_id=delivery_id, received_at=timezone.now(),
+                                           event=event[:64], model_name=name[:256])
+            result = sync_model_task.enqueue(name)
     except IntegrityError:
         return JsonResponse({"detail": "duplicate delivery ignored", "delivery_id": delivery_id})
-    try:
-        report = sync_model(name, budget=gw.web_budget())
-    except SyncError as exc:
-        # Forget the delivery so MLflow's retry (same id) is processed; the next full sync converges anyway.
-        delivery.delete()
-        log.warning("webhook %s: targeted sync of %r failed: %s", delivery_id, name, exc)
-        return JsonResponse({"detail": "MLflow unavailable, retry later"}, status=503)
-    return JsonResponse({"detail": "synced", "model": name, "delivery_id": delivery_id,
-                         "rows_written": report.rows_written})
+    except Exception as exc:  # noqa: BLE001 - the queue is down (e.g. Redis): MLflow retries the same id
+        log.warning("webhook %s: could not enqueue the sync of %r: %s", delivery_id, name, exc)
+        return JsonResponse({"detail": "task queue unavailable, retry later"}, status=503)
+    return JsonResponse({"detail": "sync enqueued", "model": name, "delivery_id": delivery_id,
+                         "task_id": str(result.id)}, status=202)

@@ -1,8 +1,10 @@
-"""python manage.py demo: migrate, build a demo MLflow registry, create demo users, serve the site."""
+"""python manage.py demo: migrate, build a demo MLflow registry, create demo users, then run the web server,
+a task worker and the scheduler together (all stop on Ctrl-C or SIGTERM)."""
 
 import json
 import os
 import secrets
+import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry_ui import demo
 from registry_ui.mirror.client import MlflowUnavailable
+from registry_ui.processes import Supervisor
 
 # username -> role group (None: a staff superuser who administers users and grants)
 DEMO_USERS = {
@@ -28,9 +31,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="Set everything up, then exit.")
+        parser.add_argument("--serve-only", action="store_true",
+                            help="Skip the set-up (done by an earlier run): start web, worker and scheduler.")
         parser.add_argument("--addrport", default="127.0.0.1:8000")
 
     def handle(self, *args, **options):
+        if options["serve_only"]:
+            return self._serve(options["addrport"])
         # The demo prints its own progress; MLflow's INFO lines ("Creating initial MLflow database
         # tables...") are noise to a newcomer. Its warnings and errors still show. Read when mlflow is
         # first imported, which has not happened yet in this process.
@@ -56,8 +63,30 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<10} {password:<24} {role or 'admin (staff, superuser)'}")
         if options["no_serve"]:
             return
-        self.stdout.write(self.style.SUCCESS(f"Serving on http://{options['addrport']}/ (Ctrl-C to stop)"))
-        call_command("runserver", options["addrport"], use_reloader=False)
+        self._serve(options["addrport"])
+
+    def _serve(self, addrport: str) -> None:
+        """The web server, a task worker and the scheduler, as one process tree."""
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        if settings.TASKS_BACKEND == "rq":
+            worker = [*manage, "rqworker", "--job-class", "django_tasks_rq.Job", "default"]
+        else:
+            worker = [*manage, "db_worker", "--no-reload", "--interval", "0.5"]
+        env = dict(os.environ)
+        # The demo's mirror follows MLflow every 30 s unless told otherwise (production default: 300 s).
+        env.setdefault("REGISTRY_SYNC_INTERVAL", "30")
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        every = env["REGISTRY_SYNC_INTERVAL"]
+        self.stdout.write(self.style.SUCCESS(f"Serving on http://{addrport}/ with a task worker and the scheduler "
+                                             f"(mirror sync every {every} s); Ctrl-C stops all."))
+        self.stdout.flush()
+        code = Supervisor({
+            "web": [*manage, "runserver", addrport, "--noreload"],
+            "worker": worker,
+            "scheduler": [*manage, "scheduler"],
+        }, env=env, log=lambda line: (self.stdout.write(line), self.stdout.flush())).run()
+        if code:
+            raise CommandError(f"a demo process stopped unexpectedly (status {code})")
 
     def _users(self) -> dict[str, tuple[str, str | None]]:
         """Create the demo users once; their random passwords are kept in var/ (never in the repo)."""
