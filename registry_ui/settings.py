@@ -286,6 +286,12 @@ WORKFLOW_DEFAULT_GATES = {
     "higher_is_better": True,
     "require_lineage": env_bool("WORKFLOW_REQUIRE_LINEAGE", False),
 }
+# The alias a deploy gives the previous holder of Production or a protected alias (ModelPolicy overrides).
+WORKFLOW_ROLLBACK_ALIAS = os.environ.get("WORKFLOW_ROLLBACK_ALIAS", "rollback")
+# Days after archiving before an archived version may be deleted (ModelPolicy overrides).
+WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
+# The console's public address: the link a deploy writes into the version tag governance.request.
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
 # A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
 WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECONDS", "120"))
 

@@ -15,8 +15,13 @@ from django.utils import timezone
 
 from governance import audit
 from governance.workflow.explain import explaining_deployment
-from governance.workflow.models import OPEN_STATES, DeploymentState, PromotionRequest
-from governance.workflow.services import credit_late_landing, pointers_from_mirror
+from governance.workflow.models import MARKER_PREFIX, OPEN_STATES, DeploymentState, PromotionRequest
+from governance.workflow.services import (
+    WRITE_BACK_KEYS,
+    WRITE_BACK_PREFIXES,
+    credit_late_landing,
+    pointers_from_mirror,
+)
 
 ACTOR = "system:sync"
 
@@ -100,6 +105,17 @@ def _record_observed(change) -> None:
         ids = sorted(moved.values_list("pk", flat=True))
         moved.update(model_name=change.after["name"])
         after = {**change.after, "open_requests_renamed": ids}
+    who = "Changed in MLflow"
+    if change.kind in ("tag_set", "tag_changed") and console_tag(change.name):
+        # The console's own write-back (a deploy's mark or promoted_to_/approved_by/governance.request
+        # tags) seen by the sync before the deploy recorded it: ours, on the record as such.
+        after = {**(after or {}), "written_by": "console"}
+        who = "Written by the console"
     audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
                  before=change.before, after=after,
-                 comment=f"Changed in MLflow ({_describe(change)}), seen at {change.detected_at.isoformat()}")
+                 comment=f"{who} ({_describe(change)}), seen at {change.detected_at.isoformat()}")
+
+
+def console_tag(key: str) -> bool:
+    """A version tag key the console writes (deploy marks and the write-back tags)."""
+    return key.startswith(MARKER_PREFIX + ".") or key in WRITE_BACK_KEYS or key.startswith(WRITE_BACK_PREFIXES)

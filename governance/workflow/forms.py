@@ -6,7 +6,7 @@ Limits come from the model fields; an invalid form reaches no service, so it cha
 
 from django import forms
 
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS, target_alias_problem
 from registry_ui.validation import (
     MultiLineField,
@@ -41,6 +41,7 @@ def _justification() -> MultiLineField:
 class RequestForm(forms.Form):
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
     version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
+    operation = forms.ChoiceField(choices=Operation.choices, initial=Operation.MOVE, required=False)
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias")
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
     # strip=False: "champion " is refused with a message, not quietly trimmed into a protected name.
@@ -50,6 +51,11 @@ class RequestForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        data["operation"] = data.get("operation") or Operation.MOVE
+        if data["operation"] == Operation.DELETE:
+            return data  # a deletion names only the version
+        if data["operation"] == Operation.REMOVE_ALIAS:
+            data["target_kind"] = "alias"
         kind = data.get("target_kind")
         if kind == "stage" and not data.get("target_stage") and "target_stage" not in self.errors:
             self.add_error("target_stage", "Choose the stage to promote to.")
@@ -63,6 +69,10 @@ class RequestForm(forms.Form):
 
     def target(self) -> dict:
         data = self.cleaned_data
+        if data["operation"] == Operation.DELETE:
+            return {"target_stage": "", "target_alias": "", "operation": Operation.DELETE}
+        if data["operation"] == Operation.REMOVE_ALIAS:
+            return {"target_stage": "", "target_alias": data["target_alias"], "operation": Operation.REMOVE_ALIAS}
         if data["target_kind"] == "stage":
             return {"target_stage": data["target_stage"], "target_alias": ""}
         return {"target_stage": "", "target_alias": data["target_alias"]}

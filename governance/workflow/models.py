@@ -25,6 +25,20 @@ class RequestState(models.TextChoices):
 OPEN_STATES = [RequestState.PENDING, RequestState.APPROVED, RequestState.DEPLOYING, RequestState.FAILED]
 
 
+class Operation(models.TextChoices):
+    """What a request asks MLflow to do. Every registry move is one of these, governed alike."""
+
+    # Move the version to a stage (up or down, None and Archived included) or point an alias at it.
+    MOVE = "move", "Move to a stage / set an alias"
+    # Remove an alias from the version it points at.
+    REMOVE_ALIAS = "remove_alias", "Remove an alias"
+    # Delete an archived version (after the policy's retention); never one holding a stage or alias.
+    DELETE = "delete", "Delete an archived version"
+
+
+REQUEST_STAGES = ["", "None", "Staging", "Production", "Archived"]
+
+
 class PromotionRequest(models.Model):
     """A request to move one version of a registered model to one stage or alias."""
 
@@ -36,6 +50,7 @@ class PromotionRequest(models.Model):
     target_stage = models.CharField(max_length=20, blank=True, default="")
     target_alias = models.CharField(max_length=256, blank=True, default="")
     archive_existing = models.BooleanField(default=False)
+    operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.MOVE)
     justification = models.TextField()
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="promotion_requests")
@@ -72,19 +87,25 @@ class PromotionRequest(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # A move names a stage or an alias; removing an alias names the alias; a deletion neither.
             models.CheckConstraint(
-                condition=(Q(target_stage="") & ~Q(target_alias="")) | (~Q(target_stage="") & Q(target_alias="")),
-                name="request_exactly_one_target",
+                condition=(Q(operation="move") & ((Q(target_stage="") & ~Q(target_alias=""))
+                                                  | (~Q(target_stage="") & Q(target_alias=""))))
+                | (Q(operation="remove_alias") & Q(target_stage="") & ~Q(target_alias=""))
+                | (Q(operation="delete") & Q(target_stage="") & Q(target_alias="")),
+                name="request_target_fits_operation",
             ),
             models.CheckConstraint(condition=Q(state__in=RequestState.values), name="request_state_valid"),
-            models.CheckConstraint(
-                condition=Q(target_stage__in=["", "Staging", "Production", "Archived"]),
-                name="request_stage_valid",
-            ),
+            models.CheckConstraint(condition=Q(target_stage__in=REQUEST_STAGES), name="request_stage_valid"),
             models.UniqueConstraint(
                 fields=["model_name", "target_stage", "target_alias"],
-                condition=Q(state__in=OPEN_STATES),
+                condition=Q(state__in=OPEN_STATES) & ~Q(operation="delete"),
                 name="one_open_request_per_target",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name", "version"],
+                condition=Q(state__in=OPEN_STATES) & Q(operation="delete"),
+                name="one_open_deletion_per_version",
             ),
         ]
 
@@ -97,7 +118,20 @@ class PromotionRequest(models.Model):
 
     @property
     def target_label(self) -> str:
+        if self.operation == Operation.DELETE:
+            return "deleted"
+        if self.operation == Operation.REMOVE_ALIAS:
+            return f"@{self.target_alias} removed"
         return self.target_stage or f"@{self.target_alias}"
+
+    @property
+    def deploy_kind_target(self) -> tuple[str, str]:
+        """The Deployment kind and target this request's deploy writes."""
+        if self.operation == Operation.DELETE:
+            return "delete", "version"
+        if self.operation == Operation.REMOVE_ALIAS:
+            return "unalias", self.target_alias
+        return ("stage", self.target_stage) if self.target_stage else ("alias", self.target_alias)
 
     @property
     def is_open(self) -> bool:
@@ -159,6 +193,10 @@ def parse_marker(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# stage: a stage move; alias: an alias set; unalias: an alias removed; delete: a version deleted.
+DEPLOY_KINDS = ["stage", "alias", "unalias", "delete"]
+
+
 class Deployment(models.Model):
     """The outbox: one deploy attempt's intended MLflow write, recorded before it is made, resolved by
     reading MLflow (the target's state and the attempt's mark on the version)."""
@@ -166,7 +204,7 @@ class Deployment(models.Model):
     request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="deployments")
     model_name = models.CharField(max_length=256, db_index=True)
     version = models.PositiveIntegerField()
-    kind = models.CharField(max_length=8)  # "stage" | "alias"
+    kind = models.CharField(max_length=8)  # one of DEPLOY_KINDS
     target = models.CharField(max_length=256)  # stage name or alias
     archive_existing = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING,
@@ -176,6 +214,9 @@ class Deployment(models.Model):
     attempt = models.PositiveIntegerField(default=0)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    # The rollback alias move made in the same attempt, beside the main move, when it replaces the
+    # holder of Production or a protected alias: {"alias", "version" (the previous holder), "was"}.
+    rollback_move = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # When the move was sent to MLflow, and when it landed there as MLflow reports it (a stage move
@@ -187,7 +228,7 @@ class Deployment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["stage", "alias"]), name="deployment_kind_valid"),
+            models.CheckConstraint(condition=Q(kind__in=DEPLOY_KINDS), name="deployment_kind_valid"),
             # At most one unresolved write per request: a retry resolves the previous one first.
             models.UniqueConstraint(fields=["request"], condition=Q(state="pending"), name="one_pending_deployment"),
         ]
@@ -234,6 +275,13 @@ class ModelPolicy(models.Model):
                                           help_text="Require a run with a dataset input. Empty: global default.")
     production_quorum = models.PositiveSmallIntegerField(null=True, blank=True,
                                                          help_text="Distinct approvals for Production. Empty: default.")
+    rollback_alias = models.CharField(
+        max_length=256, blank=True, default="",
+        help_text="The alias a deploy gives the previous holder of Production or a protected alias. "
+                  "Empty: the global default (WORKFLOW_ROLLBACK_ALIAS).")
+    delete_after_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="An archived version may be deleted this many days after it was archived. Empty: default.")
 
     class Meta:
         ordering = ["model__name"]

@@ -19,11 +19,13 @@ from django.utils import timezone
 
 from governance.access import can
 from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
 
-STAGE_TARGETS = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
+STAGE_TARGETS = [Stage.NONE, Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
+# Moving to these takes a version out of service: no promotion gates apply.
+DEMOTION_STAGES = {Stage.NONE, Stage.ARCHIVED}
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 RESERVED_ALIASES = {"latest"}
@@ -59,7 +61,22 @@ def is_production_like(*, target_stage: str = "", target_alias: str = "") -> boo
 
 
 def request_is_production_like(req: PromotionRequest) -> bool:
-    return is_production_like(target_stage=req.target_stage, target_alias=req.target_alias)
+    """Production rules (quorum, hard gates, deployer neither requester nor approver) apply to a move
+    into or out of Production or a protected alias, and to every deletion (it cannot be undone)."""
+    if req.operation == Operation.DELETE:
+        return True
+    if is_production_like(target_stage=req.target_stage, target_alias=req.target_alias):
+        return True
+    candidate = (req.evidence or {}).get("candidate") or {}
+    return candidate.get("stage") == Stage.PRODUCTION or any(
+        is_production_like(target_alias=a) for a in candidate.get("aliases") or [])
+
+
+def is_demotion(*, target_stage: str, candidate: dict | None) -> bool:
+    """A move down: out of service (None, Archived) or from Production to Staging."""
+    if target_stage in DEMOTION_STAGES:
+        return True
+    return target_stage == Stage.STAGING and (candidate or {}).get("stage") == Stage.PRODUCTION
 
 
 def effective_policy(model) -> dict:
@@ -68,6 +85,8 @@ def effective_policy(model) -> dict:
 
     policy = dict(settings.WORKFLOW_DEFAULT_GATES)
     policy["quorum"] = settings.PRODUCTION_QUORUM
+    policy["rollback_alias"] = settings.WORKFLOW_ROLLBACK_ALIAS
+    policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
     own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
@@ -81,6 +100,10 @@ def effective_policy(model) -> dict:
             policy["require_lineage"] = own.require_lineage
         if own.production_quorum:
             policy["quorum"] = own.production_quorum
+        if own.rollback_alias:
+            policy["rollback_alias"] = own.rollback_alias
+        if own.delete_after_days is not None:
+            policy["delete_after_days"] = own.delete_after_days
     return policy
 
 
@@ -131,15 +154,39 @@ def version_snapshot(model, version: int) -> dict | None:
     }
 
 
+def deletion_gates(candidate: dict, policy: dict, *, now=None) -> list[dict]:
+    """A version may be deleted only when it is Archived, holds no alias, and was archived (MLflow's
+    last update of the version) at least the policy's delete_after_days ago."""
+    days = int(policy.get("delete_after_days") or 0)
+    updated_ms = candidate.get("updated_ms")
+    now = now or timezone.now()
+    age_days = (now.timestamp() * 1000 - updated_ms) / 86_400_000 if updated_ms else None
+    aliases = candidate.get("aliases") or []
+    return [
+        {"gate": "delete:archived", "passed": candidate.get("stage") == Stage.ARCHIVED,
+         "detail": f"only an Archived version is deleted; it is in {candidate.get('stage')}"},
+        {"gate": "delete:no_alias", "passed": not aliases,
+         "detail": "a version holding an alias is never deleted" + (
+             f"; it holds {', '.join('@' + a for a in aliases)}" if aliases else "")},
+        {"gate": "delete:retention", "passed": age_days is not None and age_days >= days,
+         "detail": f"archived at least {days} days ago; last changed "
+                   f"{'?' if age_days is None else f'{age_days:.1f}'} days ago"},
+    ]
+
+
 def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
-                   target_alias: str = "", rollback: bool = False, policy: dict | None = None) -> list[dict]:
-    """[{"gate", "passed", "detail"}]; Archived (a demotion) has no gates. `policy`: the rules to
-    apply (default: the model's effective policy now)."""
-    if target_stage == Stage.ARCHIVED:
-        return []
+                   target_alias: str = "", rollback: bool = False, policy: dict | None = None,
+                   operation: str = Operation.MOVE) -> list[dict]:
+    """[{"gate", "passed", "detail"}]. A demotion (None, Archived, Production -> Staging) and an alias
+    removal have no gates; a deletion has its own (deletion_gates). `policy`: the rules to apply
+    (default: the model's effective policy now)."""
     if candidate is None:
         return [{"gate": "version_exists", "passed": False, "detail": "The version is not in the registry."}]
     policy = policy if policy is not None else effective_policy(model)
+    if operation == Operation.DELETE:
+        return deletion_gates(candidate, policy)
+    if operation == Operation.REMOVE_ALIAS or is_demotion(target_stage=target_stage, candidate=candidate):
+        return []
     results = []
     if is_production_like(target_stage=target_stage, target_alias=target_alias):
         for key, expected in sorted((policy.get("required_tags") or {}).items()):
@@ -211,11 +258,12 @@ def _fresh_snapshot(found: gateway.VersionEvidence | None) -> dict | None:
         "run_lifecycle_stage": run.lifecycle_stage if run else "",
         "run_deleted": bool(run and run.lifecycle_stage == "deleted"),
         "run_tags": dict(run.tags) if run else {},
+        "updated_ms": row.updated_ms,
     }
 
 
 def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = "", target_alias: str = "",
-                   rollback: bool = False) -> dict:
+                   rollback: bool = False, operation: str = Operation.MOVE) -> dict:
     """Read from MLflow now what the gates judge, and judge it under the policy in force now.
     Raises EvidenceUnavailable when MLflow does not answer (never falls back to the mirror)."""
     try:
@@ -227,7 +275,8 @@ def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = 
     policy = policy_snapshot(model)
     candidate, incumbent = _fresh_snapshot(read.candidate), _fresh_snapshot(read.incumbent)
     gates = evaluate_gates(model=model, candidate=candidate, incumbent=incumbent, target_stage=target_stage,
-                           target_alias=target_alias, rollback=rollback, policy=policy["rules"])
+                           target_alias=target_alias, rollback=rollback, policy=policy["rules"],
+                           operation=operation)
     read_at = read.read_at.isoformat()
     return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": candidate,
             "incumbent": incumbent, "gates": gates, "policy": policy}

@@ -46,6 +46,7 @@ from governance.workflow.models import (
     Approval,
     Deployment,
     DeploymentState,
+    Operation,
     PromotionRequest,
     RequestState,
     marker_key,
@@ -53,11 +54,15 @@ from governance.workflow.models import (
 )
 from governance.workflow.policies import (
     STAGE_TARGETS,
+    canonical_name,
     deploy_in_progress,
+    effective_policy,
     evaluate_gates,
     evidence_changes,
     failing,
     fresh_evidence,
+    is_demotion,
+    is_production_like,
     newly_failing,
     request_is_production_like,
     required_quorum,
@@ -98,8 +103,17 @@ def request_history(req: PromotionRequest) -> list[dict]:
 
 
 def previous_holder(model: RegisteredModel, *, target_stage: str = "", target_alias: str = "") -> int | None:
-    """Who held the target before the last deploy to it: what a rollback puts back."""
+    """What a rollback puts back: the version the policy's rollback alias points at (deploys keep it on
+    the previous holder of a protected target), unless it holds the target already; otherwise who
+    held the target before the last deploy to it."""
     kind, target = ("stage", target_stage) if target_stage else ("alias", target_alias)
+    rollback_alias = effective_policy(model).get("rollback_alias") or ""
+    marked = ModelAlias.objects.filter(model=model, alias=rollback_alias).values_list("version", flat=True).first()
+    if marked is not None and rollback_alias != target_alias:
+        holds = (ModelAlias.objects.filter(model=model, alias=target_alias, version=marked).exists() if target_alias
+                 else ModelVersion.objects.filter(model=model, version=marked, stage=target_stage).exists())
+        if not holds:
+            return marked
     last = (Deployment.objects.filter(model_name=model.name, kind=kind, target=target,
                                       state=DeploymentState.SUCCEEDED).order_by("-completed_at", "-id").first())
     if last is None or not last.before:
@@ -127,13 +141,14 @@ def _raise_if_refused(actor, req: PromotionRequest, action: str) -> None:
 
 def _evidence_or_refuse(*, actor, action: str, model, model_name: str, version: int, target_stage: str,
                         target_alias: str, rollback: bool, req: PromotionRequest | None = None,
-                        source_ip: str | None = None) -> dict:
+                        source_ip: str | None = None, operation: str | None = None) -> dict:
     """The evidence for a decision, read from MLflow now. When MLflow cannot answer, the step is
     refused and nothing changes, but the refusal is recorded: an auditor sees that the decision was
     attempted and why it was not taken (only callers that passed the permission check get here)."""
     try:
+        operation = operation or (req.operation if req is not None else Operation.MOVE)
         return fresh_evidence(model=model, model_name=model_name, version=version, target_stage=target_stage,
-                              target_alias=target_alias, rollback=rollback)
+                              target_alias=target_alias, rollback=rollback, operation=operation)
     except EvidenceUnavailable as exc:
         state = {"state": req.state} if req is not None else None
         audit.record(actor=actor, action="request.evidence_unavailable", model=model_name, version=version,
@@ -151,7 +166,11 @@ def _locked(request_id: int) -> PromotionRequest:
 
 def promotion_request_create(*, actor, model_name: str, version, target_stage: str = "", target_alias: str = "",
                              archive_existing: bool = False, justification: str, urgent: bool = False,
-                             rollback: bool = False, source_ip: str | None = None) -> PromotionRequest:
+                             rollback: bool = False, operation: str = Operation.MOVE,
+                             source_ip: str | None = None) -> PromotionRequest:
+    """A request for one registry move (`operation`): move `version` to a stage or point an alias at
+    it (Operation.MOVE), remove alias `target_alias` from `version` (REMOVE_ALIAS), or delete the
+    archived `version` (DELETE, no target)."""
     model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
     if model is None:
         raise NotFound(f"No registered model {model_name!r}.")
@@ -161,7 +180,15 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     else:
         require_perm(actor, "request", model)
     target_stage, target_alias = target_stage or "", target_alias or ""
-    if bool(target_stage) == bool(target_alias):
+    if operation not in Operation.values:
+        raise InvalidInput(f"Unknown operation {operation!r}; choose one of {', '.join(Operation.values)}.")
+    if operation == Operation.DELETE:
+        if target_stage or target_alias:
+            raise InvalidInput("A deletion names no target: only the version.")
+    elif operation == Operation.REMOVE_ALIAS:
+        if target_stage or not target_alias:
+            raise InvalidInput("Name the alias to remove.")
+    elif bool(target_stage) == bool(target_alias):
         raise InvalidInput("Name exactly one target: a stage or an alias.")
     if target_stage and target_stage not in STAGE_TARGETS:
         raise InvalidInput(f"Unknown stage {target_stage!r}; choose one of {', '.join(STAGE_TARGETS)}.")
@@ -175,35 +202,47 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     if not justification:
         raise InvalidInput("A justification is required.")
     # Aliases are ASCII (target_alias_problem), so a case-insensitive match is the canonical one.
-    if PromotionRequest.objects.filter(model_name=model.name, target_stage=target_stage,
-                                       target_alias__iexact=target_alias, state__in=OPEN_STATES).exists():
-        raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} already exists.")
+    label = f"deletion of v{version}" if operation == Operation.DELETE else (target_stage or "@" + target_alias)
+    open_ = PromotionRequest.objects.filter(model_name=model.name, state__in=OPEN_STATES)
+    if operation == Operation.DELETE:
+        open_ = open_.filter(operation=Operation.DELETE, version=version)
+    else:
+        open_ = open_.filter(target_stage=target_stage, target_alias__iexact=target_alias).exclude(
+            operation=Operation.DELETE)
+    if open_.exists():
+        raise Conflict(f"An open request for {model.name} -> {label} already exists.")
     # Whether the version exists and what holds the target are MLflow's answer now, not the mirror's.
     evidence = _evidence_or_refuse(actor=actor, action="request", model=model, model_name=model.name,
                                    version=version, target_stage=target_stage, target_alias=target_alias,
-                                   rollback=rollback, source_ip=source_ip)
+                                   rollback=rollback, source_ip=source_ip, operation=operation)
     candidate = evidence["candidate"]
     if candidate is None:
         raise InvalidInput(f"{model_name} has no version {version}.")
     holder = (evidence["incumbent"] or {}).get("version")
-    if target_alias and holder == version or (target_stage and candidate["stage"] == target_stage):
+    if operation == Operation.REMOVE_ALIAS:
+        if holder != version:
+            where = f"it points at v{holder}" if holder else "no version holds it"
+            raise InvalidInput(f"@{target_alias} does not point at v{version} ({where}).")
+    elif operation == Operation.MOVE and (
+            target_alias and holder == version or (target_stage and candidate["stage"] == target_stage)):
         raise InvalidInput(f"v{version} already holds {target_stage or '@' + target_alias}.")
     try:
         with transaction.atomic():
             req = PromotionRequest.objects.create(
                 model=model, model_name=model.name, version=version, target_stage=target_stage,
-                target_alias=target_alias, archive_existing=bool(archive_existing) and bool(target_stage),
+                target_alias=target_alias, operation=operation,
+                archive_existing=bool(archive_existing) and bool(target_stage) and operation == Operation.MOVE,
                 justification=justification, requester=actor, requester_username=actor.get_username(),
                 rollback=rollback, urgent=bool(urgent) and rollback, evidence=evidence,
                 gate_results=evidence["gates"],
             )
             audit.record(actor=actor, action="request.created", model=model, version=version, request=req,
-                         before=None, after={**_state_dict(req), "rollback": req.rollback, "urgent": req.urgent,
+                         before=None, after={**_state_dict(req), "operation": req.operation,
+                                             "rollback": req.rollback, "urgent": req.urgent,
                                              "gates": evidence["gates"]},
                          comment=justification, source_ip=source_ip)
     except IntegrityError:
-        raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} "
-                       "already exists.") from None
+        raise Conflict(f"An open request for {model.name} -> {label} already exists.") from None
     return req
 
 
@@ -323,15 +362,33 @@ def promotion_request_cancel(*, request_id: int, actor, comment: str = "",
 
 
 def _target_view(dep: Deployment, pointers: gateway.ModelPointers) -> dict:
-    if dep.kind == "alias":
-        return {"alias": dep.target, "version": pointers.aliases.get(dep.target)}
-    return {"stage": dep.target, "holders": pointers.stage_holders(dep.target),
-            "candidate_stage": pointers.stages.get(dep.version)}
+    if dep.kind in ("alias", "unalias"):
+        view = {"alias": dep.target, "version": pointers.aliases.get(dep.target)}
+    elif dep.kind == "delete":
+        view = {"version": dep.version, "exists": dep.version in pointers.stages,
+                "stage": pointers.stages.get(dep.version),
+                "aliases": sorted(a for a, v in pointers.aliases.items() if v == dep.version)}
+    else:
+        view = {"stage": dep.target, "holders": pointers.stage_holders(dep.target),
+                "candidate_stage": pointers.stages.get(dep.version)}
+    return view
+
+
+def _rollback_of(dep: Deployment) -> dict | None:
+    """The rollback alias move this deploy planned with its main move ({"alias", "version", "was"})."""
+    return dep.rollback_move or None
 
 
 def _applied(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
+    plan = _rollback_of(dep)
+    if plan and pointers.aliases.get(plan["alias"]) != plan["version"]:
+        return False
     if dep.kind == "alias":
         return pointers.aliases.get(dep.target) == dep.version
+    if dep.kind == "unalias":
+        return pointers.aliases.get(dep.target) != dep.version
+    if dep.kind == "delete":
+        return dep.version not in pointers.stages
     if pointers.stages.get(dep.version) != dep.target:
         return False
     return not dep.archive_existing or pointers.stage_holders(dep.target) == [dep.version]
@@ -347,6 +404,8 @@ def _landed(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
     attempts were marked are judged by the target alone."""
     if not _applied(dep, pointers):
         return False
+    if dep.kind == "delete":
+        return True  # the version took its tags with it: its absence is all there is to see
     return not dep.marker or _mark_seen(dep, pointers) == dep.marker
 
 
@@ -383,11 +442,22 @@ def _mirror_apply(dep: Deployment, pointers: gateway.ModelPointers) -> None:
     if model is None:
         return
     RegisteredModel.objects.filter(pk=model.pk).update(synced_at=timezone.now())
-    marked = ModelVersion.objects.filter(model=model, version=dep.version).first()
-    if marked is not None and dep.version in pointers.tags and marked.tags != pointers.tags[dep.version]:
-        ModelVersion.objects.filter(pk=marked.pk).update(tags=pointers.tags[dep.version])
+    plan = _rollback_of(dep)
+    touched = [dep.version] + ([plan["version"]] if plan else [])
+    for marked in ModelVersion.objects.filter(model=model, version__in=touched):
+        if marked.version in pointers.tags and marked.tags != pointers.tags[marked.version]:
+            ModelVersion.objects.filter(pk=marked.pk).update(tags=pointers.tags[marked.version])
+    if plan:
+        ModelAlias.objects.update_or_create(model=model, alias=plan["alias"], defaults={"version": plan["version"]})
     if dep.kind == "alias":
         ModelAlias.objects.update_or_create(model=model, alias=dep.target, defaults={"version": dep.version})
+        return
+    if dep.kind == "unalias":
+        ModelAlias.objects.filter(model=model, alias=dep.target, version=dep.version).delete()
+        return
+    if dep.kind == "delete":
+        ModelAlias.objects.filter(model=model, version=dep.version).delete()
+        ModelVersion.objects.filter(model=model, version=dep.version).delete()
         return
     for row in ModelVersion.objects.filter(model=model, version__in=list(pointers.stages)):
         stage = pointers.stages[row.version]
@@ -404,6 +474,8 @@ def _candidate_problem(req: PromotionRequest, current: gateway.VersionState | No
         if frozen.get(field, "") != getattr(current, field):
             return (f"The candidate changed in MLflow after approval: {field} was {frozen.get(field)!r}, "
                     f"now {getattr(current, field)!r}. Request again.")
+    if req.operation != Operation.MOVE:
+        return ""  # removals and deletions have no tag gates; a deletion's own checks run in the client
     candidate = {**frozen, "tags": current.tags}
     gates = evaluate_gates(model=req.model, candidate=candidate, incumbent=None, target_stage=req.target_stage,
                            target_alias=req.target_alias, rollback=True)
@@ -456,6 +528,8 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
                                                                                   "time for an alias move)"}
         if late:
             after["landed_late"] = True
+        if dep.rollback_move:
+            after["rollback"] = {**dep.rollback_move, "now": pointers.aliases.get(dep.rollback_move["alias"])}
         if evidence is not None:
             after["evidence"] = evidence
         after.update(extra or {})
@@ -499,7 +573,7 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
     """The attempt holding the lease ends in failure: the request is 'failed' (retryable), the lease is
     released. An outbox entry whose write may have landed stays pending for the resolver."""
     now = timezone.now()
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     with transaction.atomic():
         claimed = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
             state=RequestState.FAILED, error=error, lease_expires_at=now, updated_at=now)
@@ -542,7 +616,7 @@ def _claim_attempt(req: PromotionRequest, actor, *, comment: str, source_ip: str
             if current.lease_live(timezone.now()):
                 raise Conflict(deploy_in_progress(current))
             raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
-        kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+        kind, target = req.deploy_kind_target
         audit.record(actor=actor, action="deploy.started", model=req.model_name, version=req.version, request=req,
                      before={"state": req.state, "attempt": req.deploy_attempt},
                      after={"state": RequestState.DEPLOYING, "kind": kind, "target": target, "attempt": attempt,
@@ -557,11 +631,11 @@ def _settle_earlier_attempts(req: PromotionRequest, pointers: gateway.ModelPoint
     attempt whose write is there (its mark on the version, the target as intended) is the success,
     and nothing is sent again; one still unresolved and not there is recorded as not applied.
     True when an earlier attempt turned out to have landed."""
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     marked = parse_marker(pointers.tags.get(req.version, {}).get(marker_key(kind, target)))
     earlier = req.deployments.exclude(state=DeploymentState.SUCCEEDED).filter(attempt__lt=req.deploy_attempt)
     for dep in earlier.order_by("-attempt", "-id"):
-        if (dep.pk == marked or dep.attempt == 0) and _landed(dep, pointers):
+        if (dep.pk == marked or dep.attempt == 0 or dep.kind == "delete") and _landed(dep, pointers):
             return _record_success(dep, pointers, guard=_held(req.deploy_attempt), actor=actor,
                                    evidence=_evidence(dep, pointers, source=f"MLflow read before attempt "
                                                                             f"{req.deploy_attempt}"),
@@ -653,7 +727,7 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
         return req
     req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
     # This attempt holds the lease: it alone writes MLflow for this request until it ends or expires.
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     try:
         current = gateway.read_version(req.model_name, req.version)
         pointers = gateway.read_model_pointers(req.model_name)
@@ -678,14 +752,14 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                                         target=target, archive_existing=req.archive_existing,
                                         actor_username=actor.get_username(), attempt=req.deploy_attempt)
         before = _target_view(dep, pointers)
-        Deployment.objects.filter(pk=dep.pk).update(before=before, sent_at=timezone.now())
-    marker = (dep.marker_key, dep.marker)
+        dep.rollback_move = _rollback_plan(req, kind, target, pointers)
+        Deployment.objects.filter(pk=dep.pk).update(before=before, rollback_move=dep.rollback_move,
+                                                    sent_at=timezone.now())
     try:
-        if kind == "alias":
-            gateway.deploy_alias(req.model_name, target, req.version, current=pointers, marker=marker)
-        else:
-            gateway.deploy_stage(req.model_name, req.version, target, archive_existing=req.archive_existing,
-                                 current=pointers, marker=marker)
+        _write(dep, pointers)
+    except gateway.WriteRefused as exc:
+        _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+        raise Conflict(f"Not deployed: {exc}. The request is now 'failed'.") from exc
     except gateway.WriteOutcomeUnknown as exc:
         _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
@@ -699,10 +773,93 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
     except gateway.MlflowUnavailable as exc:
         _attempt_failed(req, f"Written, not confirmed: {exc}", dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    written = _write_back_tags(req, dep, after_pointers)
     _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=comment,
-                    before=before, extra={"evidence_since_approval": comparison})
+                    before=before, extra={"evidence_since_approval": comparison, "tags_written": written})
     req.refresh_from_db()
     return req
+
+
+def _rollback_plan(req: PromotionRequest, kind: str, target: str, pointers: gateway.ModelPointers) -> dict | None:
+    """When this deploy replaces the holder of Production or a protected alias, the previous holder
+    takes the policy's rollback alias in the same step: {"alias", "version", "was"}. Not for a
+    rollback itself (the version it replaces is the one rolled back from, not a known-good one)."""
+    if req.rollback or kind not in ("stage", "alias"):
+        return None
+    if kind == "stage" and target != "Production":
+        return None
+    if kind == "alias" and not is_production_like(target_alias=target):
+        return None
+    alias = effective_policy(req.model).get("rollback_alias") or ""
+    if not alias or canonical_name(alias) == canonical_name(target):
+        return None
+    if kind == "alias":
+        previous = pointers.aliases.get(target)
+    else:
+        previous = max((v for v in pointers.stage_holders(target) if v != req.version), default=None)
+    if previous is None or previous == req.version:
+        return None
+    return {"alias": alias, "version": previous, "was": pointers.aliases.get(alias)}
+
+
+def _write(dep: Deployment, pointers: gateway.ModelPointers) -> None:
+    """The attempt's MLflow writes, each marked with the attempt: first the rollback alias (it names
+    the version that holds the target until the main move lands, so it is true whatever happens
+    next), then the move itself. Every write is idempotent on a retry."""
+    marker = (dep.marker_key, dep.marker)
+    plan = _rollback_of(dep)
+    if plan:
+        gateway.deploy_rollback_alias(dep.model_name, plan["alias"], plan["version"], current=pointers,
+                                      marker=(marker_key("alias", plan["alias"]), dep.marker))
+    if dep.kind == "alias":
+        gateway.deploy_alias(dep.model_name, dep.target, dep.version, current=pointers, marker=marker)
+    elif dep.kind == "unalias":
+        gateway.deploy_unalias(dep.model_name, dep.target, dep.version, current=pointers, marker=marker)
+    elif dep.kind == "delete":
+        gateway.deploy_delete(dep.model_name, dep.version)
+    else:
+        gateway.deploy_stage(dep.model_name, dep.version, dep.target, archive_existing=dep.archive_existing,
+                             current=pointers, marker=marker)
+
+
+# Version tags the console writes back to MLflow, so MLflow's own users see what governance decided.
+WRITE_BACK_PREFIXES = ("promoted_to_", "demoted_to_", "removed_from_")
+WRITE_BACK_KEYS = ("approved_by", "governance.request")
+
+
+def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
+    """The tags a deploy of `req` writes on its version: `promoted_to_<target>` (or demoted_to_ /
+    removed_from_) with the time, `approved_by` (the approvers), `governance.request` (a link)."""
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    if req.operation == Operation.REMOVE_ALIAS:
+        key = f"removed_from_{req.target_alias}"
+    elif req.target_stage and is_demotion(target_stage=req.target_stage,
+                                          candidate=(req.approval_evidence or req.evidence or {}).get("candidate")):
+        key = f"demoted_to_{req.target_stage.lower()}"
+    else:
+        key = f"promoted_to_{(req.target_stage or req.target_alias).lower()}"
+    approvers = sorted(set(req.approvals.filter(superseded_at__isnull=True).values_list("approver_username",
+                                                                                        flat=True)))
+    link = settings.CONSOLE_BASE_URL + reverse("governance:request_detail", kwargs={"pk": req.pk})
+    return {key: now.isoformat(timespec="seconds"), "approved_by": ",".join(approvers) or "(none)",
+            "governance.request": link}
+
+
+def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.ModelPointers) -> dict:
+    """Write the tags after the move landed (a failed attempt never leaves a "promoted" tag behind);
+    the mirror takes them with the success, so the next sync sees nothing new. A failure here does
+    not undo the deploy: the success event says which tags could not be written."""
+    if dep.kind == "delete":
+        return {}
+    tags = write_back_tags(req)
+    try:
+        gateway.set_version_tags(req.model_name, req.version, tags)
+    except gateway.MlflowUnavailable as exc:
+        return {"error": str(exc), "tags": tags}
+    pointers.tags.setdefault(req.version, {}).update(tags)
+    return tags
 
 
 def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", stale_before=None,

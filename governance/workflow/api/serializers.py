@@ -13,7 +13,7 @@ from governance.workflow.forms import (
     VERSION_MAX,
     alias_problem,
 )
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.validation import MultiLineCharField, SingleLineCharField
 
@@ -35,6 +35,8 @@ class RequestCreateSerializer(serializers.Serializer):
                                                        "required": "A justification is required."})
     rollback = serializers.BooleanField(required=False, default=False)
     urgent = serializers.BooleanField(required=False, default=False)
+    operation = serializers.ChoiceField(choices=Operation.values, required=False, default=Operation.MOVE,
+                                        error_messages={"invalid_choice": f"one of {', '.join(Operation.values)}"})
 
     def validate_target_alias(self, value: str) -> str:
         if value and (problem := alias_problem(value)):
@@ -42,8 +44,17 @@ class RequestCreateSerializer(serializers.Serializer):
         return value
 
     def validate(self, data):
-        if bool(data.get("target_stage")) == bool(data.get("target_alias")):
+        operation = data.get("operation") or Operation.MOVE
+        if operation == Operation.DELETE:
+            if data.get("target_stage") or data.get("target_alias"):
+                raise serializers.ValidationError("A deletion names no target: only the version.")
+        elif operation == Operation.REMOVE_ALIAS:
+            if data.get("target_stage") or not data.get("target_alias"):
+                raise serializers.ValidationError({"target_alias": ["Name the alias to remove."]})
+        elif bool(data.get("target_stage")) == bool(data.get("target_alias")):
             raise serializers.ValidationError("Name exactly one target: a stage or an alias.")
+        if operation != Operation.MOVE and data.get("rollback"):
+            raise serializers.ValidationError("A rollback is a move.")
         if not data.get("rollback") and data.get("version") is None:
             raise serializers.ValidationError({"version": ["version is required (except for a rollback)."]})
         return data
@@ -91,7 +102,8 @@ class RequestSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PromotionRequest
-        fields = ["id", "model", "version", "target", "target_stage", "target_alias", "archive_existing", "state",
+        fields = ["id", "model", "version", "operation", "target", "target_stage", "target_alias",
+                  "archive_existing", "state",
                   "justification", "requester", "rollback", "urgent", "override", "approvals", "decided_by",
                   "decision_comment", "deployed_by", "deployed_at", "error", "created_at", "updated_at",
                   "gate_results", "needs_reapproval", "reapproval"]
