@@ -288,6 +288,8 @@ WORKFLOW_DEFAULT_GATES = {
 }
 # The alias a deploy gives the previous holder of Production or a protected alias (ModelPolicy overrides).
 WORKFLOW_ROLLBACK_ALIAS = os.environ.get("WORKFLOW_ROLLBACK_ALIAS", "rollback")
+# Retention: keep the newest N unprotected versions, archive the rest (0: no retention; ModelPolicy overrides).
+WORKFLOW_RETENTION_KEEP = int(os.environ.get("WORKFLOW_RETENTION_KEEP", "0"))
 # Days after archiving before an archived version may be deleted (ModelPolicy overrides).
 WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
 # The console's public address: the link a deploy writes into the version tag governance.request.

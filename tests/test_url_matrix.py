@@ -116,6 +116,8 @@ MATRIX = {
         "open": _row(302, 404, 200, 403, 200, 403, 200, 404),
         "team": _row(302, 404, 403, 403, 403, 403, 200, 200)}),
     "governance:request_detail": (_pk, "", OBJECT_SIGNED_IN),
+    # The retention dry run: everyone who may see the model (proposing is a POST).
+    "governance:retention": (None, _q("model={model}"), OBJECT_SIGNED_IN),
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list
     "requests_api:request_detail": (_pk, "", OBJECT_API),
     **{f"governance:request_{a}": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES})

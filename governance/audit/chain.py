@@ -48,6 +48,10 @@ ACTIONS = frozenset(
         # (an "applied" decision is the deploy.succeeded event it records).
         "deploy.not_applied",
         "deploy.outcome_unknown",
+        # A retention batch left a listed version alone: MLflow showed it protected at the deploy.
+        "deploy.skipped",
+        # A retention batch finished: which versions it archived or deleted, which it skipped.
+        "retention.applied",
         "registry.drift",
         "registry.synced",
         "registry.model_created",

@@ -135,3 +135,9 @@ class RequestListForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "any")] + RequestState.choices, required=False)
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH, required=False, widget=forms.SearchInput)
     page = forms.IntegerField(min_value=1, required=False)
+
+
+class RetentionForm(forms.Form):
+    """The model a retention dry run or proposal is about (GET and POST)."""
+
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)

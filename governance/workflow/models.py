@@ -34,6 +34,8 @@ class Operation(models.TextChoices):
     REMOVE_ALIAS = "remove_alias", "Remove an alias"
     # Delete an archived version (after the policy's retention); never one holding a stage or alias.
     DELETE = "delete", "Delete an archived version"
+    # A retention batch: archive and delete the versions listed in the request's plan, one by one.
+    RETENTION = "retention", "Retention batch"
 
 
 REQUEST_STAGES = ["", "None", "Staging", "Production", "Archived"]
@@ -51,6 +53,8 @@ class PromotionRequest(models.Model):
     target_alias = models.CharField(max_length=256, blank=True, default="")
     archive_existing = models.BooleanField(default=False)
     operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.MOVE)
+    # A retention batch's plan, frozen when proposed: [{"version", "action": "archive"|"delete", "why"}].
+    plan = models.JSONField(default=list, blank=True)
     justification = models.TextField()
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="promotion_requests")
@@ -92,15 +96,19 @@ class PromotionRequest(models.Model):
                 condition=(Q(operation="move") & ((Q(target_stage="") & ~Q(target_alias=""))
                                                   | (~Q(target_stage="") & Q(target_alias=""))))
                 | (Q(operation="remove_alias") & Q(target_stage="") & ~Q(target_alias=""))
-                | (Q(operation="delete") & Q(target_stage="") & Q(target_alias="")),
+                | (Q(operation__in=["delete", "retention"]) & Q(target_stage="") & Q(target_alias="")),
                 name="request_target_fits_operation",
             ),
             models.CheckConstraint(condition=Q(state__in=RequestState.values), name="request_state_valid"),
             models.CheckConstraint(condition=Q(target_stage__in=REQUEST_STAGES), name="request_stage_valid"),
             models.UniqueConstraint(
                 fields=["model_name", "target_stage", "target_alias"],
-                condition=Q(state__in=OPEN_STATES) & ~Q(operation="delete"),
+                condition=Q(state__in=OPEN_STATES) & ~Q(operation__in=["delete", "retention"]),
                 name="one_open_request_per_target",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name"], condition=Q(state__in=OPEN_STATES) & Q(operation="retention"),
+                name="one_open_retention_batch_per_model",
             ),
             models.UniqueConstraint(
                 fields=["model_name", "version"],
@@ -120,6 +128,8 @@ class PromotionRequest(models.Model):
     def target_label(self) -> str:
         if self.operation == Operation.DELETE:
             return "deleted"
+        if self.operation == Operation.RETENTION:
+            return f"retention ({len(self.plan)} versions)"
         if self.operation == Operation.REMOVE_ALIAS:
             return f"@{self.target_alias} removed"
         return self.target_stage or f"@{self.target_alias}"
@@ -127,6 +137,8 @@ class PromotionRequest(models.Model):
     @property
     def deploy_kind_target(self) -> tuple[str, str]:
         """The Deployment kind and target this request's deploy writes."""
+        if self.operation == Operation.RETENTION:
+            return "batch", "retention"  # each step is a Deployment of its own (stage:Archived or delete)
         if self.operation == Operation.DELETE:
             return "delete", "version"
         if self.operation == Operation.REMOVE_ALIAS:
@@ -279,6 +291,10 @@ class ModelPolicy(models.Model):
         max_length=256, blank=True, default="",
         help_text="The alias a deploy gives the previous holder of Production or a protected alias. "
                   "Empty: the global default (WORKFLOW_ROLLBACK_ALIAS).")
+    retention_keep = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Retention: keep the newest N versions outside protected stages (Staging, Production) and "
+                  "aliases, archive the rest. Empty: the global default (WORKFLOW_RETENTION_KEEP; 0 = off).")
     delete_after_days = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="An archived version may be deleted this many days after it was archived. Empty: default.")

@@ -63,7 +63,7 @@ def is_production_like(*, target_stage: str = "", target_alias: str = "") -> boo
 def request_is_production_like(req: PromotionRequest) -> bool:
     """Production rules (quorum, hard gates, deployer neither requester nor approver) apply to a move
     into or out of Production or a protected alias, and to every deletion (it cannot be undone)."""
-    if req.operation == Operation.DELETE:
+    if req.operation in (Operation.DELETE, Operation.RETENTION):
         return True
     if is_production_like(target_stage=req.target_stage, target_alias=req.target_alias):
         return True
@@ -87,6 +87,7 @@ def effective_policy(model) -> dict:
     policy["quorum"] = settings.PRODUCTION_QUORUM
     policy["rollback_alias"] = settings.WORKFLOW_ROLLBACK_ALIAS
     policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
+    policy["retention_keep"] = settings.WORKFLOW_RETENTION_KEEP
     own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
@@ -102,6 +103,8 @@ def effective_policy(model) -> dict:
             policy["quorum"] = own.production_quorum
         if own.rollback_alias:
             policy["rollback_alias"] = own.rollback_alias
+        if own.retention_keep is not None:
+            policy["retention_keep"] = own.retention_keep
         if own.delete_after_days is not None:
             policy["delete_after_days"] = own.delete_after_days
     return policy
@@ -172,6 +175,41 @@ def deletion_gates(candidate: dict, policy: dict, *, now=None) -> list[dict]:
          "detail": f"archived at least {days} days ago; last changed "
                    f"{'?' if age_days is None else f'{age_days:.1f}'} days ago"},
     ]
+
+
+# Versions in these stages, or holding any alias, are never touched by retention.
+PROTECTED_STAGES = {Stage.STAGING, Stage.PRODUCTION}
+
+
+def retention_plan(versions: list[dict], *, keep: int, delete_after_days: int, now=None) -> list[dict]:
+    """The retention batch for one model: `versions` = [{"version", "stage", "aliases", "updated_ms"}].
+    Versions in Staging/Production or holding an alias are protected and never listed. Of the others,
+    the newest `keep` stay; older ones not yet Archived are archived; older Archived ones whose last
+    change (the archiving) is at least `delete_after_days` old are deleted. keep=0: no retention."""
+    if keep <= 0:
+        return []
+    now_ms = (now or timezone.now()).timestamp() * 1000
+    free = sorted((v for v in versions if v["stage"] not in PROTECTED_STAGES and not v["aliases"]),
+                  key=lambda v: -v["version"])
+    steps = []
+    for row in sorted(free[keep:], key=lambda v: v["version"]):
+        if row["stage"] != Stage.ARCHIVED:
+            steps.append({"version": row["version"], "action": "archive",
+                          "why": f"older than the newest {keep} unprotected versions"})
+        elif row["updated_ms"] and (now_ms - row["updated_ms"]) >= delete_after_days * 86_400_000:
+            steps.append({"version": row["version"], "action": "delete",
+                          "why": f"archived more than {delete_after_days} days ago"})
+    return steps
+
+
+def protected_now(version: int, pointers) -> str:
+    """Why retention must not touch `version` in MLflow's state `pointers` ('' when it may)."""
+    stage = pointers.stages.get(version)
+    aliases = sorted(a for a, v in pointers.aliases.items() if v == version)
+    if stage in PROTECTED_STAGES or aliases:
+        held = ([stage] if stage in PROTECTED_STAGES else []) + ["@" + a for a in aliases]
+        return f"v{version} holds {', '.join(held)}"
+    return ""
 
 
 def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
@@ -262,10 +300,42 @@ def _fresh_snapshot(found: gateway.VersionEvidence | None) -> dict | None:
     }
 
 
+def retention_evidence(*, model, model_name: str, plan: list[dict] | None = None) -> dict:
+    """The retention batch MLflow's state calls for now (read fresh), and one gate: every version of
+    the frozen `plan` (when given) is still due for the same action."""
+    try:
+        pointers = gateway.read_model_pointers(model_name)
+    except gateway.MlflowUnavailable as exc:
+        raise EvidenceUnavailable(f"MLflow could not be read, so there is no current evidence to decide on; "
+                                  f"nothing was changed. Try again when MLflow answers. ({exc})") from exc
+    policy = policy_snapshot(model)
+    rules = policy["rules"]
+    fresh = retention_plan(versions_of(pointers), keep=int(rules.get("retention_keep") or 0),
+                           delete_after_days=int(rules.get("delete_after_days") or 0))
+    gates = []
+    if plan is not None:
+        due = {(s["version"], s["action"]) for s in fresh}
+        stale = [f"v{s['version']} {s['action']}" for s in plan if (s["version"], s["action"]) not in due]
+        gates.append({"gate": "retention:still_due", "passed": not stale,
+                      "detail": "every listed version is still due" + (f"; no longer: {', '.join(stale)}"
+                                                                       if stale else "")})
+    read_at = timezone.now().isoformat()
+    return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": None, "incumbent": None,
+            "gates": gates, "policy": policy, "plan": fresh}
+
+
+def versions_of(pointers) -> list[dict]:
+    return [{"version": v, "stage": stage, "updated_ms": pointers.updated_ms.get(v),
+             "aliases": sorted(a for a, held in pointers.aliases.items() if held == v)}
+            for v, stage in pointers.stages.items()]
+
+
 def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = "", target_alias: str = "",
-                   rollback: bool = False, operation: str = Operation.MOVE) -> dict:
+                   rollback: bool = False, operation: str = Operation.MOVE, plan: list[dict] | None = None) -> dict:
     """Read from MLflow now what the gates judge, and judge it under the policy in force now.
     Raises EvidenceUnavailable when MLflow does not answer (never falls back to the mirror)."""
+    if operation == Operation.RETENTION:
+        return retention_evidence(model=model, model_name=model_name, plan=plan)
     try:
         read = gateway.read_decision_evidence(model_name, int(version), target_stage=target_stage,
                                               target_alias=target_alias)

@@ -148,7 +148,8 @@ def _evidence_or_refuse(*, actor, action: str, model, model_name: str, version: 
     try:
         operation = operation or (req.operation if req is not None else Operation.MOVE)
         return fresh_evidence(model=model, model_name=model_name, version=version, target_stage=target_stage,
-                              target_alias=target_alias, rollback=rollback, operation=operation)
+                              target_alias=target_alias, rollback=rollback, operation=operation,
+                              plan=req.plan if req is not None and operation == Operation.RETENTION else None)
     except EvidenceUnavailable as exc:
         state = {"state": req.state} if req is not None else None
         audit.record(actor=actor, action="request.evidence_unavailable", model=model_name, version=version,
@@ -516,7 +517,9 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
                                                      **({"before": before} if before is not None else {}))
         if updated != 1:
             return False
-        moved = PromotionRequest.objects.filter(guard, pk=dep.request_id).update(
+        # One step of a retention batch: the batch's deployer finishes the request after its last step.
+        batch = PromotionRequest.objects.filter(pk=dep.request_id, operation=Operation.RETENTION).exists()
+        moved = 0 if batch else PromotionRequest.objects.filter(guard, pk=dep.request_id).update(
             state=RequestState.DEPLOYED, deployed_by=dep.actor_username, deployed_at=landed or now, error="",
             updated_at=now)
         if mirror:
@@ -533,7 +536,7 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
         if evidence is not None:
             after["evidence"] = evidence
         after.update(extra or {})
-        if not moved and request_state != RequestState.DEPLOYED:
+        if not moved and not batch and request_state != RequestState.DEPLOYED:
             comment = (comment + " " if comment else "") + f"(the request is {request_state}; left as it is)"
         audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
                      version=dep.version, request=dep.request_id,
@@ -577,7 +580,10 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
     with transaction.atomic():
         claimed = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
             state=RequestState.FAILED, error=error, lease_expires_at=now, updated_at=now)
-        if dep is None:  # refused before the write: the attempt is still on record, as sending nothing
+        if dep is None and kind == "batch":  # a retention batch stopped between its steps
+            if claimed != 1:
+                return
+        elif dep is None:  # refused before the write: the attempt is still on record, as sending nothing
             if claimed != 1:
                 return
             dep = Deployment.objects.create(request=req, model_name=req.model_name, version=req.version, kind=kind,
@@ -593,7 +599,7 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
             audit.record(actor=actor, action="deploy.failed", model=req.model_name, version=req.version, request=req,
                          before={"state": RequestState.DEPLOYING},
                          after={"state": RequestState.FAILED, "error": error, "attempt": req.deploy_attempt,
-                                "deployment": dep.pk,
+                                "deployment": dep.pk if dep is not None else None,
                                 "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
 
 
@@ -721,6 +727,8 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                              source_ip: str | None = None) -> PromotionRequest:
     req = get_request_for(actor, request_id)
     _raise_if_refused(actor, req, "deploy")
+    if req.operation == Operation.RETENTION:
+        return _deploy_batch(req, actor, comment=comment, source_ip=source_ip)
     comparison = _evidence_at_deploy(req, actor, comment=comment, source_ip=source_ip)
     if comparison is None:
         req.refresh_from_db()
@@ -824,14 +832,12 @@ def _write(dep: Deployment, pointers: gateway.ModelPointers) -> None:
 
 # Version tags the console writes back to MLflow, so MLflow's own users see what governance decided.
 WRITE_BACK_PREFIXES = ("promoted_to_", "demoted_to_", "removed_from_")
-WRITE_BACK_KEYS = ("approved_by", "governance.request")
+WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at")
 
 
 def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
     """The tags a deploy of `req` writes on its version: `promoted_to_<target>` (or demoted_to_ /
     removed_from_) with the time, `approved_by` (the approvers), `governance.request` (a link)."""
-    from django.urls import reverse
-
     now = now or timezone.now()
     if req.operation == Operation.REMOVE_ALIAS:
         key = f"removed_from_{req.target_alias}"
@@ -842,23 +848,30 @@ def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
         key = f"promoted_to_{(req.target_stage or req.target_alias).lower()}"
     approvers = sorted(set(req.approvals.filter(superseded_at__isnull=True).values_list("approver_username",
                                                                                         flat=True)))
-    link = settings.CONSOLE_BASE_URL + reverse("governance:request_detail", kwargs={"pk": req.pk})
     return {key: now.isoformat(timespec="seconds"), "approved_by": ",".join(approvers) or "(none)",
-            "governance.request": link}
+            "governance.request": _request_link(req)}
 
 
-def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.ModelPointers) -> dict:
+def _request_link(req: PromotionRequest) -> str:
+    from django.urls import reverse
+
+    return settings.CONSOLE_BASE_URL + reverse("governance:request_detail", kwargs={"pk": req.pk})
+
+
+def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.ModelPointers, *,
+                     version: int | None = None, tags: dict | None = None) -> dict:
     """Write the tags after the move landed (a failed attempt never leaves a "promoted" tag behind);
     the mirror takes them with the success, so the next sync sees nothing new. A failure here does
     not undo the deploy: the success event says which tags could not be written."""
     if dep.kind == "delete":
         return {}
-    tags = write_back_tags(req)
+    version = req.version if version is None else version
+    tags = tags or write_back_tags(req)
     try:
-        gateway.set_version_tags(req.model_name, req.version, tags)
+        gateway.set_version_tags(req.model_name, version, tags)
     except gateway.MlflowUnavailable as exc:
         return {"error": str(exc), "tags": tags}
-    pointers.tags.setdefault(req.version, {}).update(tags)
+    pointers.tags.setdefault(version, {}).update(tags)
     return tags
 
 
@@ -969,3 +982,169 @@ def pointers_from_mirror(model_name: str) -> gateway.ModelPointers:
         stages={v.version: v.stage for v in versions},
         tags={v.version: dict(v.tags or {}) for v in versions},
         updated_ms={v.version: int(v.updated_at.timestamp() * 1000) if v.updated_at else None for v in versions})
+
+
+# --------------------------------------------------------------------------------------------------
+# Retention: one request per batch, one Deployment and one audit event per version it touches
+# --------------------------------------------------------------------------------------------------
+
+
+def retention_dry_run(*, user, model_name: str) -> dict:
+    """What a retention batch would touch now, from the mirror (no MLflow call: anyone who may see the
+    model may look). The proposal itself re-reads MLflow."""
+    from governance.workflow.policies import retention_plan
+
+    model = visible_models(user, RegisteredModel.objects.all()).filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    policy = effective_policy(model)
+    aliases: dict[int, list[str]] = {}
+    for alias, version in ModelAlias.objects.filter(model=model).values_list("alias", "version"):
+        aliases.setdefault(version, []).append(alias)
+    versions = [{"version": v.version, "stage": v.stage, "aliases": sorted(aliases.get(v.version, [])),
+                 "updated_ms": int(v.updated_at.timestamp() * 1000) if v.updated_at else None}
+                for v in ModelVersion.objects.filter(model=model)]
+    keep, days = int(policy.get("retention_keep") or 0), int(policy.get("delete_after_days") or 0)
+    return {"model": model, "keep": keep, "delete_after_days": days,
+            "plan": retention_plan(versions, keep=keep, delete_after_days=days),
+            "open_batch": PromotionRequest.objects.filter(model=model, operation=Operation.RETENTION,
+                                                          state__in=OPEN_STATES).first()}
+
+
+RETENTION_PROPOSER = "system:retention"
+
+
+def retention_request_propose(*, model_name: str, actor=None, source_ip: str | None = None) -> PromotionRequest | None:
+    """Propose the model's retention batch as one request listing every version it would touch, from
+    MLflow's state read now. actor=None: the console proposes it (the scheduler); a person proposing
+    needs the request permission. None when nothing is due."""
+    qs = RegisteredModel.objects.all() if actor is None else visible_models(actor, RegisteredModel.objects.all())
+    model = qs.filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    if actor is not None:
+        require_perm(actor, "request", model)
+    if PromotionRequest.objects.filter(model=model, operation=Operation.RETENTION, state__in=OPEN_STATES).exists():
+        raise Conflict(f"A retention batch for {model.name} is open already.")
+    try:
+        evidence = fresh_evidence(model=model, model_name=model.name, version=0, operation=Operation.RETENTION)
+    except EvidenceUnavailable:
+        raise
+    plan = evidence["plan"]
+    if not plan:
+        return None
+    evidence["gates"] = [{"gate": "retention:still_due", "passed": True, "detail": "every listed version is due"}]
+    name = actor.get_username() if actor is not None else RETENTION_PROPOSER
+    justification = (f"Retention policy: keep the newest {evidence['policy']['rules'].get('retention_keep')} "
+                     f"unprotected versions, delete archived ones after "
+                     f"{evidence['policy']['rules'].get('delete_after_days')} days. "
+                     + ", ".join(f"v{s['version']} {s['action']}" for s in plan) + ".")
+    try:
+        with transaction.atomic():
+            req = PromotionRequest.objects.create(
+                model=model, model_name=model.name, version=0, operation=Operation.RETENTION, plan=plan,
+                justification=justification, requester=actor, requester_username=name, evidence=evidence,
+                gate_results=evidence["gates"])
+            audit.record(actor=actor, actor_name=name, action="request.created", model=model, request=req,
+                         after={"state": req.state, "operation": req.operation, "plan": plan},
+                         comment=justification, source_ip=source_ip)
+    except IntegrityError:
+        raise Conflict(f"A retention batch for {model.name} is open already.") from None
+    return req
+
+
+def _deploy_batch(req: PromotionRequest, actor, *, comment: str, source_ip: str | None) -> PromotionRequest:
+    """Apply a retention batch under one deploy attempt: each listed version's change is its own
+    Deployment (intent, marked write, read-back, success) and its own audit event, one after another,
+    through the same outbox as every deploy. Before each write MLflow is read again: a version that
+    now holds Staging, Production or an alias is skipped (an event says so), never touched. A retry
+    settles earlier steps from MLflow and goes on with the rest."""
+    from governance.workflow.policies import protected_now
+
+    req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
+    try:
+        pointers = gateway.read_model_pointers(req.model_name)
+    except gateway.MlflowUnavailable as exc:
+        _attempt_failed(req, f"Nothing sent: MLflow could not be read ({exc})", dep=None,
+                        confirmed_not_applied=True, actor=actor)
+        raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    for earlier in req.deployments.filter(state=DeploymentState.PENDING):
+        source = f"MLflow read before attempt {req.deploy_attempt}"
+        if _landed(earlier, pointers):
+            _record_success(earlier, pointers, guard=_held(req.deploy_attempt), actor=actor,
+                            evidence=_evidence(earlier, pointers, source=source),
+                            comment="An earlier attempt's write is in MLflow; nothing was sent again.")
+        else:
+            _record_not_applied(earlier, earlier.error or "Not in MLflow when the next attempt read it.",
+                                guard=_held(req.deploy_attempt), evidence=_evidence(earlier, pointers, source=source),
+                                actor=actor)
+    done = set(req.deployments.filter(state=DeploymentState.SUCCEEDED).values_list("version", "kind"))
+    skipped = []
+    for step in req.plan:
+        version = int(step["version"])
+        kind, target = ("stage", "Archived") if step["action"] == "archive" else ("delete", "version")
+        if (version, kind) in done:
+            continue
+        try:
+            pointers = gateway.read_model_pointers(req.model_name)
+        except gateway.MlflowUnavailable as exc:
+            _attempt_failed(req, f"Stopped before v{version}: MLflow could not be read ({exc})", dep=None,
+                            confirmed_not_applied=True, actor=actor)
+            raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+        why = protected_now(version, pointers)
+        if why or version not in pointers.stages and kind == "stage":
+            why = why or f"v{version} no longer exists"
+            skipped.append({"version": version, "action": step["action"], "why": why})
+            with transaction.atomic():
+                audit.record(actor=actor, action="deploy.skipped", model=req.model_name, version=version,
+                             request=req, after={"action": step["action"], "why": why},
+                             comment="Not touched: MLflow shows it protected now.")
+            continue
+        with transaction.atomic():
+            if not PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk,
+                                                   lease_expires_at__gt=timezone.now()).update(updated_at=timezone.now()):
+                raise TransitionNotAllowed("This deploy attempt's lease ran out; the remaining versions were "
+                                           "not touched. Deploy again.")
+            dep = Deployment.objects.create(request=req, model_name=req.model_name, version=version, kind=kind,
+                                            target=target, actor_username=actor.get_username(),
+                                            attempt=req.deploy_attempt)
+            before = _target_view(dep, pointers)
+            Deployment.objects.filter(pk=dep.pk).update(before=before, sent_at=timezone.now())
+        try:
+            _write(dep, pointers)
+            after_pointers = gateway.read_model_pointers(req.model_name)
+            if not _landed(dep, after_pointers):
+                raise gateway.WriteOutcomeUnknown("MLflow does not show the change after the write.")
+        except gateway.WriteRefused as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+            raise Conflict(f"Stopped at v{version}: {exc}. The request is now 'failed'.") from exc
+        except gateway.WriteOutcomeUnknown as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=False, actor=actor)
+            raise DeployFailed(f"Deploy failed at v{version}; the request is now 'failed' and can be retried: "
+                               f"{exc}") from exc
+        except gateway.MlflowUnavailable as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+            raise DeployFailed(f"Deploy failed at v{version}; the request is now 'failed' and can be retried: "
+                               f"{exc}") from exc
+        if kind == "stage":
+            _write_back_tags(req, dep, after_pointers, version=version,
+                             tags={"retention.archived_at": timezone.now().isoformat(timespec="seconds"),
+                                   "governance.request": _request_link(req)})
+        _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=step["why"],
+                        before=before)
+    now = timezone.now()
+    with transaction.atomic():
+        finished = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
+            state=RequestState.DEPLOYED, deployed_by=actor.get_username(), deployed_at=now, error="",
+            lease_expires_at=now, updated_at=now)
+        if finished != 1:
+            raise TransitionNotAllowed("This deploy attempt's lease ran out after its last step; deploy again to "
+                                       "finish (nothing will be sent twice).")
+        applied = list(req.deployments.filter(state=DeploymentState.SUCCEEDED).values_list("version", "kind"))
+        audit.record(actor=actor, action="retention.applied", model=req.model_name, request=req,
+                     before={"state": RequestState.DEPLOYING},
+                     after={"state": RequestState.DEPLOYED, "applied": [{"version": v, "kind": k} for v, k in applied],
+                            "skipped": skipped},
+                     comment=comment, source_ip=source_ip)
+    req.refresh_from_db()
+    return req

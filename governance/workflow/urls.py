@@ -10,6 +10,7 @@ urlpatterns = [
     path("requests/", views.request_list, name="request_list"),
     path("requests/new/", views.request_create, name="request_create"),
     path("requests/rollback/", views.request_rollback, name="request_rollback"),
+    path("retention/", views.retention, name="retention"),
     path("requests/<int:pk>/", views.request_detail, name="request_detail"),
     path("requests/<int:pk>/approve/", views.request_transition, {"action": "approve"}, name="request_approve"),
     path("requests/<int:pk>/reject/", views.request_transition, {"action": "reject"}, name="request_reject"),

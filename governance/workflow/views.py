@@ -3,6 +3,8 @@
 Thin: parse, call one service or selector, render. Errors are mapped by governance.errors.
 """
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
-from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
+from governance.workflow.forms import RequestForm, RequestListForm, RetentionForm, RollbackForm, TransitionForm
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.client_ip import client_ip
@@ -179,3 +181,34 @@ def request_rollback(request: HttpRequest) -> HttpResponse:
         return redirect("governance:request_detail", pk=req.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "governance/rollback_form.html", {"form": form, "stages": STAGE_TARGETS}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retention(request: HttpRequest) -> HttpResponse:
+    """The model's retention batch as a dry run (from the mirror, for anyone who may see the model);
+    POST proposes it as one request, from MLflow's state read then."""
+    form = RetentionForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return render(request, "governance/retention.html", {"form": form}, status=400)
+    name = form.cleaned_data["model"]
+    try:
+        if request.method == "POST":
+            req = workflow.retention_request_propose(model_name=name, actor=request.user,
+                                                     source_ip=client_ip(request))
+            if req is None:
+                messages.info(request, "Nothing is due: no request was made.")
+                return redirect(f"{request.path}?model={quote(name)}")
+            messages.success(request, f"Retention batch #{req.pk} proposed ({len(req.plan)} versions).")
+            return redirect("governance:request_detail", pk=req.pk)
+        dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
+        return render(request, "governance/retention.html", {"form": form, **dry_run,
+                                                              "may_propose": can(request.user, "request",
+                                                                                 dry_run["model"])},
+                      status=http_status(exc))
+    return render(request, "governance/retention.html", {
+        "form": form, **dry_run, "may_propose": can(request.user, "request", dry_run["model"])})
