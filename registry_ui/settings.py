@@ -294,6 +294,8 @@ WORKFLOW_RETENTION_KEEP = int(os.environ.get("WORKFLOW_RETENTION_KEEP", "0"))
 WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
 # The console's public address: the link a deploy writes into the version tag governance.request.
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
+# Hours an approver has to close the post-hoc review of a break-glass deploy.
+WORKFLOW_EMERGENCY_REVIEW_HOURS = int(os.environ.get("WORKFLOW_EMERGENCY_REVIEW_HOURS", "24"))
 # A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
 WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECONDS", "120"))
 

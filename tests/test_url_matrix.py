@@ -116,6 +116,13 @@ MATRIX = {
         "open": _row(302, 404, 200, 403, 200, 403, 200, 404),
         "team": _row(302, 404, 403, 403, 403, 403, 200, 200)}),
     "governance:request_detail": (_pk, "", OBJECT_SIGNED_IN),
+    # Break-glass: only holders of the break-glass permission (no role carries it; admins do).
+    "governance:break_glass": (None, _q("model={model}"), {
+        "open": _row(302, 404, 403, 403, 403, 403, 200, 404),
+        "team": _row(302, 404, 403, 403, 403, 403, 200, 403)}),
+    "governance:request_review": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES}),
+    "requests_api:break_glass": (None, "", POST_ONLY_API),
+    "requests_api:request_review": (_pk, "", {s: POST_ONLY_API for s in SCOPES}),
     # The retention dry run: everyone who may see the model (proposing is a POST).
     "governance:retention": (None, _q("model={model}"), OBJECT_SIGNED_IN),
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list

@@ -41,6 +41,10 @@ ACTIONS = frozenset(
         "request.reapproval_required",
         # Request, approve or deploy refused because MLflow could not be read (nothing changed).
         "request.evidence_unavailable",
+        # Break-glass: an ops user with the break-glass permission approved their own emergency request
+        # (reason mandatory); the review of it by an approver, after the fact.
+        "request.break_glass",
+        "emergency.review_closed",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",

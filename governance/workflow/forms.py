@@ -118,6 +118,8 @@ class TransitionForm(forms.Form):
         comment = data.get("comment", "")
         if self.action == "reject" and not comment:
             self.add_error("comment", REJECT_NEEDS_COMMENT)
+        if self.action == "review" and not comment:
+            self.add_error("comment", "Closing a review needs a comment: what was found.")
         if self.action == "approve" and data.get("override") and not comment:
             self.add_error("comment", OVERRIDE_NEEDS_COMMENT)
         return data
@@ -141,3 +143,22 @@ class RetentionForm(forms.Form):
     """The model a retention dry run or proposal is about (GET and POST)."""
 
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+
+
+class BreakGlassForm(RollbackForm):
+    """Break-glass: the target (as in a rollback), a version unless rolling back, the mandatory reason."""
+
+    version = forms.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    rollback = forms.BooleanField(required=False, label="Roll back (put the previous holder back)")
+    reason = MultiLineField(max_length=TEXT_MAX_LENGTH, error_messages={"required": "A reason is required."})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("urgent", "justification"):
+            del self.fields[name]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("rollback") and data.get("version") is None and "version" not in self.errors:
+            self.add_error("version", "Name the version to deploy (or tick roll back).")
+        return data

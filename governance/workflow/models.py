@@ -63,6 +63,14 @@ class PromotionRequest(models.Model):
                              db_index=True)
     rollback = models.BooleanField(default=False)
     urgent = models.BooleanField(default=False)
+    # Break-glass: deployed without approval by an ops user holding the break-glass permission, with a
+    # mandatory reason (the justification). A post-hoc review must be closed by an approver by
+    # review_due_at; until then it is an open review on the inbox and the auditor's reports.
+    emergency = models.BooleanField(default=False, db_index=True)
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True, default="")
+    review_comment = models.TextField(blank=True, default="")
     # What the requester and the approvers saw, frozen: candidate/incumbent metrics, params digest,
     # gate results and the MLflow version state.
     evidence = models.JSONField(default=dict, blank=True)

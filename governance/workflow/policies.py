@@ -411,9 +411,17 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
         if req.state not in (RequestState.PENDING, RequestState.APPROVED, RequestState.FAILED):
             return TransitionNotAllowed(f"A {req.state} request cannot be cancelled.")
         return None
-    perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy"}[action]
+    perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy", "review": "approve"}[action]
     if model is None or not can(user, perm_action, model):
         return PermissionDenied(f"You may not {action} requests for {req.model_name}.")
+    if action == "review":
+        if not req.emergency or req.reviewed_at is not None:
+            return TransitionNotAllowed("There is no open emergency review on this request.")
+        if req.state not in (RequestState.DEPLOYED, RequestState.FAILED, RequestState.CANCELLED):
+            return TransitionNotAllowed(f"The emergency deploy is still {req.state}; review it once it ends.")
+        if user.pk == req.requester_id:
+            return PolicyViolation("Separation of duties: whoever broke the glass does not review it.")
+        return None
     if action in ("approve", "reject"):
         if req.state != RequestState.PENDING:
             return TransitionNotAllowed(f"A {req.state} request cannot be {action}d.")
@@ -429,7 +437,8 @@ def transition_refusal(user, req: PromotionRequest, action: str) -> Exception | 
     # over, and settles the stalled attempt from MLflow's state before writing anything.
     if req.state not in (RequestState.APPROVED, RequestState.FAILED, RequestState.DEPLOYING):
         return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
-    if request_is_production_like(req):
+    if request_is_production_like(req) and not req.emergency:
+        # Break-glass: the emergency's own requester deploys it (the review comes after).
         # Every approval counts here, superseded ones too: whoever approved this request once does not deploy it.
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: the requester may not deploy a Production or "
@@ -448,4 +457,5 @@ def deploy_in_progress(req: PromotionRequest) -> str:
 def request_actions(user, req: PromotionRequest) -> list[str]:
     """What this user may do now on this request (a subset of approve, reject, cancel, deploy): the
     buttons shown are exactly these, and the services refuse the rest with the same reasons."""
-    return [a for a in ("approve", "reject", "cancel", "deploy") if transition_refusal(user, req, a) is None]
+    return [a for a in ("approve", "reject", "cancel", "deploy", "review")
+            if transition_refusal(user, req, a) is None]

@@ -167,7 +167,7 @@ def _locked(request_id: int) -> PromotionRequest:
 
 def promotion_request_create(*, actor, model_name: str, version, target_stage: str = "", target_alias: str = "",
                              archive_existing: bool = False, justification: str, urgent: bool = False,
-                             rollback: bool = False, operation: str = Operation.MOVE,
+                             rollback: bool = False, operation: str = Operation.MOVE, emergency: bool = False,
                              source_ip: str | None = None) -> PromotionRequest:
     """A request for one registry move (`operation`): move `version` to a stage or point an alias at
     it (Operation.MOVE), remove alias `target_alias` from `version` (REMOVE_ALIAS), or delete the
@@ -175,7 +175,10 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
     if model is None:
         raise NotFound(f"No registered model {model_name!r}.")
-    if rollback:
+    if emergency:
+        require_perm(actor, "deploy", model)
+        require_perm(actor, "break_glass", model)
+    elif rollback:
         if not (can(actor, "request", model) or can(actor, "deploy", model)):
             require_perm(actor, "request", model)
     else:
@@ -235,12 +238,13 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
                 archive_existing=bool(archive_existing) and bool(target_stage) and operation == Operation.MOVE,
                 justification=justification, requester=actor, requester_username=actor.get_username(),
                 rollback=rollback, urgent=bool(urgent) and rollback, evidence=evidence,
-                gate_results=evidence["gates"],
+                gate_results=evidence["gates"], emergency=emergency,
             )
             audit.record(actor=actor, action="request.created", model=model, version=version, request=req,
                          before=None, after={**_state_dict(req), "operation": req.operation,
                                              "rollback": req.rollback, "urgent": req.urgent,
-                                             "gates": evidence["gates"]},
+                                             "gates": evidence["gates"],
+                                             **({"emergency": True} if emergency else {})},
                          comment=justification, source_ip=source_ip)
     except IntegrityError:
         raise Conflict(f"An open request for {model.name} -> {label} already exists.") from None
@@ -782,8 +786,11 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
         _attempt_failed(req, f"Written, not confirmed: {exc}", dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
     written = _write_back_tags(req, dep, after_pointers)
+    extra = {"evidence_since_approval": comparison, "tags_written": written}
+    if req.emergency:
+        extra["emergency"] = True
     _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=comment,
-                    before=before, extra={"evidence_since_approval": comparison, "tags_written": written})
+                    before=before, extra=extra)
     req.refresh_from_db()
     return req
 
@@ -867,6 +874,8 @@ def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.M
         return {}
     version = req.version if version is None else version
     tags = tags or write_back_tags(req)
+    if req.emergency:
+        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
     try:
         gateway.set_version_tags(req.model_name, version, tags)
     except gateway.MlflowUnavailable as exc:
@@ -1148,3 +1157,98 @@ def _deploy_batch(req: PromotionRequest, actor, *, comment: str, source_ip: str 
                      comment=comment, source_ip=source_ip)
     req.refresh_from_db()
     return req
+
+
+# --------------------------------------------------------------------------------------------------
+# Break-glass: deploy or roll back without approval in an incident, reviewed after the fact
+# --------------------------------------------------------------------------------------------------
+
+
+def promotion_request_break_glass(*, actor, model_name: str, reason: str, version=None, target_stage: str = "",
+                                  target_alias: str = "", rollback: bool = False, archive_existing: bool = False,
+                                  source_ip: str | None = None) -> PromotionRequest:
+    """An ops user who also holds the break-glass permission deploys (or, rollback=True, puts back the
+    previous holder) without approval. The reason is mandatory. The request is created with its
+    evidence and gates read from MLflow (recorded, not blocking), approved by its own requester in a
+    `request.break_glass` event that names the approvers told and the review's due time, then deployed
+    through the ordinary exactly-once deploy; the version carries a governance.emergency tag and the
+    deploy event says emergency. An approver must close the review (emergency_review_close)."""
+    model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    require_perm(actor, "deploy", model)
+    require_perm(actor, "break_glass", model)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Breaking the glass needs a reason.")
+    if rollback:
+        version = previous_holder(model, target_stage=target_stage, target_alias=target_alias)
+        if version is None:
+            raise InvalidInput("No recorded deploy to this target: nothing to roll back to.")
+    if version is None:
+        raise InvalidInput("version is required (except for a rollback).")
+    req = promotion_request_create(actor=actor, model_name=model_name, version=version, target_stage=target_stage,
+                                   target_alias=target_alias, archive_existing=archive_existing or bool(rollback and
+                                                                                                        target_stage),
+                                   justification=reason, rollback=rollback, emergency=True, source_ip=source_ip)
+    now = timezone.now()
+    due = now + timedelta(hours=settings.WORKFLOW_EMERGENCY_REVIEW_HOURS)
+    told = break_glass_recipients(req)
+    with transaction.atomic():
+        claimed = PromotionRequest.objects.filter(pk=req.pk, state=RequestState.PENDING, emergency=True).update(
+            state=RequestState.APPROVED, approval_evidence=req.evidence, decided_by=actor.get_username(),
+            decision_comment=reason, review_due_at=due, override=bool(failing(req.gate_results)), updated_at=now)
+        if claimed != 1:
+            raise TransitionNotAllowed("Someone else changed this request first.")
+        audit.record(actor=actor, action="request.break_glass", model=req.model_name, version=req.version,
+                     request=req, before={"state": RequestState.PENDING},
+                     after={"state": RequestState.APPROVED, "emergency": True, "rollback": rollback,
+                            "gates": req.gate_results, "review_due_at": due.isoformat(), "approvers_told": told},
+                     comment=reason, source_ip=source_ip)
+        transaction.on_commit(lambda: break_glass_notify_approvers(request_id=req.pk))
+    return promotion_request_deploy(request_id=req.pk, actor=actor, comment=f"break-glass: {reason}",
+                                    source_ip=source_ip)
+
+
+def break_glass_recipients(req: PromotionRequest) -> list[str]:
+    """Who is told at once of a break-glass deploy: everyone who may approve requests for the model
+    (users and groups, as governance.access.who_may names them)."""
+    from governance.access import who_may
+
+    return who_may(req.model)["approve"] if req.model is not None else []
+
+
+def break_glass_notify_approvers(*, request_id: int) -> list[str]:
+    """The hook that tells the approvers of a break-glass deploy at once. Notifications are not part of
+    this package yet: the lead wires this function to them (email / in-app / outbound event). It
+    returns the recipients; the `request.break_glass` audit event already names them."""
+    req = PromotionRequest.objects.filter(pk=request_id).select_related("model").first()
+    return break_glass_recipients(req) if req is not None else []
+
+
+def emergency_review_close(*, request_id: int, actor, comment: str, source_ip: str | None = None) -> PromotionRequest:
+    """An approver (not whoever broke the glass) closes the post-hoc review of a break-glass deploy,
+    with a comment; one emergency.review_closed event, saying whether it was closed in time."""
+    req = get_request_for(actor, request_id)
+    _raise_if_refused(actor, req, "review")
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidInput("Closing a review needs a comment: what was found.")
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = PromotionRequest.objects.filter(pk=req.pk, emergency=True, reviewed_at__isnull=True).update(
+            reviewed_at=now, reviewed_by=actor.get_username(), review_comment=comment, updated_at=now)
+        if claimed != 1:
+            raise TransitionNotAllowed("This review was closed already.")
+        late = req.review_due_at is not None and now > req.review_due_at
+        audit.record(actor=actor, action="emergency.review_closed", model=req.model_name, version=req.version,
+                     request=req, before={"review": "open", "due_at": req.review_due_at.isoformat()
+                                          if req.review_due_at else None},
+                     after={"review": "closed", "late": late}, comment=comment, source_ip=source_ip)
+    req.refresh_from_db()
+    return req
+
+
+def open_emergency_reviews(user):
+    """Break-glass requests whose review is still open, on models the user may see, oldest due first."""
+    return requests_visible_to(user).filter(emergency=True, reviewed_at__isnull=True).order_by("review_due_at", "id")

@@ -16,7 +16,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
-from governance.workflow.forms import RequestForm, RequestListForm, RetentionForm, RollbackForm, TransitionForm
+from governance.workflow.forms import (
+    BreakGlassForm,
+    RequestForm,
+    RequestListForm,
+    RetentionForm,
+    RollbackForm,
+    TransitionForm,
+)
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.client_ip import client_ip
@@ -44,7 +51,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
         if "deploy" in request_actions(user, req):
             to_deploy.append(req)
     mine = list(visible.filter(requester=user)[:50])
-    return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine})
+    open_reviews = list(workflow.open_emergency_reviews(user)[:50])
+    return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine,
+                                                     "open_reviews": open_reviews})
 
 
 @login_required
@@ -92,8 +101,10 @@ TRANSITIONS = {
     "reject": workflow.promotion_request_reject,
     "cancel": workflow.promotion_request_cancel,
     "deploy": workflow.promotion_request_deploy,
+    "review": workflow.emergency_review_close,
 }
-DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "deploy": "Deployed to MLflow."}
+DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "deploy": "Deployed to MLflow.",
+        "review": "Emergency review closed."}
 
 
 @login_required
@@ -212,3 +223,33 @@ def retention(request: HttpRequest) -> HttpResponse:
                       status=http_status(exc))
     return render(request, "governance/retention.html", {
         "form": form, **dry_run, "may_propose": can(request.user, "request", dry_run["model"])})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest) -> HttpResponse:
+    """Break-glass: an ops user with the break-glass permission deploys or rolls back without approval."""
+    if request.method == "GET":
+        name = request.GET.get("model", "")
+        model = _visible_model(request.user, name) if name else None
+        if name and model is None:
+            raise Http404("No such registered model.")
+        if model is not None and not (can(request.user, "deploy", model) and can(request.user, "break_glass", model)):
+            raise PermissionDenied("You may not break the glass for this model.")
+        form = BreakGlassForm(initial={"model": name, "target": request.GET.get("target", "alias:champion")})
+        return render(request, "governance/break_glass.html", {"form": form})
+    form = BreakGlassForm(request.POST)
+    if not form.is_valid():
+        return render(request, "governance/break_glass.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        req = workflow.promotion_request_break_glass(
+            actor=request.user, model_name=data["model"], version=data["version"], rollback=data["rollback"],
+            reason=data["reason"], source_ip=client_ip(request), **form.target_kwargs())
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        return render(request, "governance/break_glass.html", {"form": form}, status=http_status(exc))
+    messages.warning(request, f"EMERGENCY deploy #{req.pk}: {req.state}. Approvers must review it by "
+                              f"{req.review_due_at:%Y-%m-%d %H:%M} UTC.")
+    return redirect("governance:request_detail", pk=req.pk)

@@ -60,6 +60,30 @@ class RequestCreateSerializer(serializers.Serializer):
         return data
 
 
+class BreakGlassSerializer(serializers.Serializer):
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True, default="",
+                                           error_messages={"invalid_choice": UNKNOWN_STAGE})
+    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True, default="",
+                                       trim_whitespace=False)
+    rollback = serializers.BooleanField(required=False, default=False)
+    reason = MultiLineCharField(max_length=TEXT_MAX_LENGTH, error_messages={
+        "blank": "Breaking the glass needs a reason.", "required": "Breaking the glass needs a reason."})
+
+    def validate_target_alias(self, value: str) -> str:
+        if value and (problem := alias_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate(self, data):
+        if bool(data.get("target_stage")) == bool(data.get("target_alias")):
+            raise serializers.ValidationError("Name exactly one target: a stage or an alias.")
+        if not data.get("rollback") and data.get("version") is None:
+            raise serializers.ValidationError({"version": ["version is required (except for a rollback)."]})
+        return data
+
+
 class TransitionSerializer(serializers.Serializer):
     comment = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="")
     override = serializers.BooleanField(required=False, default=False)
@@ -68,6 +92,8 @@ class TransitionSerializer(serializers.Serializer):
         action = self.context.get("action")
         if action == "reject" and not data["comment"]:
             raise serializers.ValidationError({"comment": [REJECT_NEEDS_COMMENT]})
+        if action == "review" and not data["comment"]:
+            raise serializers.ValidationError({"comment": ["Closing a review needs a comment: what was found."]})
         if action == "approve" and data["override"] and not data["comment"]:
             raise serializers.ValidationError({"comment": [OVERRIDE_NEEDS_COMMENT]})
         return data
@@ -106,7 +132,8 @@ class RequestSerializer(serializers.ModelSerializer):
                   "archive_existing", "state",
                   "justification", "requester", "rollback", "urgent", "override", "approvals", "decided_by",
                   "decision_comment", "deployed_by", "deployed_at", "error", "created_at", "updated_at",
-                  "gate_results", "needs_reapproval", "reapproval"]
+                  "gate_results", "needs_reapproval", "reapproval", "emergency", "review_due_at", "reviewed_at",
+                  "reviewed_by", "review_comment", "plan"]
 
     def get_target(self, obj) -> dict:
         return {"kind": obj.target_kind, "name": obj.target_stage or obj.target_alias, "label": obj.target_label}

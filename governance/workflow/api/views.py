@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from governance.errors import KNOWN_ERRORS, detail, http_status
 from governance.workflow import services as workflow
 from governance.workflow.api.serializers import (
+    BreakGlassSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
     RequestFilterSerializer,
@@ -77,6 +78,21 @@ class RequestListCreate(GovernanceAPIView):
                         status=status.HTTP_201_CREATED)
 
 
+class BreakGlass(GovernanceAPIView):
+    """POST: deploy or roll back without approval (ops with the break-glass permission), reason required."""
+
+    def post(self, request):
+        serializer = BreakGlassSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        req = workflow.promotion_request_break_glass(
+            actor=request.user, model_name=data["model"], version=data.get("version"), rollback=data["rollback"],
+            target_stage=data["target_stage"], target_alias=data["target_alias"], reason=data["reason"],
+            source_ip=client_ip(request))
+        return Response(RequestDetailSerializer(req, context={"user": request.user}).data,
+                        status=status.HTTP_201_CREATED)
+
+
 class RequestDetail(GovernanceAPIView):
     def get(self, request, pk: int):
         req = workflow.get_request_for(request.user, pk)
@@ -94,6 +110,7 @@ class RequestTransition(GovernanceAPIView):
             "reject": workflow.promotion_request_reject,
             "cancel": workflow.promotion_request_cancel,
             "deploy": workflow.promotion_request_deploy,
+            "review": workflow.emergency_review_close,
         }[self.action_name]
         req = service(request_id=pk, actor=request.user, source_ip=client_ip(request), **serializer.service_kwargs())
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data)
