@@ -123,6 +123,10 @@ MATRIX = {
     "governance:request_review": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES}),
     "requests_api:break_glass": (None, "", POST_ONLY_API),
     "requests_api:request_review": (_pk, "", {s: POST_ONLY_API for s in SCOPES}),
+    # The time machine: anyone who may see the model (no date-time given: just the form).
+    "governance:time_machine": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00"),
+                                OBJECT_SIGNED_IN),
+    "requests_api:held_at": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00Z"), OBJECT_API),
     # The retention dry run: everyone who may see the model (proposing is a POST).
     "governance:retention": (None, _q("model={model}"), OBJECT_SIGNED_IN),
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list

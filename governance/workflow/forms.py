@@ -162,3 +162,23 @@ class BreakGlassForm(RollbackForm):
         if not data.get("rollback") and data.get("version") is None and "version" not in self.errors:
             self.add_error("version", "Name the version to deploy (or tick roll back).")
         return data
+
+
+def _target_kwargs(value: str) -> dict:
+    kind, _, name = value.partition(":")
+    return {"target_stage": name} if kind == "stage" else {"target_alias": name}
+
+
+class TimeMachineForm(forms.Form):
+    """What held a target at a time: model, target (stage:Production or alias:champion), date-time (UTC)."""
+
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    target = SingleLineField(max_length=ROLLBACK_TARGET_MAX_LENGTH, initial="alias:champion")
+    at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+                             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                             help_text="UTC")
+
+    clean_target = RollbackForm.clean_target
+
+    def target_kwargs(self) -> dict:
+        return _target_kwargs(self.cleaned_data["target"])

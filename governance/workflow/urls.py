@@ -18,4 +18,5 @@ urlpatterns = [
     path("requests/<int:pk>/deploy/", views.request_transition, {"action": "deploy"}, name="request_deploy"),
     path("requests/<int:pk>/review/", views.request_transition, {"action": "review"}, name="request_review"),
     path("break-glass/", views.break_glass, name="break_glass"),
+    path("held-at/", views.time_machine, name="time_machine"),
 ]

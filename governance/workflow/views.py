@@ -22,10 +22,12 @@ from governance.workflow.forms import (
     RequestListForm,
     RetentionForm,
     RollbackForm,
+    TimeMachineForm,
     TransitionForm,
 )
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
 
@@ -253,3 +255,19 @@ def break_glass(request: HttpRequest) -> HttpResponse:
     messages.warning(request, f"EMERGENCY deploy #{req.pk}: {req.state}. Approvers must review it by "
                               f"{req.review_due_at:%Y-%m-%d %H:%M} UTC.")
     return redirect("governance:request_detail", pk=req.pk)
+
+
+@login_required
+@require_GET
+def time_machine(request: HttpRequest) -> HttpResponse:
+    """What held a stage or alias of a model at a date-time, and who approved it (from the audit trail)."""
+    form = TimeMachineForm(request.GET)
+    if not form.is_valid():
+        status = 400 if request.GET.get("at") else 200
+        return render(request, "governance/time_machine.html", {"form": form, "answer": None}, status=status)
+    try:
+        answer = held_at(user=request.user, model_name=form.cleaned_data["model"], at=form.cleaned_data["at"],
+                         **form.target_kwargs())
+    except NotFound as exc:
+        raise Http404(detail(exc)) from exc
+    return render(request, "governance/time_machine.html", {"form": form, "answer": answer})

@@ -84,6 +84,21 @@ class BreakGlassSerializer(serializers.Serializer):
         return data
 
 
+class HeldAtSerializer(serializers.Serializer):
+    """Query parameters of GET /api/v1/requests/held-at/."""
+
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
+    target = SingleLineCharField(max_length=ALIAS_MAX_LENGTH + 6)
+    at = serializers.DateTimeField()
+
+    def validate_target(self, value: str) -> str:
+        kind, sep, name = value.partition(":")
+        if not sep or kind not in ("stage", "alias") or (kind == "stage" and name not in STAGE_TARGETS) or (
+                kind == "alias" and alias_problem(name)):
+            raise serializers.ValidationError("Write the target as stage:<stage> or alias:<alias>.")
+        return value
+
+
 class TransitionSerializer(serializers.Serializer):
     comment = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="")
     override = serializers.BooleanField(required=False, default=False)

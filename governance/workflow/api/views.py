@@ -13,12 +13,14 @@ from governance.errors import KNOWN_ERRORS, detail, http_status
 from governance.workflow import services as workflow
 from governance.workflow.api.serializers import (
     BreakGlassSerializer,
+    HeldAtSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
     RequestFilterSerializer,
     RequestSerializer,
     TransitionSerializer,
 )
+from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.validation import flat_errors, invalid_input_body
 
@@ -91,6 +93,18 @@ class BreakGlass(GovernanceAPIView):
             source_ip=client_ip(request))
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data,
                         status=status.HTTP_201_CREATED)
+
+
+class HeldAt(GovernanceAPIView):
+    """GET ?model=&target=alias:champion&at=<ISO date-time>: what held the target then, who approved it."""
+
+    def get(self, request):
+        params = HeldAtSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        kind, _, name = data["target"].partition(":")
+        target = {"target_stage": name} if kind == "stage" else {"target_alias": name}
+        return Response(held_at(user=request.user, model_name=data["model"], at=data["at"], **target))
 
 
 class RequestDetail(GovernanceAPIView):
