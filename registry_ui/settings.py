@@ -294,6 +294,8 @@ WORKFLOW_RETENTION_KEEP = int(os.environ.get("WORKFLOW_RETENTION_KEEP", "0"))
 WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
 # The console's public address: the link a deploy writes into the version tag governance.request.
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
+# Re-certification: days an approval of a protected holder stays valid (0: approvals never expire).
+WORKFLOW_APPROVAL_VALIDITY_DAYS = int(os.environ.get("WORKFLOW_APPROVAL_VALIDITY_DAYS", "0"))
 # Hours an approver has to close the post-hoc review of a break-glass deploy.
 WORKFLOW_EMERGENCY_REVIEW_HOURS = int(os.environ.get("WORKFLOW_EMERGENCY_REVIEW_HOURS", "24"))
 # A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
@@ -301,6 +303,9 @@ WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECOND
 
 
 # --- Audit ----------------------------------------------------------------------------------------
+# Sections other packages add to the auditor's reports page: dotted paths of callables (user) ->
+# [(template, context)] (a string, so the audit package never imports the workflow).
+AUDIT_REPORT_SECTIONS = ["governance.workflow.panels.audit_report_sections"]
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 # Checkpoint files are appended here: a place the database (and its role) cannot write.

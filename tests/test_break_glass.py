@@ -24,7 +24,7 @@ def glass_holder(ops_user):
 
 
 def test_break_glass_deploy_and_rollback_are_emergencies_with_open_reviews(client, promo, synced, glass_holder,
-                                                                          ops_user, engineer, scientist):
+                                                                          ops_user, engineer, scientist, auditor):
     synced(promo.name)
     body = {"model": promo.name, "version": 2, "target_alias": "champion", "reason": ""}
     assert post(client, glass_holder, "break_glass", data=body).status_code == 400  # the reason is mandatory
@@ -51,6 +51,9 @@ def test_break_glass_deploy_and_rollback_are_emergencies_with_open_reviews(clien
     client.force_login(engineer)
     inbox = client.get(reverse("governance:inbox")).content.decode()
     assert "Open emergency reviews (1)" in inbox and "EMERGENCY" in inbox
+    client.force_login(auditor)
+    report = client.get(reverse("audit:report_index")).content.decode()
+    assert "Open emergency reviews (1)" in report and f"#{req['id']} {promo.name}" in report
     assert post(client, glass_holder, "request_review", req["id"], data={"comment": "fine"}).status_code == 403
     assert post(client, engineer, "request_review", req["id"], data={}).status_code == 400
     # Break-glass rollback: @rollback (v1) goes back to @champion, again without approval.

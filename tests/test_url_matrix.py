@@ -127,6 +127,8 @@ MATRIX = {
     "governance:time_machine": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00"),
                                 OBJECT_SIGNED_IN),
     "requests_api:held_at": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00Z"), OBJECT_API),
+    # The re-certification queue: everyone signed in sees the due holders of the models they may see.
+    "governance:recertification": (None, "", SIGNED_IN),
     # The retention dry run: everyone who may see the model (proposing is a POST).
     "governance:retention": (None, _q("model={model}"), OBJECT_SIGNED_IN),
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list

@@ -45,6 +45,9 @@ ACTIONS = frozenset(
         # (reason mandatory); the review of it by an approver, after the fact.
         "request.break_glass",
         "emergency.review_closed",
+        # Re-certification: an approver confirmed a protected holder again; the reminder run's summary.
+        "recertification.confirmed",
+        "recertification.reminded",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",

@@ -182,3 +182,13 @@ class TimeMachineForm(forms.Form):
 
     def target_kwargs(self) -> dict:
         return _target_kwargs(self.cleaned_data["target"])
+
+
+class RecertifyForm(forms.Form):
+    """An approver re-certifies one protected holder: model, version, target ("Production" / "@alias")."""
+
+    model_name = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
+    target = SingleLineField(max_length=ROLLBACK_TARGET_MAX_LENGTH)
+    comment = MultiLineField(max_length=TEXT_MAX_LENGTH, rows=2,
+                             error_messages={"required": "Re-certifying needs a comment: what was checked."})

@@ -303,6 +303,10 @@ class ModelPolicy(models.Model):
         null=True, blank=True,
         help_text="Retention: keep the newest N versions outside protected stages (Staging, Production) and "
                   "aliases, archive the rest. Empty: the global default (WORKFLOW_RETENTION_KEEP; 0 = off).")
+    approval_validity_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Re-certification: an approval of a version in Production or a protected alias is valid this "
+                  "many days; then it enters the re-review queue. Empty: default (WORKFLOW_APPROVAL_VALIDITY_DAYS).")
     delete_after_days = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="An archived version may be deleted this many days after it was archived. Empty: default.")
@@ -313,3 +317,21 @@ class ModelPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"policy of {self.model.name}"
+
+
+class Recertification(models.Model):
+    """An approver confirmed, again, that a version may keep holding a protected target (Production or a
+    protected alias): it restarts the approval's validity (ModelPolicy.approval_validity_days)."""
+
+    model_name = models.CharField(max_length=256, db_index=True)
+    version = models.PositiveIntegerField()
+    target = models.CharField(max_length=260)  # "Production" or "@champion"
+    approver_username = models.CharField(max_length=150)
+    comment = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} v{self.version} {self.target} re-certified by {self.approver_username}"

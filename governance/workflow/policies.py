@@ -88,6 +88,7 @@ def effective_policy(model) -> dict:
     policy["rollback_alias"] = settings.WORKFLOW_ROLLBACK_ALIAS
     policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
     policy["retention_keep"] = settings.WORKFLOW_RETENTION_KEEP
+    policy["approval_validity_days"] = settings.WORKFLOW_APPROVAL_VALIDITY_DAYS
     own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
@@ -103,6 +104,8 @@ def effective_policy(model) -> dict:
             policy["quorum"] = own.production_quorum
         if own.rollback_alias:
             policy["rollback_alias"] = own.rollback_alias
+        if own.approval_validity_days is not None:
+            policy["approval_validity_days"] = own.approval_validity_days
         if own.retention_keep is not None:
             policy["retention_keep"] = own.retention_keep
         if own.delete_after_days is not None:

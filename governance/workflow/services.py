@@ -1252,3 +1252,9 @@ def emergency_review_close(*, request_id: int, actor, comment: str, source_ip: s
 def open_emergency_reviews(user):
     """Break-glass requests whose review is still open, on models the user may see, oldest due first."""
     return requests_visible_to(user).filter(emergency=True, reviewed_at__isnull=True).order_by("review_due_at", "id")
+
+
+def may_approve_model(user, model_name: str) -> bool:
+    """Whether the user may approve (and so re-certify or review) for this model (for buttons)."""
+    model = visible_models(user, RegisteredModel.objects.all()).filter(name=model_name).first()
+    return model is not None and can(user, "approve", model)

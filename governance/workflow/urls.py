@@ -19,4 +19,5 @@ urlpatterns = [
     path("requests/<int:pk>/review/", views.request_transition, {"action": "review"}, name="request_review"),
     path("break-glass/", views.break_glass, name="break_glass"),
     path("held-at/", views.time_machine, name="time_machine"),
+    path("recertification/", views.recertification, name="recertification"),
 ]

@@ -18,6 +18,7 @@ from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
 from governance.workflow.forms import (
     BreakGlassForm,
+    RecertifyForm,
     RequestForm,
     RequestListForm,
     RetentionForm,
@@ -27,6 +28,7 @@ from governance.workflow.forms import (
 )
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.recertification import recertification_confirm, recertification_queue
 from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
@@ -271,3 +273,29 @@ def time_machine(request: HttpRequest) -> HttpResponse:
     except NotFound as exc:
         raise Http404(detail(exc)) from exc
     return render(request, "governance/time_machine.html", {"form": form, "answer": answer})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def recertification(request: HttpRequest) -> HttpResponse:
+    """The re-review queue: protected holders whose approval is older than the policy's validity; an
+    approver re-certifies one with a comment (POST)."""
+    form = RecertifyForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                recertification_confirm(actor=request.user, source_ip=client_ip(request), **form.cleaned_data)
+            except KNOWN_ERRORS as exc:
+                _raise_http(exc)
+                messages.error(request, detail(exc))
+                status = http_status(exc)
+            else:
+                messages.success(request, "Re-certified.")
+                return redirect("governance:recertification")
+        else:
+            status = 400
+    queue = recertification_queue(request.user)
+    for item in queue:
+        item["may_confirm"] = workflow.may_approve_model(request.user, item["model"])
+    return render(request, "governance/recertification.html", {"queue": queue, "form": form}, status=status)
