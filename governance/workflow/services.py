@@ -484,7 +484,12 @@ def _candidate_problem(req: PromotionRequest, current: gateway.VersionState | No
     candidate = {**frozen, "tags": current.tags}
     gates = evaluate_gates(model=req.model, candidate=candidate, incumbent=None, target_stage=req.target_stage,
                            target_alias=req.target_alias, rollback=True)
-    tag_failures = [g["detail"] for g in failing(gates) if g["gate"].startswith("tag:")]
+    # A gate that already failed when the request was approved (a break-glass deploy, recorded but not
+    # blocking) does not stop it now; one that passed then and fails now does.
+    frozen_gates = (req.approval_evidence or req.evidence or {}).get("gates", req.gate_results) or []
+    failed_then = {g["gate"] for g in frozen_gates if not g["passed"]} if req.emergency else set()
+    tag_failures = [g["detail"] for g in failing(gates) if g["gate"].startswith("tag:")
+                    and g["gate"] not in failed_then]
     if tag_failures:
         return "The candidate's tags changed in MLflow after approval: " + "; ".join(tag_failures)
     return ""
