@@ -66,6 +66,17 @@ def test_demote_production_to_none_writes_tags_back_and_is_no_drift(client, prom
     assert done.after["tags_written"]["approved_by"] == engineer.username
     report = synced(promo.name)
     assert drift(promo.name) == [] and not report.changes and not report.observed
+    # Had the sync seen the write-back before the deploy recorded it, it would say "the console's";
+    # the same key written by somebody else in MLflow is not.
+    ModelVersion.objects.filter(model__name=promo.name, version=1).update(tags={})
+    promo.factory.client.set_model_version_tag(promo.name, "3", "approved_by", "mallory")
+    synced(promo.name)
+    seen = {(e.version, e.before["tag"]): e.after.get("written_by")
+            for e in AuditEvent.objects.filter(model_name=promo.name, action="registry.tag_set")}
+    assert seen[(1, "approved_by")] == seen[(1, "demoted_to_none")] == "console"
+    assert seen[(1, "governance.deploy.stage.None")] == "console"
+    assert seen[(3, "approved_by")] is None
+    assert drift(promo.name) == []
 
 
 def test_alias_set_move_and_remove_are_governed_and_explained(client, promo, synced, scientist, engineer, ops_user):

@@ -389,7 +389,8 @@ def test_a_write_by_someone_who_may_not_write_changes_nothing(world, name):
     requests = list(PromotionRequest.objects.order_by("pk").values_list("pk", "state"))
     # Valid input for every form, so a refusal is the permission check and not a form error.
     data = {"comment": "tries", "justification": "x", "model": world.targets["open"].name, "version": 2,
-            "target_kind": "stage", "target_stage": "Production", "target": "alias:champion"}
+            "target_kind": "stage", "target_stage": "Production", "target": "alias:champion",
+            "reason": "tries", "model_name": world.targets["open"].name}
     api = name.split(":")[0].endswith("_api")
     attempts = [(role, "post") for role in READ_ONLY] + [("auditor", m) for m in ("put", "patch", "delete")]
     for role, method in attempts:
