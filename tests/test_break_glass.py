@@ -69,3 +69,9 @@ def test_break_glass_deploy_and_rollback_are_emergencies_with_open_reviews(clien
     assert [r.pk for r in workflow.open_emergency_reviews(scientist)] == [back.json()["id"]]
     synced(promo.name)
     assert not AuditEvent.objects.filter(action="registry.drift", model_name=promo.name).exists()
+    # In an incident even a version failing a gate may go out: the failing gate is on the record.
+    unvalidated = post(client, glass_holder, "break_glass", data={"model": promo.name, "version": 3,
+                                                                  "target_alias": "champion", "reason": "hotfix"})
+    assert unvalidated.status_code == 201 and unvalidated.json()["state"] == "deployed", unvalidated.json()
+    gates = AuditEvent.objects.get(request_id=unvalidated.json()["id"], action="request.break_glass").after["gates"]
+    assert [g["gate"] for g in gates if not g["passed"]] == ["tag:validation_status"]
