@@ -48,12 +48,14 @@ def test_a_batch_on_thirty_versions_touches_exactly_the_expected_ones(client, th
     assert page.status_code == 200 and b"v17" in page.content and b"Propose" not in page.content
     with pytest.raises(Exception, match="may not"):
         workflow.retention_request_propose(model_name=name, actor=auditor)
-    # Proposed as one request listing every version, from MLflow's state.
-    client.force_login(scientist)
-    proposed = client.post(reverse("governance:retention"), {"model": name})
-    assert proposed.status_code == 302
-    req = workflow.requests_visible_to(scientist).get(model_name=name, operation="retention")
+    # The console (the scheduler: no actor) proposes it as one request listing every version, from
+    # MLflow's state; a second proposal, by a person on the page, is refused while it is open.
+    req = workflow.retention_request_propose(model_name=name)
+    assert req.requester_username == "system:retention" and req.state == "pending"
     assert [(s["version"], s["action"]) for s in req.plan] == EXPECTED
+    client.force_login(scientist)
+    again = client.post(reverse("governance:retention"), {"model": name})
+    assert again.status_code == 409 and b"open already" in again.content
     with pytest.raises(Conflict, match="open already"):
         workflow.retention_request_propose(model_name=name, actor=scientist)
     workflow.promotion_request_approve(request_id=req.pk, actor=engineer, comment="clean up")

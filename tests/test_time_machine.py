@@ -53,8 +53,10 @@ def test_what_held_champion_before_between_and_after_three_deploys(client, promo
     assert ask(t3, target_alias="rollback")["version"] == 3
     assert ask(t3, target_stage="Production")["version"] == 1
     assert ask(before - timedelta(days=365))["via"] == "the model did not exist yet"
-    # The API and the page give the same answer.
+    # The API and the page give the same answer; the model page carries the form.
     client.force_login(auditor)
+    model_page = client.get(reverse("registry:model_detail", args=[promo.name])).content.decode()
+    assert f'action="{reverse("governance:time_machine")}"' in model_page and 'type="datetime-local"' in model_page
     api = client.get(reverse("requests_api:held_at"), {"model": promo.name, "target": "alias:champion",
                                                         "at": t2.isoformat()})
     assert api.status_code == 200 and api.json()["version"] == 3 and api.json()["approval"]["request"] == r2
