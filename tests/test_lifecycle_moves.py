@@ -200,3 +200,34 @@ def test_a_late_landing_with_rollback_is_credited_to_the_deploy_not_drift(promo,
     req.refresh_from_db()
     assert req.state == "deployed"
     assert AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded").actor_username == "system:sync"
+
+
+def test_a_deploy_settled_by_the_resolver_still_writes_its_tags_back(promo, scientist, engineer, ops_user,
+                                                                      monkeypatch):
+    from django.core.management import call_command
+
+    req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+                                            target_alias="challenger", justification="try it")
+    workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
+    real_read = gateway.read_model_pointers
+    calls = {"n": 0}
+
+    def confirmation_lost(name, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise gateway.MlflowUnavailable("connection reset while confirming")
+        return real_read(name, **kw)
+
+    monkeypatch.setattr(gateway, "read_model_pointers", confirmation_lost)
+    with pytest.raises(Exception, match="Deploy failed"):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    monkeypatch.setattr(gateway, "read_model_pointers", real_read)
+    assert "promoted_to_challenger" not in mlflow_version(promo, 2).tags
+    call_command("resolve_outbox")
+    req.refresh_from_db()
+    assert req.state == "deployed"
+    tags = mlflow_version(promo, 2).tags
+    assert tags["approved_by"] == engineer.username and tags["promoted_to_challenger"]
+    done = AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded")
+    assert done.actor_username == "system:outbox" and done.after["tags_written"]["approved_by"] == engineer.username
+    assert ModelVersion.objects.get(model__name=promo.name, version=2).tags["approved_by"] == engineer.username

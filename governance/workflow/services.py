@@ -864,6 +864,15 @@ def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
             "governance.request": _request_link(req)}
 
 
+def _write_back_late(dep: Deployment, pointers: gateway.ModelPointers) -> dict:
+    """The write-back tags of a deploy whose success is recorded by the resolver (not for the steps of
+    a retention batch, whose deployer writes them as it goes)."""
+    req = PromotionRequest.objects.filter(pk=dep.request_id).first()
+    if req is None or req.operation == Operation.RETENTION:
+        return {}
+    return _write_back_tags(req, dep, pointers)
+
+
 def _request_link(req: PromotionRequest) -> str:
     from django.urls import reverse
 
@@ -911,8 +920,12 @@ def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", st
         return "unreachable"
     evidence = _evidence(dep, pointers, source=f"versions and aliases of {dep.model_name} at {where}")
     if _landed(dep, pointers):
+        # The deployer never got to write the tags back: the resolver does (it may call MLflow; the
+        # sync, which credits late landings inside its transaction, does not).
+        written = _write_back_late(dep, pointers) if dep.state != DeploymentState.SUCCEEDED else {}
         done = _record_success(dep, pointers, guard=guard, actor_name=actor_name, evidence=evidence,
-                               comment="Resolved from MLflow's state: the write is there.")
+                               comment="Resolved from MLflow's state: the write is there.",
+                               extra={"tags_written": written} if written else None)
         return "succeeded" if done else "skipped"
     if _applied(dep, pointers):
         why = (f"MLflow shows the target as intended but without this attempt's mark "
