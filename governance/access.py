@@ -33,6 +33,9 @@ ACTION_PERMS = {
     "request": "registry_ui.request_promotion",
     "approve": "registry_ui.approve_promotion",
     "deploy": "registry_ui.deploy_promotion",
+    # Granted on its own (no role carries it): an ops user who also holds it may deploy or roll back
+    # without approval in an incident; every such deploy opens a review (governance.workflow).
+    "break_glass": "registry_ui.break_glass_promotion",
 }
 
 # Role group -> model-level permissions (codename on registry_ui.RegisteredModel). Attached by the

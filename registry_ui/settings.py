@@ -289,11 +289,26 @@ WORKFLOW_DEFAULT_GATES = {
     "higher_is_better": True,
     "require_lineage": env_bool("WORKFLOW_REQUIRE_LINEAGE", False),
 }
+# The alias a deploy gives the previous holder of Production or a protected alias (ModelPolicy overrides).
+WORKFLOW_ROLLBACK_ALIAS = os.environ.get("WORKFLOW_ROLLBACK_ALIAS", "rollback")
+# Retention: keep the newest N unprotected versions, archive the rest (0: no retention; ModelPolicy overrides).
+WORKFLOW_RETENTION_KEEP = int(os.environ.get("WORKFLOW_RETENTION_KEEP", "0"))
+# Days after archiving before an archived version may be deleted (ModelPolicy overrides).
+WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
+# The console's public address: the link a deploy writes into the version tag governance.request.
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
+# Re-certification: days an approval of a protected holder stays valid (0: approvals never expire).
+WORKFLOW_APPROVAL_VALIDITY_DAYS = int(os.environ.get("WORKFLOW_APPROVAL_VALIDITY_DAYS", "0"))
+# Hours an approver has to close the post-hoc review of a break-glass deploy.
+WORKFLOW_EMERGENCY_REVIEW_HOURS = int(os.environ.get("WORKFLOW_EMERGENCY_REVIEW_HOURS", "24"))
 # A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
 WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECONDS", "120"))
 
 
 # --- Audit ----------------------------------------------------------------------------------------
+# Sections other packages add to the auditor's reports page: dotted paths of callables (user) ->
+# [(template, context)] (a string, so the audit package never imports the workflow).
+AUDIT_REPORT_SECTIONS = ["governance.workflow.panels.audit_report_sections"]
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 # Checkpoint files are appended here: a place the database (and its role) cannot write.
@@ -326,6 +341,8 @@ SCHEDULED_JOBS = [
     "governance.audit.tasks.CHECKPOINT_JOB",
     "governance.workflow.tasks.OUTBOX_JOB",
     "governance.notify.tasks.SWEEP_JOB",
+    "governance.workflow.recertification.RECERTIFICATION_JOB",
+    "governance.workflow.tasks.RETENTION_JOB",
 ]
 # Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).
 REGISTRY_SYNC_INTERVAL = int(os.environ.get("REGISTRY_SYNC_INTERVAL", "300"))
@@ -360,6 +377,10 @@ OUTBOUND_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOF
 OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
 # governance.notify.tasks.sweep_outbox re-enqueues outbox rows whose task is this late (seconds).
 NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "120"))
+# Seconds between two re-certification reminders (approvers of overdue protected holders are mailed).
+WORKFLOW_RECERTIFICATION_REMIND_INTERVAL = int(os.environ.get("WORKFLOW_RECERTIFICATION_REMIND_INTERVAL", "86400"))
+# Seconds between two proposals of retention batches (models whose policy keeps the newest N versions).
+WORKFLOW_RETENTION_PROPOSE_INTERVAL = int(os.environ.get("WORKFLOW_RETENTION_PROPOSE_INTERVAL", "86400"))
 # Seconds between two sweeps (the scheduler's notify.sweep_outbox job).
 NOTIFY_SWEEP_INTERVAL = int(os.environ.get("NOTIFY_SWEEP_INTERVAL", "60"))
 EVENT_FEED_PAGE_SIZE = int(os.environ.get("EVENT_FEED_PAGE_SIZE", "100"))

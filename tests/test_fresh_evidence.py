@@ -95,7 +95,10 @@ def test_request_and_approve_judge_a_metric_corrected_after_the_mirror_was_fille
     assert req.approval_evidence["policy"] == {
         "origin": "model policy",
         "rules": {**settings.WORKFLOW_DEFAULT_GATES, "metric_thresholds": {"auc": {"min": 0.85}},
-                  "quorum": settings.PRODUCTION_QUORUM}}
+                  "quorum": settings.PRODUCTION_QUORUM, "rollback_alias": settings.WORKFLOW_ROLLBACK_ALIAS,
+                  "delete_after_days": settings.WORKFLOW_DELETE_AFTER_DAYS,
+                  "retention_keep": settings.WORKFLOW_RETENTION_KEEP,
+                  "approval_validity_days": settings.WORKFLOW_APPROVAL_VALIDITY_DAYS}}
 
 
 def test_a_gate_failing_at_deploy_sends_the_request_back_for_reapproval(auc_model, scientist, engineer, ops_user,

@@ -117,6 +117,21 @@ MATRIX = {
         "open": _row(302, 404, 200, 403, 200, 403, 200, 404),
         "team": _row(302, 404, 403, 403, 403, 403, 200, 200)}),
     "governance:request_detail": (_pk, "", OBJECT_SIGNED_IN),
+    # Break-glass: only holders of the break-glass permission (no role carries it; admins do).
+    "governance:break_glass": (None, _q("model={model}"), {
+        "open": _row(302, 404, 403, 403, 403, 403, 200, 404),
+        "team": _row(302, 404, 403, 403, 403, 403, 200, 403)}),
+    "governance:request_review": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES}),
+    "requests_api:break_glass": (None, "", POST_ONLY_API),
+    "requests_api:request_review": (_pk, "", {s: POST_ONLY_API for s in SCOPES}),
+    # The time machine: anyone who may see the model (no date-time given: just the form).
+    "governance:time_machine": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00"),
+                                OBJECT_SIGNED_IN),
+    "requests_api:held_at": (None, _q("model={model}&target=alias:champion&at=2020-01-01T10:00Z"), OBJECT_API),
+    # The re-certification queue: everyone signed in sees the due holders of the models they may see.
+    "governance:recertification": (None, "", SIGNED_IN),
+    # The retention dry run: everyone who may see the model (proposing is a POST).
+    "governance:retention": (None, _q("model={model}"), OBJECT_SIGNED_IN),
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list
     "requests_api:request_detail": (_pk, "", OBJECT_API),
     **{f"governance:request_{a}": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES})
@@ -398,7 +413,8 @@ def test_a_write_by_someone_who_may_not_write_changes_nothing(world, name):
     requests = list(PromotionRequest.objects.order_by("pk").values_list("pk", "state"))
     # Valid input for every form, so a refusal is the permission check and not a form error.
     data = {"comment": "tries", "justification": "x", "model": world.targets["open"].name, "version": 2,
-            "target_kind": "stage", "target_stage": "Production", "target": "alias:champion"}
+            "target_kind": "stage", "target_stage": "Production", "target": "alias:champion",
+            "reason": "tries", "model_name": world.targets["open"].name}
     api = name.split(":")[0].endswith("_api")
     attempts = [(role, "post") for role in READ_ONLY] + [("auditor", m) for m in ("put", "patch", "delete")]
     for role, method in attempts:

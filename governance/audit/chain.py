@@ -41,6 +41,13 @@ ACTIONS = frozenset(
         "request.reapproval_required",
         # Request, approve or deploy refused because MLflow could not be read (nothing changed).
         "request.evidence_unavailable",
+        # Break-glass: an ops user with the break-glass permission approved their own emergency request
+        # (reason mandatory); the review of it by an approver, after the fact.
+        "request.break_glass",
+        "emergency.review_closed",
+        # Re-certification: an approver confirmed a protected holder again; the reminder run's summary.
+        "recertification.confirmed",
+        "recertification.reminded",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",
@@ -48,6 +55,10 @@ ACTIONS = frozenset(
         # (an "applied" decision is the deploy.succeeded event it records).
         "deploy.not_applied",
         "deploy.outcome_unknown",
+        # A retention batch left a listed version alone: MLflow showed it protected at the deploy.
+        "deploy.skipped",
+        # A retention batch finished: which versions it archived or deleted, which it skipped.
+        "retention.applied",
         "registry.drift",
         "registry.synced",
         "sync.requested",

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
@@ -95,7 +96,8 @@ def report_index(request):
         trail_names = (AuditEvent.objects.exclude(model_name="").order_by("model_name")
                        .values_list("model_name", flat=True).distinct())
         names = sorted(set(names) | set(trail_names[:2000]))
-    return render(request, "audit/report_index.html", {"names": names})
+    sections = [section for path in settings.AUDIT_REPORT_SECTIONS for section in import_string(path)(request.user)]
+    return render(request, "audit/report_index.html", {"names": names, "sections": sections})
 
 
 @login_required

@@ -13,6 +13,9 @@ class EventKind(models.TextChoices):
     REQUEST_CANCELLED = "request.cancelled"
     # A deploy found a gate failing on fresh evidence: back to pending, approvers needed again.
     REQUEST_REAPPROVAL_REQUIRED = "request.reapproval_required"
+    # An ops user deployed without approval in an incident: approvers review it after the fact.
+    REQUEST_BREAK_GLASS = "request.break_glass"
+    RECERTIFICATION_REMINDED = "recertification.reminded"
     DEPLOY_SUCCEEDED = "deploy.succeeded"
     DEPLOY_FAILED = "deploy.failed"
     DRIFT_DETECTED = "registry.drift"
@@ -26,6 +29,8 @@ class MailKind(models.TextChoices):
     DEPLOY_NEEDED = "deploy_needed", "An approved request is mine to deploy"
     MY_REQUEST = "my_request", "My request was approved, rejected, deployed or failed"
     WATCHED_DRIFT = "watched_drift", "Drift on a model I watch"
+    EMERGENCY = "emergency", "An emergency (break-glass) deploy I must review"
+    RECERTIFICATION = "recertification", "Versions in production whose approval needs renewing"
 
 
 class OutboundEvent(models.Model):

@@ -105,6 +105,10 @@ def _audience(kind: str, event, subject, turn) -> list[tuple[str, object]]:
         return out  # a model the mirror no longer has: nobody can be shown it
     if kind in ("request.created", "request.reapproval_required"):
         out += [(MailKind.APPROVAL_NEEDED, u) for u in _holders("approve", model) if turn is None or turn(u, "approve")]
+    if kind == "request.break_glass":
+        out += [(MailKind.EMERGENCY, u) for u in _holders("approve", model)]
+    if kind == "recertification.reminded":
+        out += [(MailKind.RECERTIFICATION, u) for u in _holders("approve", model)]
     if kind == "request.approved" and after.get("state") == "approved":
         out += [(MailKind.DEPLOY_NEEDED, u) for u in _holders("deploy", model) if turn is None or turn(u, "deploy")]
     if kind in ("request.approved", "request.rejected", "deploy.succeeded", "deploy.failed"):

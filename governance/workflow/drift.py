@@ -11,13 +11,28 @@ recorded as that deploy's success instead (services.credit_late_landing); every 
 it reports no per-object creations, its `registry.synced` summary says so.
 """
 
+import re
+
 from django.utils import timezone
 
 from governance import audit
 from governance.notify.outbox import emit
 from governance.workflow.explain import explaining_deployment
-from governance.workflow.models import OPEN_STATES, DeploymentState, PromotionRequest
-from governance.workflow.services import credit_late_landing, pointers_from_mirror
+from governance.workflow.models import (
+    MARKER_PREFIX,
+    OPEN_STATES,
+    Deployment,
+    DeploymentState,
+    PromotionRequest,
+    parse_marker,
+)
+from governance.workflow.services import (
+    WRITE_BACK_KEYS,
+    WRITE_BACK_PREFIXES,
+    credit_late_landing,
+    pointers_from_mirror,
+)
+from registry_ui.mirror.models import ModelVersion
 
 ACTOR = "system:sync"
 
@@ -103,6 +118,33 @@ def _record_observed(change) -> None:
         ids = sorted(moved.values_list("pk", flat=True))
         moved.update(model_name=change.after["name"])
         after = {**change.after, "open_requests_renamed": ids}
+    who = "Changed in MLflow"
+    if change.kind in ("tag_set", "tag_changed") and console_tag(change.name, (change.after or {}).get("value"),
+                                                                 model=change.model, version=change.version):
+        # The console's own write-back (a deploy's mark or promoted_to_/approved_by/governance.request
+        # tags) seen by the sync before the deploy recorded it: ours, on the record as such.
+        after = {**(after or {}), "written_by": "console"}
+        who = "Written by the console"
     audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
                  before=change.before, after=after,
-                 comment=f"Changed in MLflow ({_describe(change)}), seen at {change.detected_at.isoformat()}")
+                 comment=f"{who} ({_describe(change)}), seen at {change.detected_at.isoformat()}")
+
+
+_REQUEST_LINK = re.compile(r"/governance/requests/(\d+)/$")
+
+
+def console_tag(key: str, value, *, model: str, version) -> bool:
+    """A version tag the console wrote: a deploy mark naming a deployment of this model, or a write-back
+    tag (promoted_to_*, approved_by, ...) on a version whose governance.request link names a deployed
+    request of this model. The key alone proves nothing: anyone may write `approved_by` in MLflow."""
+    if version is None:
+        return False
+    if key.startswith(MARKER_PREFIX + "."):
+        dep_id = parse_marker(value)
+        return dep_id is not None and Deployment.objects.filter(pk=dep_id, model_name=model).exists()
+    if key not in WRITE_BACK_KEYS and not key.startswith(WRITE_BACK_PREFIXES):
+        return False
+    tags = ModelVersion.objects.filter(model__name=model, version=version).values_list("tags", flat=True).first()
+    match = _REQUEST_LINK.search((tags or {}).get("governance.request") or "")
+    return bool(match) and Deployment.objects.filter(request_id=int(match.group(1)), model_name=model,
+                                                     state=DeploymentState.SUCCEEDED).exists()

@@ -46,15 +46,31 @@ def _found(dep: Deployment, key: str, default=None):
     return (dep.before or {}).get(key, default) if isinstance(dep.before, dict) else default
 
 
+def _rollback_move(model_name: str, version: int, alias: str, before) -> Deployment | None:
+    """A deploy that gave `version` the rollback alias `alias` beside its main move (the previous
+    holder of a protected target), marked with the deploy's id under that alias's key."""
+    tags = ModelVersion.objects.filter(model__name=model_name, version=version).values_list("tags", flat=True).first()
+    dep_id = parse_marker((tags or {}).get(marker_key("alias", alias)))
+    dep = _open(Deployment.objects.filter(pk=dep_id, model_name=model_name).first()) if dep_id else None
+    plan = dep.rollback_move if dep is not None else None
+    if not plan or plan.get("alias") != alias or _as_int(plan.get("version")) != version:
+        return None
+    return dep if _as_int(plan.get("was")) == _as_int(before) else None
+
+
 def explaining_deployment(*, model_name: str, version: int | None, kind: str, name: str, before,
                           after) -> Deployment | None:
     """kind: "stage" (name: "stage") or "alias" (name: the alias); before/after: old/new value."""
     if kind == "alias":
         target_version = _as_int(after)
         if target_version is None:
-            return None  # deploys set aliases; a removal is never one of ours
+            # A removal: one of ours only if the version it left carries a removal deploy's mark.
+            old = _as_int(before)
+            return _open(_marked(model_name, old, "unalias", name)) if old is not None else None
         dep = _open(_marked(model_name, target_version, "alias", name))
-        if dep is None or dep.before is None:
+        if dep is None:
+            return _rollback_move(model_name, target_version, name, before)
+        if dep.before is None:
             return dep
         return dep if _as_int(_found(dep, "version")) == _as_int(before) else None
     if kind != "stage" or version is None:

@@ -6,7 +6,7 @@ Limits come from the model fields; an invalid form reaches no service, so it cha
 
 from django import forms
 
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS, target_alias_problem
 from registry_ui.validation import (
     MultiLineField,
@@ -41,6 +41,7 @@ def _justification() -> MultiLineField:
 class RequestForm(forms.Form):
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
     version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
+    operation = forms.ChoiceField(choices=Operation.choices, initial=Operation.MOVE, required=False)
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias")
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
     # strip=False: "champion " is refused with a message, not quietly trimmed into a protected name.
@@ -50,6 +51,11 @@ class RequestForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        data["operation"] = data.get("operation") or Operation.MOVE
+        if data["operation"] == Operation.DELETE:
+            return data  # a deletion names only the version
+        if data["operation"] == Operation.REMOVE_ALIAS:
+            data["target_kind"] = "alias"
         kind = data.get("target_kind")
         if kind == "stage" and not data.get("target_stage") and "target_stage" not in self.errors:
             self.add_error("target_stage", "Choose the stage to promote to.")
@@ -63,6 +69,10 @@ class RequestForm(forms.Form):
 
     def target(self) -> dict:
         data = self.cleaned_data
+        if data["operation"] == Operation.DELETE:
+            return {"target_stage": "", "target_alias": "", "operation": Operation.DELETE}
+        if data["operation"] == Operation.REMOVE_ALIAS:
+            return {"target_stage": "", "target_alias": data["target_alias"], "operation": Operation.REMOVE_ALIAS}
         if data["target_kind"] == "stage":
             return {"target_stage": data["target_stage"], "target_alias": ""}
         return {"target_stage": "", "target_alias": data["target_alias"]}
@@ -108,6 +118,8 @@ class TransitionForm(forms.Form):
         comment = data.get("comment", "")
         if self.action == "reject" and not comment:
             self.add_error("comment", REJECT_NEEDS_COMMENT)
+        if self.action == "review" and not comment:
+            self.add_error("comment", "Closing a review needs a comment: what was found.")
         if self.action == "approve" and data.get("override") and not comment:
             self.add_error("comment", OVERRIDE_NEEDS_COMMENT)
         return data
@@ -125,3 +137,58 @@ class RequestListForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "any")] + RequestState.choices, required=False)
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH, required=False, widget=forms.SearchInput)
     page = forms.IntegerField(min_value=1, required=False)
+
+
+class RetentionForm(forms.Form):
+    """The model a retention dry run or proposal is about (GET and POST)."""
+
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+
+
+class BreakGlassForm(RollbackForm):
+    """Break-glass: the target (as in a rollback), a version unless rolling back, the mandatory reason."""
+
+    version = forms.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    rollback = forms.BooleanField(required=False, label="Roll back (put the previous holder back)")
+    reason = MultiLineField(max_length=TEXT_MAX_LENGTH, error_messages={"required": "A reason is required."})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("urgent", "justification"):
+            del self.fields[name]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("rollback") and data.get("version") is None and "version" not in self.errors:
+            self.add_error("version", "Name the version to deploy (or tick roll back).")
+        return data
+
+
+def _target_kwargs(value: str) -> dict:
+    kind, _, name = value.partition(":")
+    return {"target_stage": name} if kind == "stage" else {"target_alias": name}
+
+
+class TimeMachineForm(forms.Form):
+    """What held a target at a time: model, target (stage:Production or alias:champion), date-time (UTC)."""
+
+    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    target = SingleLineField(max_length=ROLLBACK_TARGET_MAX_LENGTH, initial="alias:champion")
+    at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+                             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                             help_text="UTC")
+
+    clean_target = RollbackForm.clean_target
+
+    def target_kwargs(self) -> dict:
+        return _target_kwargs(self.cleaned_data["target"])
+
+
+class RecertifyForm(forms.Form):
+    """An approver re-certifies one protected holder: model, version, target ("Production" / "@alias")."""
+
+    model_name = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
+    target = SingleLineField(max_length=ROLLBACK_TARGET_MAX_LENGTH)
+    comment = MultiLineField(max_length=TEXT_MAX_LENGTH, rows=2,
+                             error_messages={"required": "Re-certifying needs a comment: what was checked."})

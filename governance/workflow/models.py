@@ -25,6 +25,22 @@ class RequestState(models.TextChoices):
 OPEN_STATES = [RequestState.PENDING, RequestState.APPROVED, RequestState.DEPLOYING, RequestState.FAILED]
 
 
+class Operation(models.TextChoices):
+    """What a request asks MLflow to do. Every registry move is one of these, governed alike."""
+
+    # Move the version to a stage (up or down, None and Archived included) or point an alias at it.
+    MOVE = "move", "Move to a stage / set an alias"
+    # Remove an alias from the version it points at.
+    REMOVE_ALIAS = "remove_alias", "Remove an alias"
+    # Delete an archived version (after the policy's retention); never one holding a stage or alias.
+    DELETE = "delete", "Delete an archived version"
+    # A retention batch: archive and delete the versions listed in the request's plan, one by one.
+    RETENTION = "retention", "Retention batch"
+
+
+REQUEST_STAGES = ["", "None", "Staging", "Production", "Archived"]
+
+
 class PromotionRequest(models.Model):
     """A request to move one version of a registered model to one stage or alias."""
 
@@ -36,6 +52,9 @@ class PromotionRequest(models.Model):
     target_stage = models.CharField(max_length=20, blank=True, default="")
     target_alias = models.CharField(max_length=256, blank=True, default="")
     archive_existing = models.BooleanField(default=False)
+    operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.MOVE)
+    # A retention batch's plan, frozen when proposed: [{"version", "action": "archive"|"delete", "why"}].
+    plan = models.JSONField(default=list, blank=True)
     justification = models.TextField()
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                   related_name="promotion_requests")
@@ -44,6 +63,14 @@ class PromotionRequest(models.Model):
                              db_index=True)
     rollback = models.BooleanField(default=False)
     urgent = models.BooleanField(default=False)
+    # Break-glass: deployed without approval by an ops user holding the break-glass permission, with a
+    # mandatory reason (the justification). A post-hoc review must be closed by an approver by
+    # review_due_at; until then it is an open review on the inbox and the auditor's reports.
+    emergency = models.BooleanField(default=False, db_index=True)
+    review_due_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True, default="")
+    review_comment = models.TextField(blank=True, default="")
     # What the requester and the approvers saw, frozen: candidate/incumbent metrics, params digest,
     # gate results and the MLflow version state.
     evidence = models.JSONField(default=dict, blank=True)
@@ -72,19 +99,29 @@ class PromotionRequest(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            # A move names a stage or an alias; removing an alias names the alias; a deletion neither.
             models.CheckConstraint(
-                condition=(Q(target_stage="") & ~Q(target_alias="")) | (~Q(target_stage="") & Q(target_alias="")),
-                name="request_exactly_one_target",
+                condition=(Q(operation="move") & ((Q(target_stage="") & ~Q(target_alias=""))
+                                                  | (~Q(target_stage="") & Q(target_alias=""))))
+                | (Q(operation="remove_alias") & Q(target_stage="") & ~Q(target_alias=""))
+                | (Q(operation__in=["delete", "retention"]) & Q(target_stage="") & Q(target_alias="")),
+                name="request_target_fits_operation",
             ),
             models.CheckConstraint(condition=Q(state__in=RequestState.values), name="request_state_valid"),
-            models.CheckConstraint(
-                condition=Q(target_stage__in=["", "Staging", "Production", "Archived"]),
-                name="request_stage_valid",
-            ),
+            models.CheckConstraint(condition=Q(target_stage__in=REQUEST_STAGES), name="request_stage_valid"),
             models.UniqueConstraint(
                 fields=["model_name", "target_stage", "target_alias"],
-                condition=Q(state__in=OPEN_STATES),
+                condition=Q(state__in=OPEN_STATES) & ~Q(operation__in=["delete", "retention"]),
                 name="one_open_request_per_target",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name"], condition=Q(state__in=OPEN_STATES) & Q(operation="retention"),
+                name="one_open_retention_batch_per_model",
+            ),
+            models.UniqueConstraint(
+                fields=["model_name", "version"],
+                condition=Q(state__in=OPEN_STATES) & Q(operation="delete"),
+                name="one_open_deletion_per_version",
             ),
         ]
 
@@ -97,7 +134,24 @@ class PromotionRequest(models.Model):
 
     @property
     def target_label(self) -> str:
+        if self.operation == Operation.DELETE:
+            return "deleted"
+        if self.operation == Operation.RETENTION:
+            return f"retention ({len(self.plan)} versions)"
+        if self.operation == Operation.REMOVE_ALIAS:
+            return f"@{self.target_alias} removed"
         return self.target_stage or f"@{self.target_alias}"
+
+    @property
+    def deploy_kind_target(self) -> tuple[str, str]:
+        """The Deployment kind and target this request's deploy writes."""
+        if self.operation == Operation.RETENTION:
+            return "batch", "retention"  # each step is a Deployment of its own (stage:Archived or delete)
+        if self.operation == Operation.DELETE:
+            return "delete", "version"
+        if self.operation == Operation.REMOVE_ALIAS:
+            return "unalias", self.target_alias
+        return ("stage", self.target_stage) if self.target_stage else ("alias", self.target_alias)
 
     @property
     def is_open(self) -> bool:
@@ -159,6 +213,10 @@ def parse_marker(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# stage: a stage move; alias: an alias set; unalias: an alias removed; delete: a version deleted.
+DEPLOY_KINDS = ["stage", "alias", "unalias", "delete"]
+
+
 class Deployment(models.Model):
     """The outbox: one deploy attempt's intended MLflow write, recorded before it is made, resolved by
     reading MLflow (the target's state and the attempt's mark on the version)."""
@@ -166,7 +224,7 @@ class Deployment(models.Model):
     request = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="deployments")
     model_name = models.CharField(max_length=256, db_index=True)
     version = models.PositiveIntegerField()
-    kind = models.CharField(max_length=8)  # "stage" | "alias"
+    kind = models.CharField(max_length=8)  # one of DEPLOY_KINDS
     target = models.CharField(max_length=256)  # stage name or alias
     archive_existing = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.PENDING,
@@ -176,6 +234,9 @@ class Deployment(models.Model):
     attempt = models.PositiveIntegerField(default=0)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    # The rollback alias move made in the same attempt, beside the main move, when it replaces the
+    # holder of Production or a protected alias: {"alias", "version" (the previous holder), "was"}.
+    rollback_move = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # When the move was sent to MLflow, and when it landed there as MLflow reports it (a stage move
@@ -187,7 +248,7 @@ class Deployment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["stage", "alias"]), name="deployment_kind_valid"),
+            models.CheckConstraint(condition=Q(kind__in=DEPLOY_KINDS), name="deployment_kind_valid"),
             # At most one unresolved write per request: a retry resolves the previous one first.
             models.UniqueConstraint(fields=["request"], condition=Q(state="pending"), name="one_pending_deployment"),
         ]
@@ -234,6 +295,21 @@ class ModelPolicy(models.Model):
                                           help_text="Require a run with a dataset input. Empty: global default.")
     production_quorum = models.PositiveSmallIntegerField(null=True, blank=True,
                                                          help_text="Distinct approvals for Production. Empty: default.")
+    rollback_alias = models.CharField(
+        max_length=256, blank=True, default="",
+        help_text="The alias a deploy gives the previous holder of Production or a protected alias. "
+                  "Empty: the global default (WORKFLOW_ROLLBACK_ALIAS).")
+    retention_keep = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Retention: keep the newest N versions outside protected stages (Staging, Production) and "
+                  "aliases, archive the rest. Empty: the global default (WORKFLOW_RETENTION_KEEP; 0 = off).")
+    approval_validity_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Re-certification: an approval of a version in Production or a protected alias is valid this "
+                  "many days; then it enters the re-review queue. Empty: default (WORKFLOW_APPROVAL_VALIDITY_DAYS).")
+    delete_after_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="An archived version may be deleted this many days after it was archived. Empty: default.")
 
     class Meta:
         ordering = ["model__name"]
@@ -241,3 +317,21 @@ class ModelPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"policy of {self.model.name}"
+
+
+class Recertification(models.Model):
+    """An approver confirmed, again, that a version may keep holding a protected target (Production or a
+    protected alias): it restarts the approval's validity (ModelPolicy.approval_validity_days)."""
+
+    model_name = models.CharField(max_length=256, db_index=True)
+    version = models.PositiveIntegerField()
+    target = models.CharField(max_length=260)  # "Production" or "@champion"
+    approver_username = models.CharField(max_length=150)
+    comment = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} v{self.version} {self.target} re-certified by {self.approver_username}"

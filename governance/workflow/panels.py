@@ -46,3 +46,18 @@ def catalogue_annotations(user, models) -> dict[int, dict]:
         .values("model_id").annotate(n=Count("id")).values_list("model_id", "n")
     )
     return {pk: {"open_requests": counts.get(pk, 0)} for pk in ids}
+
+
+def audit_report_sections(user) -> list[tuple[str, dict]]:
+    """What the workflow adds to the auditor's reports page (settings.AUDIT_REPORT_SECTIONS): open
+    break-glass reviews and the re-certification queue, on the models the user may see."""
+    from django.utils import timezone
+
+    from governance.workflow.recertification import recertification_queue
+    from governance.workflow.services import open_emergency_reviews
+
+    reviews = list(open_emergency_reviews(user)[:200])
+    for review in reviews:
+        review.overdue = review.review_due_at is not None and review.review_due_at < timezone.now()
+    return [("governance/panels/audit_open_items.html", {"open_reviews": reviews,
+                                                          "queue": recertification_queue(user)})]

@@ -19,11 +19,13 @@ from django.utils import timezone
 
 from governance.access import can
 from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
 
-STAGE_TARGETS = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
+STAGE_TARGETS = [Stage.NONE, Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
+# Moving to these takes a version out of service: no promotion gates apply.
+DEMOTION_STAGES = {Stage.NONE, Stage.ARCHIVED}
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,254}$")
 RESERVED_ALIASES = {"latest"}
@@ -59,7 +61,22 @@ def is_production_like(*, target_stage: str = "", target_alias: str = "") -> boo
 
 
 def request_is_production_like(req: PromotionRequest) -> bool:
-    return is_production_like(target_stage=req.target_stage, target_alias=req.target_alias)
+    """Production rules (quorum, hard gates, deployer neither requester nor approver) apply to a move
+    into or out of Production or a protected alias, and to every deletion (it cannot be undone)."""
+    if req.operation in (Operation.DELETE, Operation.RETENTION):
+        return True
+    if is_production_like(target_stage=req.target_stage, target_alias=req.target_alias):
+        return True
+    candidate = (req.evidence or {}).get("candidate") or {}
+    return candidate.get("stage") == Stage.PRODUCTION or any(
+        is_production_like(target_alias=a) for a in candidate.get("aliases") or [])
+
+
+def is_demotion(*, target_stage: str, candidate: dict | None) -> bool:
+    """A move down: out of service (None, Archived) or from Production to Staging."""
+    if target_stage in DEMOTION_STAGES:
+        return True
+    return target_stage == Stage.STAGING and (candidate or {}).get("stage") == Stage.PRODUCTION
 
 
 def effective_policy(model) -> dict:
@@ -68,6 +85,10 @@ def effective_policy(model) -> dict:
 
     policy = dict(settings.WORKFLOW_DEFAULT_GATES)
     policy["quorum"] = settings.PRODUCTION_QUORUM
+    policy["rollback_alias"] = settings.WORKFLOW_ROLLBACK_ALIAS
+    policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
+    policy["retention_keep"] = settings.WORKFLOW_RETENTION_KEEP
+    policy["approval_validity_days"] = settings.WORKFLOW_APPROVAL_VALIDITY_DAYS
     own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
@@ -81,6 +102,14 @@ def effective_policy(model) -> dict:
             policy["require_lineage"] = own.require_lineage
         if own.production_quorum:
             policy["quorum"] = own.production_quorum
+        if own.rollback_alias:
+            policy["rollback_alias"] = own.rollback_alias
+        if own.approval_validity_days is not None:
+            policy["approval_validity_days"] = own.approval_validity_days
+        if own.retention_keep is not None:
+            policy["retention_keep"] = own.retention_keep
+        if own.delete_after_days is not None:
+            policy["delete_after_days"] = own.delete_after_days
     return policy
 
 
@@ -131,15 +160,74 @@ def version_snapshot(model, version: int) -> dict | None:
     }
 
 
-def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
-                   target_alias: str = "", rollback: bool = False, policy: dict | None = None) -> list[dict]:
-    """[{"gate", "passed", "detail"}]; Archived (a demotion) has no gates. `policy`: the rules to
-    apply (default: the model's effective policy now)."""
-    if target_stage == Stage.ARCHIVED:
+def deletion_gates(candidate: dict, policy: dict, *, now=None) -> list[dict]:
+    """A version may be deleted only when it is Archived, holds no alias, and was archived (MLflow's
+    last update of the version) at least the policy's delete_after_days ago."""
+    days = int(policy.get("delete_after_days") or 0)
+    updated_ms = candidate.get("updated_ms")
+    now = now or timezone.now()
+    age_days = (now.timestamp() * 1000 - updated_ms) / 86_400_000 if updated_ms else None
+    aliases = candidate.get("aliases") or []
+    return [
+        {"gate": "delete:archived", "passed": candidate.get("stage") == Stage.ARCHIVED,
+         "detail": f"only an Archived version is deleted; it is in {candidate.get('stage')}"},
+        {"gate": "delete:no_alias", "passed": not aliases,
+         "detail": "a version holding an alias is never deleted" + (
+             f"; it holds {', '.join('@' + a for a in aliases)}" if aliases else "")},
+        {"gate": "delete:retention", "passed": age_days is not None and age_days >= days,
+         "detail": f"archived at least {days} days ago; last changed "
+                   f"{'?' if age_days is None else f'{age_days:.1f}'} days ago"},
+    ]
+
+
+# Versions in these stages, or holding any alias, are never touched by retention.
+PROTECTED_STAGES = {Stage.STAGING, Stage.PRODUCTION}
+
+
+def retention_plan(versions: list[dict], *, keep: int, delete_after_days: int, now=None) -> list[dict]:
+    """The retention batch for one model: `versions` = [{"version", "stage", "aliases", "updated_ms"}].
+    Versions in Staging/Production or holding an alias are protected and never listed. Of the others,
+    the newest `keep` stay; older ones not yet Archived are archived; older Archived ones whose last
+    change (the archiving) is at least `delete_after_days` old are deleted. keep=0: no retention."""
+    if keep <= 0:
         return []
+    now_ms = (now or timezone.now()).timestamp() * 1000
+    free = sorted((v for v in versions if v["stage"] not in PROTECTED_STAGES and not v["aliases"]),
+                  key=lambda v: -v["version"])
+    steps = []
+    for row in sorted(free[keep:], key=lambda v: v["version"]):
+        if row["stage"] != Stage.ARCHIVED:
+            steps.append({"version": row["version"], "action": "archive",
+                          "why": f"older than the newest {keep} unprotected versions"})
+        elif row["updated_ms"] and (now_ms - row["updated_ms"]) >= delete_after_days * 86_400_000:
+            steps.append({"version": row["version"], "action": "delete",
+                          "why": f"archived more than {delete_after_days} days ago"})
+    return steps
+
+
+def protected_now(version: int, pointers) -> str:
+    """Why retention must not touch `version` in MLflow's state `pointers` ('' when it may)."""
+    stage = pointers.stages.get(version)
+    aliases = sorted(a for a, v in pointers.aliases.items() if v == version)
+    if stage in PROTECTED_STAGES or aliases:
+        held = ([stage] if stage in PROTECTED_STAGES else []) + ["@" + a for a in aliases]
+        return f"v{version} holds {', '.join(held)}"
+    return ""
+
+
+def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
+                   target_alias: str = "", rollback: bool = False, policy: dict | None = None,
+                   operation: str = Operation.MOVE) -> list[dict]:
+    """[{"gate", "passed", "detail"}]. A demotion (None, Archived, Production -> Staging) and an alias
+    removal have no gates; a deletion has its own (deletion_gates). `policy`: the rules to apply
+    (default: the model's effective policy now)."""
     if candidate is None:
         return [{"gate": "version_exists", "passed": False, "detail": "The version is not in the registry."}]
     policy = policy if policy is not None else effective_policy(model)
+    if operation == Operation.DELETE:
+        return deletion_gates(candidate, policy)
+    if operation == Operation.REMOVE_ALIAS or is_demotion(target_stage=target_stage, candidate=candidate):
+        return []
     results = []
     if is_production_like(target_stage=target_stage, target_alias=target_alias):
         for key, expected in sorted((policy.get("required_tags") or {}).items()):
@@ -211,13 +299,46 @@ def _fresh_snapshot(found: gateway.VersionEvidence | None) -> dict | None:
         "run_lifecycle_stage": run.lifecycle_stage if run else "",
         "run_deleted": bool(run and run.lifecycle_stage == "deleted"),
         "run_tags": dict(run.tags) if run else {},
+        "updated_ms": row.updated_ms,
     }
 
 
+def retention_evidence(*, model, model_name: str, plan: list[dict] | None = None) -> dict:
+    """The retention batch MLflow's state calls for now (read fresh), and one gate: every version of
+    the frozen `plan` (when given) is still due for the same action."""
+    try:
+        pointers = gateway.read_model_pointers(model_name)
+    except gateway.MlflowUnavailable as exc:
+        raise EvidenceUnavailable(f"MLflow could not be read, so there is no current evidence to decide on; "
+                                  f"nothing was changed. Try again when MLflow answers. ({exc})") from exc
+    policy = policy_snapshot(model)
+    rules = policy["rules"]
+    fresh = retention_plan(versions_of(pointers), keep=int(rules.get("retention_keep") or 0),
+                           delete_after_days=int(rules.get("delete_after_days") or 0))
+    gates = []
+    if plan is not None:
+        due = {(s["version"], s["action"]) for s in fresh}
+        stale = [f"v{s['version']} {s['action']}" for s in plan if (s["version"], s["action"]) not in due]
+        gates.append({"gate": "retention:still_due", "passed": not stale,
+                      "detail": "every listed version is still due" + (f"; no longer: {', '.join(stale)}"
+                                                                       if stale else "")})
+    read_at = timezone.now().isoformat()
+    return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": None, "incumbent": None,
+            "gates": gates, "policy": policy, "plan": fresh}
+
+
+def versions_of(pointers) -> list[dict]:
+    return [{"version": v, "stage": stage, "updated_ms": pointers.updated_ms.get(v),
+             "aliases": sorted(a for a, held in pointers.aliases.items() if held == v)}
+            for v, stage in pointers.stages.items()]
+
+
 def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = "", target_alias: str = "",
-                   rollback: bool = False) -> dict:
+                   rollback: bool = False, operation: str = Operation.MOVE, plan: list[dict] | None = None) -> dict:
     """Read from MLflow now what the gates judge, and judge it under the policy in force now.
     Raises EvidenceUnavailable when MLflow does not answer (never falls back to the mirror)."""
+    if operation == Operation.RETENTION:
+        return retention_evidence(model=model, model_name=model_name, plan=plan)
     try:
         read = gateway.read_decision_evidence(model_name, int(version), target_stage=target_stage,
                                               target_alias=target_alias)
@@ -227,7 +348,8 @@ def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = 
     policy = policy_snapshot(model)
     candidate, incumbent = _fresh_snapshot(read.candidate), _fresh_snapshot(read.incumbent)
     gates = evaluate_gates(model=model, candidate=candidate, incumbent=incumbent, target_stage=target_stage,
-                           target_alias=target_alias, rollback=rollback, policy=policy["rules"])
+                           target_alias=target_alias, rollback=rollback, policy=policy["rules"],
+                           operation=operation)
     read_at = read.read_at.isoformat()
     return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": candidate,
             "incumbent": incumbent, "gates": gates, "policy": policy}
@@ -303,9 +425,17 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
         if req.state not in (RequestState.PENDING, RequestState.APPROVED, RequestState.FAILED):
             return TransitionNotAllowed(f"A {req.state} request cannot be cancelled.")
         return None
-    perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy"}[action]
+    perm_action = {"approve": "approve", "reject": "approve", "deploy": "deploy", "review": "approve"}[action]
     if model is None or not can(user, perm_action, model, checker=checker):
         return PermissionDenied(f"You may not {action} requests for {req.model_name}.")
+    if action == "review":
+        if not req.emergency or req.reviewed_at is not None:
+            return TransitionNotAllowed("There is no open emergency review on this request.")
+        if req.state not in (RequestState.DEPLOYED, RequestState.FAILED, RequestState.CANCELLED):
+            return TransitionNotAllowed(f"The emergency deploy is still {req.state}; review it once it ends.")
+        if user.pk == req.requester_id:
+            return PolicyViolation("Separation of duties: whoever broke the glass does not review it.")
+        return None
     if action in ("approve", "reject"):
         if req.state != RequestState.PENDING:
             return TransitionNotAllowed(f"A {req.state} request cannot be {action}d.")
@@ -320,7 +450,8 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
     # over, and settles the stalled attempt from MLflow's state before writing anything.
     if req.state not in (RequestState.APPROVED, RequestState.FAILED, RequestState.DEPLOYING):
         return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
-    if request_is_production_like(req):
+    if request_is_production_like(req) and not req.emergency:
+        # Break-glass: the emergency's own requester deploys it (the review comes after).
         # Every approval counts here, superseded ones too: whoever approved this request once does not deploy it.
         if user.pk == req.requester_id:
             return PolicyViolation("Separation of duties: the requester may not deploy a Production or "
@@ -339,5 +470,5 @@ def deploy_in_progress(req: PromotionRequest) -> str:
 def request_actions(user, req: PromotionRequest, *, checker=None) -> list[str]:
     """What this user may do now on this request (a subset of approve, reject, cancel, deploy): the
     buttons shown are exactly these, and the services refuse the rest with the same reasons."""
-    return [a for a in ("approve", "reject", "cancel", "deploy")
+    return [a for a in ("approve", "reject", "cancel", "deploy", "review")
             if transition_refusal(user, req, a, checker=checker) is None]

@@ -47,6 +47,7 @@ from governance.workflow.models import (
     Approval,
     Deployment,
     DeploymentState,
+    Operation,
     PromotionRequest,
     RequestState,
     marker_key,
@@ -54,11 +55,15 @@ from governance.workflow.models import (
 )
 from governance.workflow.policies import (
     STAGE_TARGETS,
+    canonical_name,
     deploy_in_progress,
+    effective_policy,
     evaluate_gates,
     evidence_changes,
     failing,
     fresh_evidence,
+    is_demotion,
+    is_production_like,
     newly_failing,
     request_actions,
     request_is_production_like,
@@ -100,8 +105,17 @@ def request_history(req: PromotionRequest) -> list[dict]:
 
 
 def previous_holder(model: RegisteredModel, *, target_stage: str = "", target_alias: str = "") -> int | None:
-    """Who held the target before the last deploy to it: what a rollback puts back."""
+    """What a rollback puts back: the version the policy's rollback alias points at (deploys keep it on
+    the previous holder of a protected target), unless it holds the target already; otherwise who
+    held the target before the last deploy to it."""
     kind, target = ("stage", target_stage) if target_stage else ("alias", target_alias)
+    rollback_alias = effective_policy(model).get("rollback_alias") or ""
+    marked = ModelAlias.objects.filter(model=model, alias=rollback_alias).values_list("version", flat=True).first()
+    if marked is not None and rollback_alias != target_alias:
+        holds = (ModelAlias.objects.filter(model=model, alias=target_alias, version=marked).exists() if target_alias
+                 else ModelVersion.objects.filter(model=model, version=marked, stage=target_stage).exists())
+        if not holds:
+            return marked
     last = (Deployment.objects.filter(model_name=model.name, kind=kind, target=target,
                                       state=DeploymentState.SUCCEEDED).order_by("-completed_at", "-id").first())
     if last is None or not last.before:
@@ -134,13 +148,15 @@ def _raise_if_refused(actor, req: PromotionRequest, action: str) -> None:
 
 def _evidence_or_refuse(*, actor, action: str, model, model_name: str, version: int, target_stage: str,
                         target_alias: str, rollback: bool, req: PromotionRequest | None = None,
-                        source_ip: str | None = None) -> dict:
+                        source_ip: str | None = None, operation: str | None = None) -> dict:
     """The evidence for a decision, read from MLflow now. When MLflow cannot answer, the step is
     refused and nothing changes, but the refusal is recorded: an auditor sees that the decision was
     attempted and why it was not taken (only callers that passed the permission check get here)."""
     try:
+        operation = operation or (req.operation if req is not None else Operation.MOVE)
         return fresh_evidence(model=model, model_name=model_name, version=version, target_stage=target_stage,
-                              target_alias=target_alias, rollback=rollback)
+                              target_alias=target_alias, rollback=rollback, operation=operation,
+                              plan=req.plan if req is not None and operation == Operation.RETENTION else None)
     except EvidenceUnavailable as exc:
         state = {"state": req.state} if req is not None else None
         audit.record(actor=actor, action="request.evidence_unavailable", model=model_name, version=version,
@@ -158,17 +174,32 @@ def _locked(request_id: int) -> PromotionRequest:
 
 def promotion_request_create(*, actor, model_name: str, version, target_stage: str = "", target_alias: str = "",
                              archive_existing: bool = False, justification: str, urgent: bool = False,
-                             rollback: bool = False, source_ip: str | None = None) -> PromotionRequest:
+                             rollback: bool = False, operation: str = Operation.MOVE, emergency: bool = False,
+                             source_ip: str | None = None) -> PromotionRequest:
+    """A request for one registry move (`operation`): move `version` to a stage or point an alias at
+    it (Operation.MOVE), remove alias `target_alias` from `version` (REMOVE_ALIAS), or delete the
+    archived `version` (DELETE, no target)."""
     model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
     if model is None:
         raise NotFound(f"No registered model {model_name!r}.")
-    if rollback:
+    if emergency:
+        require_perm(actor, "deploy", model)
+        require_perm(actor, "break_glass", model)
+    elif rollback:
         if not (can(actor, "request", model) or can(actor, "deploy", model)):
             require_perm(actor, "request", model)
     else:
         require_perm(actor, "request", model)
     target_stage, target_alias = target_stage or "", target_alias or ""
-    if bool(target_stage) == bool(target_alias):
+    if operation not in Operation.values:
+        raise InvalidInput(f"Unknown operation {operation!r}; choose one of {', '.join(Operation.values)}.")
+    if operation == Operation.DELETE:
+        if target_stage or target_alias:
+            raise InvalidInput("A deletion names no target: only the version.")
+    elif operation == Operation.REMOVE_ALIAS:
+        if target_stage or not target_alias:
+            raise InvalidInput("Name the alias to remove.")
+    elif bool(target_stage) == bool(target_alias):
         raise InvalidInput("Name exactly one target: a stage or an alias.")
     if target_stage and target_stage not in STAGE_TARGETS:
         raise InvalidInput(f"Unknown stage {target_stage!r}; choose one of {', '.join(STAGE_TARGETS)}.")
@@ -182,36 +213,49 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     if not justification:
         raise InvalidInput("A justification is required.")
     # Aliases are ASCII (target_alias_problem), so a case-insensitive match is the canonical one.
-    if PromotionRequest.objects.filter(model_name=model.name, target_stage=target_stage,
-                                       target_alias__iexact=target_alias, state__in=OPEN_STATES).exists():
-        raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} already exists.")
+    label = f"deletion of v{version}" if operation == Operation.DELETE else (target_stage or "@" + target_alias)
+    open_ = PromotionRequest.objects.filter(model_name=model.name, state__in=OPEN_STATES)
+    if operation == Operation.DELETE:
+        open_ = open_.filter(operation=Operation.DELETE, version=version)
+    else:
+        open_ = open_.filter(target_stage=target_stage, target_alias__iexact=target_alias).exclude(
+            operation=Operation.DELETE)
+    if open_.exists():
+        raise Conflict(f"An open request for {model.name} -> {label} already exists.")
     # Whether the version exists and what holds the target are MLflow's answer now, not the mirror's.
     evidence = _evidence_or_refuse(actor=actor, action="request", model=model, model_name=model.name,
                                    version=version, target_stage=target_stage, target_alias=target_alias,
-                                   rollback=rollback, source_ip=source_ip)
+                                   rollback=rollback, source_ip=source_ip, operation=operation)
     candidate = evidence["candidate"]
     if candidate is None:
         raise InvalidInput(f"{model_name} has no version {version}.")
     holder = (evidence["incumbent"] or {}).get("version")
-    if target_alias and holder == version or (target_stage and candidate["stage"] == target_stage):
+    if operation == Operation.REMOVE_ALIAS:
+        if holder != version:
+            where = f"it points at v{holder}" if holder else "no version holds it"
+            raise InvalidInput(f"@{target_alias} does not point at v{version} ({where}).")
+    elif operation == Operation.MOVE and (
+            target_alias and holder == version or (target_stage and candidate["stage"] == target_stage)):
         raise InvalidInput(f"v{version} already holds {target_stage or '@' + target_alias}.")
     try:
         with transaction.atomic():
             req = PromotionRequest.objects.create(
                 model=model, model_name=model.name, version=version, target_stage=target_stage,
-                target_alias=target_alias, archive_existing=bool(archive_existing) and bool(target_stage),
+                target_alias=target_alias, operation=operation,
+                archive_existing=bool(archive_existing) and bool(target_stage) and operation == Operation.MOVE,
                 justification=justification, requester=actor, requester_username=actor.get_username(),
                 rollback=rollback, urgent=bool(urgent) and rollback, evidence=evidence,
-                gate_results=evidence["gates"],
+                gate_results=evidence["gates"], emergency=emergency,
             )
             event = audit.record(actor=actor, action="request.created", model=model, version=version, request=req,
-                                 before=None, after={**_state_dict(req), "rollback": req.rollback,
-                                                     "urgent": req.urgent, "gates": evidence["gates"]},
+                                 before=None, after={**_state_dict(req), "operation": req.operation,
+                                                     "rollback": req.rollback, "urgent": req.urgent,
+                                                     "gates": evidence["gates"],
+                                                     **({"emergency": True} if emergency else {})},
                                  comment=justification, source_ip=source_ip)
             emit(event, subject=req, turn=_turn(req))
     except IntegrityError:
-        raise Conflict(f"An open request for {model.name} -> {target_stage or '@' + target_alias} "
-                       "already exists.") from None
+        raise Conflict(f"An open request for {model.name} -> {label} already exists.") from None
     return req
 
 
@@ -334,15 +378,33 @@ def promotion_request_cancel(*, request_id: int, actor, comment: str = "",
 
 
 def _target_view(dep: Deployment, pointers: gateway.ModelPointers) -> dict:
-    if dep.kind == "alias":
-        return {"alias": dep.target, "version": pointers.aliases.get(dep.target)}
-    return {"stage": dep.target, "holders": pointers.stage_holders(dep.target),
-            "candidate_stage": pointers.stages.get(dep.version)}
+    if dep.kind in ("alias", "unalias"):
+        view = {"alias": dep.target, "version": pointers.aliases.get(dep.target)}
+    elif dep.kind == "delete":
+        view = {"version": dep.version, "exists": dep.version in pointers.stages,
+                "stage": pointers.stages.get(dep.version),
+                "aliases": sorted(a for a, v in pointers.aliases.items() if v == dep.version)}
+    else:
+        view = {"stage": dep.target, "holders": pointers.stage_holders(dep.target),
+                "candidate_stage": pointers.stages.get(dep.version)}
+    return view
+
+
+def _rollback_of(dep: Deployment) -> dict | None:
+    """The rollback alias move this deploy planned with its main move ({"alias", "version", "was"})."""
+    return dep.rollback_move or None
 
 
 def _applied(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
+    plan = _rollback_of(dep)
+    if plan and pointers.aliases.get(plan["alias"]) != plan["version"]:
+        return False
     if dep.kind == "alias":
         return pointers.aliases.get(dep.target) == dep.version
+    if dep.kind == "unalias":
+        return pointers.aliases.get(dep.target) != dep.version
+    if dep.kind == "delete":
+        return dep.version not in pointers.stages
     if pointers.stages.get(dep.version) != dep.target:
         return False
     return not dep.archive_existing or pointers.stage_holders(dep.target) == [dep.version]
@@ -358,6 +420,8 @@ def _landed(dep: Deployment, pointers: gateway.ModelPointers) -> bool:
     attempts were marked are judged by the target alone."""
     if not _applied(dep, pointers):
         return False
+    if dep.kind == "delete":
+        return True  # the version took its tags with it: its absence is all there is to see
     return not dep.marker or _mark_seen(dep, pointers) == dep.marker
 
 
@@ -394,11 +458,22 @@ def _mirror_apply(dep: Deployment, pointers: gateway.ModelPointers) -> None:
     if model is None:
         return
     RegisteredModel.objects.filter(pk=model.pk).update(synced_at=timezone.now())
-    marked = ModelVersion.objects.filter(model=model, version=dep.version).first()
-    if marked is not None and dep.version in pointers.tags and marked.tags != pointers.tags[dep.version]:
-        ModelVersion.objects.filter(pk=marked.pk).update(tags=pointers.tags[dep.version])
+    plan = _rollback_of(dep)
+    touched = [dep.version] + ([plan["version"]] if plan else [])
+    for marked in ModelVersion.objects.filter(model=model, version__in=touched):
+        if marked.version in pointers.tags and marked.tags != pointers.tags[marked.version]:
+            ModelVersion.objects.filter(pk=marked.pk).update(tags=pointers.tags[marked.version])
+    if plan:
+        ModelAlias.objects.update_or_create(model=model, alias=plan["alias"], defaults={"version": plan["version"]})
     if dep.kind == "alias":
         ModelAlias.objects.update_or_create(model=model, alias=dep.target, defaults={"version": dep.version})
+        return
+    if dep.kind == "unalias":
+        ModelAlias.objects.filter(model=model, alias=dep.target, version=dep.version).delete()
+        return
+    if dep.kind == "delete":
+        ModelAlias.objects.filter(model=model, version=dep.version).delete()
+        ModelVersion.objects.filter(model=model, version=dep.version).delete()
         return
     for row in ModelVersion.objects.filter(model=model, version__in=list(pointers.stages)):
         stage = pointers.stages[row.version]
@@ -415,10 +490,17 @@ def _candidate_problem(req: PromotionRequest, current: gateway.VersionState | No
         if frozen.get(field, "") != getattr(current, field):
             return (f"The candidate changed in MLflow after approval: {field} was {frozen.get(field)!r}, "
                     f"now {getattr(current, field)!r}. Request again.")
+    if req.operation != Operation.MOVE:
+        return ""  # removals and deletions have no tag gates; a deletion's own checks run in the client
     candidate = {**frozen, "tags": current.tags}
     gates = evaluate_gates(model=req.model, candidate=candidate, incumbent=None, target_stage=req.target_stage,
                            target_alias=req.target_alias, rollback=True)
-    tag_failures = [g["detail"] for g in failing(gates) if g["gate"].startswith("tag:")]
+    # A gate that already failed when the request was approved (a break-glass deploy, recorded but not
+    # blocking) does not stop it now; one that passed then and fails now does.
+    frozen_gates = (req.approval_evidence or req.evidence or {}).get("gates", req.gate_results) or []
+    failed_then = {g["gate"] for g in frozen_gates if not g["passed"]} if req.emergency else set()
+    tag_failures = [g["detail"] for g in failing(gates) if g["gate"].startswith("tag:")
+                    and g["gate"] not in failed_then]
     if tag_failures:
         return "The candidate's tags changed in MLflow after approval: " + "; ".join(tag_failures)
     return ""
@@ -455,7 +537,9 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
                                                      **({"before": before} if before is not None else {}))
         if updated != 1:
             return False
-        moved = PromotionRequest.objects.filter(guard, pk=dep.request_id).update(
+        # One step of a retention batch: the batch's deployer finishes the request after its last step.
+        batch = PromotionRequest.objects.filter(pk=dep.request_id, operation=Operation.RETENTION).exists()
+        moved = 0 if batch else PromotionRequest.objects.filter(guard, pk=dep.request_id).update(
             state=RequestState.DEPLOYED, deployed_by=dep.actor_username, deployed_at=landed or now, error="",
             updated_at=now)
         if mirror:
@@ -467,10 +551,12 @@ def _record_success(dep: Deployment, pointers: gateway.ModelPointers, *, guard: 
                                                                                   "time for an alias move)"}
         if late:
             after["landed_late"] = True
+        if dep.rollback_move:
+            after["rollback"] = {**dep.rollback_move, "now": pointers.aliases.get(dep.rollback_move["alias"])}
         if evidence is not None:
             after["evidence"] = evidence
         after.update(extra or {})
-        if not moved and request_state != RequestState.DEPLOYED:
+        if not moved and not batch and request_state != RequestState.DEPLOYED:
             comment = (comment + " " if comment else "") + f"(the request is {request_state}; left as it is)"
         event = audit.record(actor=actor, actor_name=actor_name, action="deploy.succeeded", model=dep.model_name,
                              version=dep.version, request=dep.request_id,
@@ -511,11 +597,14 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
     """The attempt holding the lease ends in failure: the request is 'failed' (retryable), the lease is
     released. An outbox entry whose write may have landed stays pending for the resolver."""
     now = timezone.now()
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     with transaction.atomic():
         claimed = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
             state=RequestState.FAILED, error=error, lease_expires_at=now, updated_at=now)
-        if dep is None:  # refused before the write: the attempt is still on record, as sending nothing
+        if dep is None and kind == "batch":  # a retention batch stopped between its steps
+            if claimed != 1:
+                return
+        elif dep is None:  # refused before the write: the attempt is still on record, as sending nothing
             if claimed != 1:
                 return
             dep = Deployment.objects.create(request=req, model_name=req.model_name, version=req.version, kind=kind,
@@ -532,7 +621,8 @@ def _attempt_failed(req: PromotionRequest, error: str, *, dep: Deployment | None
                 actor=actor, action="deploy.failed", model=req.model_name, version=req.version, request=req,
                 before={"state": RequestState.DEPLOYING},
                 after={"state": RequestState.FAILED, "error": error, "attempt": req.deploy_attempt,
-                       "deployment": dep.pk, "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
+                       "deployment": dep.pk if dep is not None else None,
+                       "write_outcome": "not applied" if confirmed_not_applied else "unknown"})
             emit(event, subject=req)
 
 
@@ -555,7 +645,7 @@ def _claim_attempt(req: PromotionRequest, actor, *, comment: str, source_ip: str
             if current.lease_live(timezone.now()):
                 raise Conflict(deploy_in_progress(current))
             raise TransitionNotAllowed(f"Someone else changed this request first (it is now {current.state}).")
-        kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+        kind, target = req.deploy_kind_target
         audit.record(actor=actor, action="deploy.started", model=req.model_name, version=req.version, request=req,
                      before={"state": req.state, "attempt": req.deploy_attempt},
                      after={"state": RequestState.DEPLOYING, "kind": kind, "target": target, "attempt": attempt,
@@ -570,11 +660,11 @@ def _settle_earlier_attempts(req: PromotionRequest, pointers: gateway.ModelPoint
     attempt whose write is there (its mark on the version, the target as intended) is the success,
     and nothing is sent again; one still unresolved and not there is recorded as not applied.
     True when an earlier attempt turned out to have landed."""
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     marked = parse_marker(pointers.tags.get(req.version, {}).get(marker_key(kind, target)))
     earlier = req.deployments.exclude(state=DeploymentState.SUCCEEDED).filter(attempt__lt=req.deploy_attempt)
     for dep in earlier.order_by("-attempt", "-id"):
-        if (dep.pk == marked or dep.attempt == 0) and _landed(dep, pointers):
+        if (dep.pk == marked or dep.attempt == 0 or dep.kind == "delete") and _landed(dep, pointers):
             return _record_success(dep, pointers, guard=_held(req.deploy_attempt), actor=actor,
                                    evidence=_evidence(dep, pointers, source=f"MLflow read before attempt "
                                                                             f"{req.deploy_attempt}"),
@@ -662,13 +752,15 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                              source_ip: str | None = None) -> PromotionRequest:
     req = get_request_for(actor, request_id)
     _raise_if_refused(actor, req, "deploy")
+    if req.operation == Operation.RETENTION:
+        return _deploy_batch(req, actor, comment=comment, source_ip=source_ip)
     comparison = _evidence_at_deploy(req, actor, comment=comment, source_ip=source_ip)
     if comparison is None:
         req.refresh_from_db()
         return req
     req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
     # This attempt holds the lease: it alone writes MLflow for this request until it ends or expires.
-    kind, target = ("stage", req.target_stage) if req.target_stage else ("alias", req.target_alias)
+    kind, target = req.deploy_kind_target
     try:
         current = gateway.read_version(req.model_name, req.version)
         pointers = gateway.read_model_pointers(req.model_name)
@@ -693,14 +785,14 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
                                         target=target, archive_existing=req.archive_existing,
                                         actor_username=actor.get_username(), attempt=req.deploy_attempt)
         before = _target_view(dep, pointers)
-        Deployment.objects.filter(pk=dep.pk).update(before=before, sent_at=timezone.now())
-    marker = (dep.marker_key, dep.marker)
+        dep.rollback_move = _rollback_plan(req, kind, target, pointers)
+        Deployment.objects.filter(pk=dep.pk).update(before=before, rollback_move=dep.rollback_move,
+                                                    sent_at=timezone.now())
     try:
-        if kind == "alias":
-            gateway.deploy_alias(req.model_name, target, req.version, current=pointers, marker=marker)
-        else:
-            gateway.deploy_stage(req.model_name, req.version, target, archive_existing=req.archive_existing,
-                                 current=pointers, marker=marker)
+        _write(dep, pointers)
+    except gateway.WriteRefused as exc:
+        _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+        raise Conflict(f"Not deployed: {exc}. The request is now 'failed'.") from exc
     except gateway.WriteOutcomeUnknown as exc:
         _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
@@ -714,10 +806,112 @@ def promotion_request_deploy(*, request_id: int, actor, comment: str = "",
     except gateway.MlflowUnavailable as exc:
         _attempt_failed(req, f"Written, not confirmed: {exc}", dep=dep, confirmed_not_applied=False, actor=actor)
         raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    written = _write_back_tags(req, dep, after_pointers)
+    extra = {"evidence_since_approval": comparison, "tags_written": written}
+    if req.emergency:
+        extra["emergency"] = True
     _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=comment,
-                    before=before, extra={"evidence_since_approval": comparison})
+                    before=before, extra=extra)
     req.refresh_from_db()
     return req
+
+
+def _rollback_plan(req: PromotionRequest, kind: str, target: str, pointers: gateway.ModelPointers) -> dict | None:
+    """When this deploy replaces the holder of Production or a protected alias, the previous holder
+    takes the policy's rollback alias in the same step: {"alias", "version", "was"}. Not for a
+    rollback itself (the version it replaces is the one rolled back from, not a known-good one)."""
+    if req.rollback or kind not in ("stage", "alias"):
+        return None
+    if kind == "stage" and target != "Production":
+        return None
+    if kind == "alias" and not is_production_like(target_alias=target):
+        return None
+    alias = effective_policy(req.model).get("rollback_alias") or ""
+    if not alias or canonical_name(alias) == canonical_name(target):
+        return None
+    if kind == "alias":
+        previous = pointers.aliases.get(target)
+    else:
+        previous = max((v for v in pointers.stage_holders(target) if v != req.version), default=None)
+    if previous is None or previous == req.version:
+        return None
+    return {"alias": alias, "version": previous, "was": pointers.aliases.get(alias)}
+
+
+def _write(dep: Deployment, pointers: gateway.ModelPointers) -> None:
+    """The attempt's MLflow writes, each marked with the attempt: first the rollback alias (it names
+    the version that holds the target until the main move lands, so it is true whatever happens
+    next), then the move itself. Every write is idempotent on a retry."""
+    marker = (dep.marker_key, dep.marker)
+    plan = _rollback_of(dep)
+    if plan:
+        gateway.deploy_rollback_alias(dep.model_name, plan["alias"], plan["version"], current=pointers,
+                                      marker=(marker_key("alias", plan["alias"]), dep.marker))
+    if dep.kind == "alias":
+        gateway.deploy_alias(dep.model_name, dep.target, dep.version, current=pointers, marker=marker)
+    elif dep.kind == "unalias":
+        gateway.deploy_unalias(dep.model_name, dep.target, dep.version, current=pointers, marker=marker)
+    elif dep.kind == "delete":
+        gateway.deploy_delete(dep.model_name, dep.version)
+    else:
+        gateway.deploy_stage(dep.model_name, dep.version, dep.target, archive_existing=dep.archive_existing,
+                             current=pointers, marker=marker)
+
+
+# Version tags the console writes back to MLflow, so MLflow's own users see what governance decided.
+WRITE_BACK_PREFIXES = ("promoted_to_", "demoted_to_", "removed_from_")
+WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at")
+
+
+def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
+    """The tags a deploy of `req` writes on its version: `promoted_to_<target>` (or demoted_to_ /
+    removed_from_) with the time, `approved_by` (the approvers), `governance.request` (a link)."""
+    now = now or timezone.now()
+    if req.operation == Operation.REMOVE_ALIAS:
+        key = f"removed_from_{req.target_alias}"
+    elif req.target_stage and is_demotion(target_stage=req.target_stage,
+                                          candidate=(req.approval_evidence or req.evidence or {}).get("candidate")):
+        key = f"demoted_to_{req.target_stage.lower()}"
+    else:
+        key = f"promoted_to_{(req.target_stage or req.target_alias).lower()}"
+    approvers = sorted(set(req.approvals.filter(superseded_at__isnull=True).values_list("approver_username",
+                                                                                        flat=True)))
+    return {key: now.isoformat(timespec="seconds"), "approved_by": ",".join(approvers) or "(none)",
+            "governance.request": _request_link(req)}
+
+
+def _write_back_late(dep: Deployment, pointers: gateway.ModelPointers) -> dict:
+    """The write-back tags of a deploy whose success is recorded by the resolver (not for the steps of
+    a retention batch, whose deployer writes them as it goes)."""
+    req = PromotionRequest.objects.filter(pk=dep.request_id).first()
+    if req is None or req.operation == Operation.RETENTION:
+        return {}
+    return _write_back_tags(req, dep, pointers)
+
+
+def _request_link(req: PromotionRequest) -> str:
+    from django.urls import reverse
+
+    return settings.CONSOLE_BASE_URL + reverse("governance:request_detail", kwargs={"pk": req.pk})
+
+
+def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.ModelPointers, *,
+                     version: int | None = None, tags: dict | None = None) -> dict:
+    """Write the tags after the move landed (a failed attempt never leaves a "promoted" tag behind);
+    the mirror takes them with the success, so the next sync sees nothing new. A failure here does
+    not undo the deploy: the success event says which tags could not be written."""
+    if dep.kind == "delete":
+        return {}
+    version = req.version if version is None else version
+    tags = tags or write_back_tags(req)
+    if req.emergency:
+        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
+    try:
+        gateway.set_version_tags(req.model_name, version, tags)
+    except gateway.MlflowUnavailable as exc:
+        return {"error": str(exc), "tags": tags}
+    pointers.tags.setdefault(version, {}).update(tags)
+    return tags
 
 
 def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", stale_before=None,
@@ -742,8 +936,12 @@ def resolve_deployment(dep: Deployment, *, actor_name: str = "system:outbox", st
         return "unreachable"
     evidence = _evidence(dep, pointers, source=f"versions and aliases of {dep.model_name} at {where}")
     if _landed(dep, pointers):
+        # The deployer never got to write the tags back: the resolver does (it may call MLflow; the
+        # sync, which credits late landings inside its transaction, does not).
+        written = _write_back_late(dep, pointers) if dep.state != DeploymentState.SUCCEEDED else {}
         done = _record_success(dep, pointers, guard=guard, actor_name=actor_name, evidence=evidence,
-                               comment="Resolved from MLflow's state: the write is there.")
+                               comment="Resolved from MLflow's state: the write is there.",
+                               extra={"tags_written": written} if written else None)
         return "succeeded" if done else "skipped"
     if _applied(dep, pointers):
         why = (f"MLflow shows the target as intended but without this attempt's mark "
@@ -827,3 +1025,265 @@ def pointers_from_mirror(model_name: str) -> gateway.ModelPointers:
         stages={v.version: v.stage for v in versions},
         tags={v.version: dict(v.tags or {}) for v in versions},
         updated_ms={v.version: int(v.updated_at.timestamp() * 1000) if v.updated_at else None for v in versions})
+
+
+# --------------------------------------------------------------------------------------------------
+# Retention: one request per batch, one Deployment and one audit event per version it touches
+# --------------------------------------------------------------------------------------------------
+
+
+def retention_dry_run(*, user, model_name: str) -> dict:
+    """What a retention batch would touch now, from the mirror (no MLflow call: anyone who may see the
+    model may look). The proposal itself re-reads MLflow."""
+    from governance.workflow.policies import retention_plan
+
+    model = visible_models(user, RegisteredModel.objects.all()).filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    policy = effective_policy(model)
+    aliases: dict[int, list[str]] = {}
+    for alias, version in ModelAlias.objects.filter(model=model).values_list("alias", "version"):
+        aliases.setdefault(version, []).append(alias)
+    versions = [{"version": v.version, "stage": v.stage, "aliases": sorted(aliases.get(v.version, [])),
+                 "updated_ms": int(v.updated_at.timestamp() * 1000) if v.updated_at else None}
+                for v in ModelVersion.objects.filter(model=model)]
+    keep, days = int(policy.get("retention_keep") or 0), int(policy.get("delete_after_days") or 0)
+    return {"model": model, "keep": keep, "delete_after_days": days,
+            "plan": retention_plan(versions, keep=keep, delete_after_days=days),
+            "open_batch": PromotionRequest.objects.filter(model=model, operation=Operation.RETENTION,
+                                                          state__in=OPEN_STATES).first()}
+
+
+RETENTION_PROPOSER = "system:retention"
+
+
+def retention_request_propose(*, model_name: str, actor=None, source_ip: str | None = None) -> PromotionRequest | None:
+    """Propose the model's retention batch as one request listing every version it would touch, from
+    MLflow's state read now. actor=None: the console proposes it (the scheduler); a person proposing
+    needs the request permission. None when nothing is due."""
+    qs = RegisteredModel.objects.all() if actor is None else visible_models(actor, RegisteredModel.objects.all())
+    model = qs.filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    if actor is not None:
+        require_perm(actor, "request", model)
+    if PromotionRequest.objects.filter(model=model, operation=Operation.RETENTION, state__in=OPEN_STATES).exists():
+        raise Conflict(f"A retention batch for {model.name} is open already.")
+    try:
+        evidence = fresh_evidence(model=model, model_name=model.name, version=0, operation=Operation.RETENTION)
+    except EvidenceUnavailable:
+        raise
+    plan = evidence["plan"]
+    if not plan:
+        return None
+    evidence["gates"] = [{"gate": "retention:still_due", "passed": True, "detail": "every listed version is due"}]
+    name = actor.get_username() if actor is not None else RETENTION_PROPOSER
+    justification = (f"Retention policy: keep the newest {evidence['policy']['rules'].get('retention_keep')} "
+                     f"unprotected versions, delete archived ones after "
+                     f"{evidence['policy']['rules'].get('delete_after_days')} days. "
+                     + ", ".join(f"v{s['version']} {s['action']}" for s in plan) + ".")
+    try:
+        with transaction.atomic():
+            req = PromotionRequest.objects.create(
+                model=model, model_name=model.name, version=0, operation=Operation.RETENTION, plan=plan,
+                justification=justification, requester=actor, requester_username=name, evidence=evidence,
+                gate_results=evidence["gates"])
+            event = audit.record(actor=actor, actor_name=name, action="request.created", model=model, request=req,
+                                 after={"state": req.state, "operation": req.operation, "plan": plan},
+                                 comment=justification, source_ip=source_ip)
+            emit(event, subject=req, turn=_turn(req))
+    except IntegrityError:
+        raise Conflict(f"A retention batch for {model.name} is open already.") from None
+    return req
+
+
+def _deploy_batch(req: PromotionRequest, actor, *, comment: str, source_ip: str | None) -> PromotionRequest:
+    """Apply a retention batch under one deploy attempt: each listed version's change is its own
+    Deployment (intent, marked write, read-back, success) and its own audit event, one after another,
+    through the same outbox as every deploy. Before each write MLflow is read again: a version that
+    now holds Staging, Production or an alias is skipped (an event says so), never touched. A retry
+    settles earlier steps from MLflow and goes on with the rest."""
+    from governance.workflow.policies import protected_now
+
+    req = _claim_attempt(req, actor, comment=comment, source_ip=source_ip)
+    try:
+        pointers = gateway.read_model_pointers(req.model_name)
+    except gateway.MlflowUnavailable as exc:
+        _attempt_failed(req, f"Nothing sent: MLflow could not be read ({exc})", dep=None,
+                        confirmed_not_applied=True, actor=actor)
+        raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+    for earlier in req.deployments.filter(state=DeploymentState.PENDING):
+        source = f"MLflow read before attempt {req.deploy_attempt}"
+        if _landed(earlier, pointers):
+            _record_success(earlier, pointers, guard=_held(req.deploy_attempt), actor=actor,
+                            evidence=_evidence(earlier, pointers, source=source),
+                            comment="An earlier attempt's write is in MLflow; nothing was sent again.")
+        else:
+            _record_not_applied(earlier, earlier.error or "Not in MLflow when the next attempt read it.",
+                                guard=_held(req.deploy_attempt), evidence=_evidence(earlier, pointers, source=source),
+                                actor=actor)
+    done = set(req.deployments.filter(state=DeploymentState.SUCCEEDED).values_list("version", "kind"))
+    skipped = []
+    for step in req.plan:
+        version = int(step["version"])
+        kind, target = ("stage", "Archived") if step["action"] == "archive" else ("delete", "version")
+        if (version, kind) in done:
+            continue
+        try:
+            pointers = gateway.read_model_pointers(req.model_name)
+        except gateway.MlflowUnavailable as exc:
+            _attempt_failed(req, f"Stopped before v{version}: MLflow could not be read ({exc})", dep=None,
+                            confirmed_not_applied=True, actor=actor)
+            raise DeployFailed(f"Deploy failed, the request is now 'failed' and can be retried: {exc}") from exc
+        why = protected_now(version, pointers)
+        if why or version not in pointers.stages and kind == "stage":
+            why = why or f"v{version} no longer exists"
+            skipped.append({"version": version, "action": step["action"], "why": why})
+            with transaction.atomic():
+                audit.record(actor=actor, action="deploy.skipped", model=req.model_name, version=version,
+                             request=req, after={"action": step["action"], "why": why},
+                             comment="Not touched: MLflow shows it protected now.")
+            continue
+        with transaction.atomic():
+            if not PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk,
+                                                   lease_expires_at__gt=timezone.now()).update(updated_at=timezone.now()):
+                raise TransitionNotAllowed("This deploy attempt's lease ran out; the remaining versions were "
+                                           "not touched. Deploy again.")
+            dep = Deployment.objects.create(request=req, model_name=req.model_name, version=version, kind=kind,
+                                            target=target, actor_username=actor.get_username(),
+                                            attempt=req.deploy_attempt)
+            before = _target_view(dep, pointers)
+            Deployment.objects.filter(pk=dep.pk).update(before=before, sent_at=timezone.now())
+        try:
+            _write(dep, pointers)
+            after_pointers = gateway.read_model_pointers(req.model_name)
+            if not _landed(dep, after_pointers):
+                raise gateway.WriteOutcomeUnknown("MLflow does not show the change after the write.")
+        except gateway.WriteRefused as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+            raise Conflict(f"Stopped at v{version}: {exc}. The request is now 'failed'.") from exc
+        except gateway.WriteOutcomeUnknown as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=False, actor=actor)
+            raise DeployFailed(f"Deploy failed at v{version}; the request is now 'failed' and can be retried: "
+                               f"{exc}") from exc
+        except gateway.MlflowUnavailable as exc:
+            _attempt_failed(req, str(exc), dep=dep, confirmed_not_applied=True, actor=actor)
+            raise DeployFailed(f"Deploy failed at v{version}; the request is now 'failed' and can be retried: "
+                               f"{exc}") from exc
+        if kind == "stage":
+            _write_back_tags(req, dep, after_pointers, version=version,
+                             tags={"retention.archived_at": timezone.now().isoformat(timespec="seconds"),
+                                   "governance.request": _request_link(req)})
+        _record_success(dep, after_pointers, guard=_held(req.deploy_attempt), actor=actor, comment=step["why"],
+                        before=before)
+    now = timezone.now()
+    with transaction.atomic():
+        finished = PromotionRequest.objects.filter(_held(req.deploy_attempt), pk=req.pk).update(
+            state=RequestState.DEPLOYED, deployed_by=actor.get_username(), deployed_at=now, error="",
+            lease_expires_at=now, updated_at=now)
+        if finished != 1:
+            raise TransitionNotAllowed("This deploy attempt's lease ran out after its last step; deploy again to "
+                                       "finish (nothing will be sent twice).")
+        applied = list(req.deployments.filter(state=DeploymentState.SUCCEEDED).values_list("version", "kind"))
+        audit.record(actor=actor, action="retention.applied", model=req.model_name, request=req,
+                     before={"state": RequestState.DEPLOYING},
+                     after={"state": RequestState.DEPLOYED, "applied": [{"version": v, "kind": k} for v, k in applied],
+                            "skipped": skipped},
+                     comment=comment, source_ip=source_ip)
+    req.refresh_from_db()
+    return req
+
+
+# --------------------------------------------------------------------------------------------------
+# Break-glass: deploy or roll back without approval in an incident, reviewed after the fact
+# --------------------------------------------------------------------------------------------------
+
+
+def promotion_request_break_glass(*, actor, model_name: str, reason: str, version=None, target_stage: str = "",
+                                  target_alias: str = "", rollback: bool = False, archive_existing: bool = False,
+                                  source_ip: str | None = None) -> PromotionRequest:
+    """An ops user who also holds the break-glass permission deploys (or, rollback=True, puts back the
+    previous holder) without approval. The reason is mandatory. The request is created with its
+    evidence and gates read from MLflow (recorded, not blocking), approved by its own requester in a
+    `request.break_glass` event that names the approvers told and the review's due time, then deployed
+    through the ordinary exactly-once deploy; the version carries a governance.emergency tag and the
+    deploy event says emergency. An approver must close the review (emergency_review_close)."""
+    model = visible_models(actor, RegisteredModel.objects.all()).filter(name=model_name).first()
+    if model is None:
+        raise NotFound(f"No registered model {model_name!r}.")
+    require_perm(actor, "deploy", model)
+    require_perm(actor, "break_glass", model)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Breaking the glass needs a reason.")
+    if rollback:
+        version = previous_holder(model, target_stage=target_stage, target_alias=target_alias)
+        if version is None:
+            raise InvalidInput("No recorded deploy to this target: nothing to roll back to.")
+    if version is None:
+        raise InvalidInput("version is required (except for a rollback).")
+    req = promotion_request_create(actor=actor, model_name=model_name, version=version, target_stage=target_stage,
+                                   target_alias=target_alias, archive_existing=archive_existing or bool(rollback and
+                                                                                                        target_stage),
+                                   justification=reason, rollback=rollback, emergency=True, source_ip=source_ip)
+    now = timezone.now()
+    due = now + timedelta(hours=settings.WORKFLOW_EMERGENCY_REVIEW_HOURS)
+    told = break_glass_recipients(req)
+    with transaction.atomic():
+        claimed = PromotionRequest.objects.filter(pk=req.pk, state=RequestState.PENDING, emergency=True).update(
+            state=RequestState.APPROVED, approval_evidence=req.evidence, decided_by=actor.get_username(),
+            decision_comment=reason, review_due_at=due, override=bool(failing(req.gate_results)), updated_at=now)
+        if claimed != 1:
+            raise TransitionNotAllowed("Someone else changed this request first.")
+        event = audit.record(actor=actor, action="request.break_glass", model=req.model_name, version=req.version,
+                             request=req, before={"state": RequestState.PENDING},
+                             after={"state": RequestState.APPROVED, "emergency": True, "rollback": rollback,
+                                    "gates": req.gate_results, "review_due_at": due.isoformat(),
+                                    "approvers_told": told},
+                             comment=reason, source_ip=source_ip)
+        # The approvers' mails (and subscribers' webhooks) are written with the event, sent on commit.
+        emit(event, subject=req)
+    return promotion_request_deploy(request_id=req.pk, actor=actor, comment=f"break-glass: {reason}",
+                                    source_ip=source_ip)
+
+
+def break_glass_recipients(req: PromotionRequest) -> list[str]:
+    """Who is told at once of a break-glass deploy: everyone who may approve requests for the model
+    (users and groups, as governance.access.who_may names them)."""
+    from governance.access import who_may
+
+    return who_may(req.model)["approve"] if req.model is not None else []
+
+
+def emergency_review_close(*, request_id: int, actor, comment: str, source_ip: str | None = None) -> PromotionRequest:
+    """An approver (not whoever broke the glass) closes the post-hoc review of a break-glass deploy,
+    with a comment; one emergency.review_closed event, saying whether it was closed in time."""
+    req = get_request_for(actor, request_id)
+    _raise_if_refused(actor, req, "review")
+    comment = (comment or "").strip()
+    if not comment:
+        raise InvalidInput("Closing a review needs a comment: what was found.")
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = PromotionRequest.objects.filter(pk=req.pk, emergency=True, reviewed_at__isnull=True).update(
+            reviewed_at=now, reviewed_by=actor.get_username(), review_comment=comment, updated_at=now)
+        if claimed != 1:
+            raise TransitionNotAllowed("This review was closed already.")
+        late = req.review_due_at is not None and now > req.review_due_at
+        audit.record(actor=actor, action="emergency.review_closed", model=req.model_name, version=req.version,
+                     request=req, before={"review": "open", "due_at": req.review_due_at.isoformat()
+                                          if req.review_due_at else None},
+                     after={"review": "closed", "late": late}, comment=comment, source_ip=source_ip)
+    req.refresh_from_db()
+    return req
+
+
+def open_emergency_reviews(user):
+    """Break-glass requests whose review is still open, on models the user may see, oldest due first."""
+    return requests_visible_to(user).filter(emergency=True, reviewed_at__isnull=True).order_by("review_due_at", "id")
+
+
+def may_approve_model(user, model_name: str) -> bool:
+    """Whether the user may approve (and so re-certify or review) for this model (for buttons)."""
+    model = visible_models(user, RegisteredModel.objects.all()).filter(name=model_name).first()
+    return model is not None and can(user, "approve", model)

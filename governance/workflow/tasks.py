@@ -1,8 +1,12 @@
 """Workflow work run by the task worker: settling deploys whose MLflow outcome is unknown."""
 
+from django.conf import settings
 from django_tasks import task
 
-from governance.workflow.services import resolve_outbox
+from governance.errors import Conflict, EvidenceUnavailable
+from governance.workflow.models import OPEN_STATES, Operation, PromotionRequest
+from governance.workflow.services import resolve_outbox, retention_request_propose
+from registry_ui.mirror.models import RegisteredModel
 from registry_ui.scheduler.jobs import PeriodicJob
 
 
@@ -23,3 +27,33 @@ def resolve_outbox_task() -> dict:
 OUTBOX_JOB = PeriodicJob(name="workflow.resolve_outbox", task=resolve_outbox_task,
                          interval_setting="WORKFLOW_OUTBOX_RESOLVE_INTERVAL", default=60,
                          description="settle deploys whose MLflow outcome is unknown (crash or timeout mid-write)")
+
+
+@task()
+def retention_propose_task() -> dict:
+    """The console proposes each model's retention batch (one request listing every version it would
+    touch); an approver approves it and ops apply it. Models with an open batch are left alone."""
+    if settings.WORKFLOW_RETENTION_KEEP > 0:
+        models = RegisteredModel.objects.exclude(policy__retention_keep=0)
+    else:
+        models = RegisteredModel.objects.filter(policy__retention_keep__gt=0)
+    open_batches = PromotionRequest.objects.filter(operation=Operation.RETENTION, state__in=OPEN_STATES)
+    models = models.exclude(pk__in=open_batches.values("model_id")).order_by("name")
+    proposed, unreachable = [], []
+    for name in models.values_list("name", flat=True):
+        try:
+            if retention_request_propose(model_name=name) is not None:
+                proposed.append(name)
+        except Conflict:
+            continue  # proposed by someone else meanwhile
+        except EvidenceUnavailable:
+            unreachable.append(name)
+    if unreachable:
+        names = ", ".join(unreachable[:5])
+        raise EvidenceUnavailable(f"MLflow could not be read for {len(unreachable)} model(s): {names}")
+    return {"outcome": "done", "detail": f"{len(proposed)} batch(es) proposed", "proposed": proposed}
+
+
+RETENTION_JOB = PeriodicJob(name="workflow.retention_propose", task=retention_propose_task,
+                            interval_setting="WORKFLOW_RETENTION_PROPOSE_INTERVAL", default=86400,
+                            description="propose each model's retention batch (archive/delete) as a request")

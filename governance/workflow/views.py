@@ -3,6 +3,8 @@
 Thin: parse, call one service or selector, render. Errors are mapped by governance.errors.
 """
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,9 +16,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
-from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
+from governance.workflow.forms import (
+    BreakGlassForm,
+    RecertifyForm,
+    RequestForm,
+    RequestListForm,
+    RetentionForm,
+    RollbackForm,
+    TimeMachineForm,
+    TransitionForm,
+)
 from governance.workflow.inbox import awaiting_my_action
 from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.recertification import recertification_confirm, recertification_queue
+from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
 
@@ -35,7 +48,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     to_approve, to_deploy = awaiting_my_action(user)
     mine = list(workflow.requests_visible_to(user).filter(requester=user)[:50])
-    return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine})
+    open_reviews = list(workflow.open_emergency_reviews(user)[:50])
+    return render(request, "governance/inbox.html", {"to_approve": to_approve, "to_deploy": to_deploy, "mine": mine,
+                                                     "open_reviews": open_reviews})
 
 
 @login_required
@@ -83,8 +98,10 @@ TRANSITIONS = {
     "reject": workflow.promotion_request_reject,
     "cancel": workflow.promotion_request_cancel,
     "deploy": workflow.promotion_request_deploy,
+    "review": workflow.emergency_review_close,
 }
-DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "deploy": "Deployed to MLflow."}
+DONE = {"approve": "Approved.", "reject": "Rejected.", "cancel": "Cancelled.", "deploy": "Deployed to MLflow.",
+        "review": "Emergency review closed."}
 
 
 @login_required
@@ -172,3 +189,106 @@ def request_rollback(request: HttpRequest) -> HttpResponse:
         return redirect("governance:request_detail", pk=req.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "governance/rollback_form.html", {"form": form, "stages": STAGE_TARGETS}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retention(request: HttpRequest) -> HttpResponse:
+    """The model's retention batch as a dry run (from the mirror, for anyone who may see the model);
+    POST proposes it as one request, from MLflow's state read then."""
+    form = RetentionForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return render(request, "governance/retention.html", {"form": form}, status=400)
+    name = form.cleaned_data["model"]
+    try:
+        if request.method == "POST":
+            req = workflow.retention_request_propose(model_name=name, actor=request.user,
+                                                     source_ip=client_ip(request))
+            if req is None:
+                messages.info(request, "Nothing is due: no request was made.")
+                return redirect(f"{request.path}?model={quote(name)}")
+            messages.success(request, f"Retention batch #{req.pk} proposed ({len(req.plan)} versions).")
+            return redirect("governance:request_detail", pk=req.pk)
+        dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
+        return render(request, "governance/retention.html", {"form": form, **dry_run,
+                                                              "may_propose": can(request.user, "request",
+                                                                                 dry_run["model"])},
+                      status=http_status(exc))
+    return render(request, "governance/retention.html", {
+        "form": form, **dry_run, "may_propose": can(request.user, "request", dry_run["model"])})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest) -> HttpResponse:
+    """Break-glass: an ops user with the break-glass permission deploys or rolls back without approval."""
+    if request.method == "GET":
+        name = request.GET.get("model", "")
+        model = _visible_model(request.user, name) if name else None
+        if name and model is None:
+            raise Http404("No such registered model.")
+        if model is not None and not (can(request.user, "deploy", model) and can(request.user, "break_glass", model)):
+            raise PermissionDenied("You may not break the glass for this model.")
+        form = BreakGlassForm(initial={"model": name, "target": request.GET.get("target", "alias:champion")})
+        return render(request, "governance/break_glass.html", {"form": form})
+    form = BreakGlassForm(request.POST)
+    if not form.is_valid():
+        return render(request, "governance/break_glass.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        req = workflow.promotion_request_break_glass(
+            actor=request.user, model_name=data["model"], version=data["version"], rollback=data["rollback"],
+            reason=data["reason"], source_ip=client_ip(request), **form.target_kwargs())
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        return render(request, "governance/break_glass.html", {"form": form}, status=http_status(exc))
+    messages.warning(request, f"EMERGENCY deploy #{req.pk}: {req.state}. Approvers must review it by "
+                              f"{req.review_due_at:%Y-%m-%d %H:%M} UTC.")
+    return redirect("governance:request_detail", pk=req.pk)
+
+
+@login_required
+@require_GET
+def time_machine(request: HttpRequest) -> HttpResponse:
+    """What held a stage or alias of a model at a date-time, and who approved it (from the audit trail)."""
+    form = TimeMachineForm(request.GET)
+    if not form.is_valid():
+        status = 400 if request.GET.get("at") else 200
+        return render(request, "governance/time_machine.html", {"form": form, "answer": None}, status=status)
+    try:
+        answer = held_at(user=request.user, model_name=form.cleaned_data["model"], at=form.cleaned_data["at"],
+                         **form.target_kwargs())
+    except NotFound as exc:
+        raise Http404(detail(exc)) from exc
+    return render(request, "governance/time_machine.html", {"form": form, "answer": answer})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def recertification(request: HttpRequest) -> HttpResponse:
+    """The re-review queue: protected holders whose approval is older than the policy's validity; an
+    approver re-certifies one with a comment (POST)."""
+    form = RecertifyForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                recertification_confirm(actor=request.user, source_ip=client_ip(request), **form.cleaned_data)
+            except KNOWN_ERRORS as exc:
+                _raise_http(exc)
+                messages.error(request, detail(exc))
+                status = http_status(exc)
+            else:
+                messages.success(request, "Re-certified.")
+                return redirect("governance:recertification")
+        else:
+            status = 400
+    queue = recertification_queue(request.user)
+    for item in queue:
+        item["may_confirm"] = workflow.may_approve_model(request.user, item["model"])
+    return render(request, "governance/recertification.html", {"queue": queue, "form": form}, status=status)

@@ -26,6 +26,11 @@ class MlflowUnavailable(Exception):
     write did not land (never sent, refused by MLflow, or read back and not there)."""
 
 
+class WriteRefused(MlflowUnavailable):
+    """Not sent: MLflow's state, read just before the write, forbids it (e.g. deleting a version that
+    holds a stage or an alias)."""
+
+
 class WriteOutcomeUnknown(MlflowUnavailable):
     """A write was sent, no usable answer came back, and MLflow could not be read back to tell whether
     it landed: only a later read of MLflow settles it."""
@@ -792,6 +797,19 @@ def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers 
                  uri: str | None = None) -> bool:
     """Point an alias at a version, after marking the version (see deploy_stage). Idempotent: no move
     is sent when it already points there. Returns whether a move was sent."""
+    return _point_alias(name, alias, version, current=current, marker=marker, budget=budget, uri=uri)
+
+
+def deploy_rollback_alias(name: str, alias: str, version: int, *, current: ModelPointers | None = None,
+                          marker: tuple[str, str] | None = None, budget: Budget | None = None,
+                          uri: str | None = None) -> bool:
+    """The rollback alias a deploy gives the previous holder of the target it takes, in the same
+    attempt and with the same kind of mark (under the rollback alias's key)."""
+    return _point_alias(name, alias, version, current=current, marker=marker, budget=budget, uri=uri)
+
+
+def _point_alias(name: str, alias: str, version: int, *, current: ModelPointers | None,
+                 marker: tuple[str, str] | None, budget: Budget | None, uri: str | None) -> bool:
     pointers = current or read_model_pointers(name, budget=budget, uri=uri)
     _mark(name, version, marker, pointers, uri)
     if pointers.aliases.get(alias) == version:
@@ -800,6 +818,53 @@ def deploy_alias(name: str, alias: str, version: int, *, current: ModelPointers 
                 lambda c: c.set_registered_model_alias(name, alias, str(version)),
                 lambda p: p.aliases.get(alias) == version, name=name, uri=uri)
     return True
+
+
+def deploy_unalias(name: str, alias: str, version: int, *, current: ModelPointers | None = None,
+                   marker: tuple[str, str] | None = None, budget: Budget | None = None,
+                   uri: str | None = None) -> bool:
+    """Remove alias `alias` from `version`, after marking the version (see deploy_stage). Idempotent: no
+    removal is sent when the alias no longer points there; refused (WriteRefused) when it points at
+    another version, which is somebody else's to move. Returns whether a removal was sent."""
+    pointers = current or read_model_pointers(name, budget=budget, uri=uri)
+    held = pointers.aliases.get(alias)
+    if held is not None and held != version:
+        raise WriteRefused(f"@{alias} of {name} points at v{held}, not v{version}: not removed")
+    _mark(name, version, marker, pointers, uri)
+    if held is None:
+        return False
+    _send_write(f"removing alias @{alias} of {name} from v{version}",
+                lambda c: c.delete_registered_model_alias(name, alias),
+                lambda p: p.aliases.get(alias) != version, name=name, uri=uri)
+    return True
+
+
+def deploy_delete(name: str, version: int, *, budget: Budget | None = None, uri: str | None = None) -> bool:
+    """Delete a version, which must be Archived and hold no alias in MLflow's state read right before
+    the call (WriteRefused otherwise). No mark: the version and its tags go together, so a reader
+    recognises the deletion by the version's absence. Idempotent: nothing is sent when the version is
+    gone already. Returns whether a deletion was sent."""
+    pointers = read_model_pointers(name, budget=budget, uri=uri)
+    if version not in pointers.stages:
+        return False
+    held = sorted(a for a, v in pointers.aliases.items() if v == version)
+    if pointers.stages[version] != "Archived" or held:
+        where = f"stage {pointers.stages[version]}" + (f", aliases {', '.join('@' + a for a in held)}" if held else "")
+        raise WriteRefused(f"{name} v{version} holds {where} in MLflow: a version is deleted only when "
+                           "it is Archived and holds no alias; nothing was sent")
+    _send_write(f"deleting {name} v{version}",
+                lambda c: c.delete_model_version(name, str(version)),
+                lambda p: version not in p.stages, name=name, uri=uri)
+    return True
+
+
+def set_version_tags(name: str, version: int, tags: dict[str, str], *, uri: str | None = None) -> None:
+    """Write version tags that MLflow's users see (a deploy's write-back). Each set is idempotent, so
+    a lost answer is harmless; still sent without HTTP retries, like every write."""
+    for key, value in tags.items():
+        _send_write(f"setting tag {key} on {name} v{version}",
+                    lambda c, k=key, v=value: c.set_model_version_tag(name, str(version), k, v),
+                    lambda p, k=key, v=value: p.tags.get(version, {}).get(k) == v, name=name, uri=uri)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -923,6 +988,14 @@ def set_version_stage(name: str, version: int, stage: str, *, archive_existing: 
 
 def set_alias(name: str, alias: str, version: int, *, uri: str | None = None) -> None:
     _client(uri).set_registered_model_alias(name, alias, str(version))
+
+
+def delete_alias(name: str, alias: str, *, uri: str | None = None) -> None:
+    _client(uri).delete_registered_model_alias(name, alias)
+
+
+def delete_version(name: str, version: int, *, uri: str | None = None) -> None:
+    _client(uri).delete_model_version(name, str(version))
 
 
 def set_version_tag(name: str, version: int, key: str, value: str, *, uri: str | None = None) -> None:

@@ -33,6 +33,7 @@ class RegisteredModel(models.Model):
             ("request_promotion", "Can request a promotion of this model's versions"),
             ("approve_promotion", "Can approve or reject promotion requests for this model"),
             ("deploy_promotion", "Can deploy approved promotions of this model to MLflow"),
+            ("break_glass_promotion", "Can deploy or roll back without approval in an incident (break-glass)"),
         ]
 
     def __str__(self) -> str:

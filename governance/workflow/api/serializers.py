@@ -13,7 +13,7 @@ from governance.workflow.forms import (
     VERSION_MAX,
     alias_problem,
 )
-from governance.workflow.models import PromotionRequest, RequestState
+from governance.workflow.models import Operation, PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from registry_ui.validation import MultiLineCharField, SingleLineCharField
 
@@ -35,6 +35,41 @@ class RequestCreateSerializer(serializers.Serializer):
                                                        "required": "A justification is required."})
     rollback = serializers.BooleanField(required=False, default=False)
     urgent = serializers.BooleanField(required=False, default=False)
+    operation = serializers.ChoiceField(choices=Operation.values, required=False, default=Operation.MOVE,
+                                        error_messages={"invalid_choice": f"one of {', '.join(Operation.values)}"})
+
+    def validate_target_alias(self, value: str) -> str:
+        if value and (problem := alias_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate(self, data):
+        operation = data.get("operation") or Operation.MOVE
+        if operation == Operation.DELETE:
+            if data.get("target_stage") or data.get("target_alias"):
+                raise serializers.ValidationError("A deletion names no target: only the version.")
+        elif operation == Operation.REMOVE_ALIAS:
+            if data.get("target_stage") or not data.get("target_alias"):
+                raise serializers.ValidationError({"target_alias": ["Name the alias to remove."]})
+        elif bool(data.get("target_stage")) == bool(data.get("target_alias")):
+            raise serializers.ValidationError("Name exactly one target: a stage or an alias.")
+        if operation != Operation.MOVE and data.get("rollback"):
+            raise serializers.ValidationError("A rollback is a move.")
+        if not data.get("rollback") and data.get("version") is None:
+            raise serializers.ValidationError({"version": ["version is required (except for a rollback)."]})
+        return data
+
+
+class BreakGlassSerializer(serializers.Serializer):
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
+    target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True, default="",
+                                           error_messages={"invalid_choice": UNKNOWN_STAGE})
+    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True, default="",
+                                       trim_whitespace=False)
+    rollback = serializers.BooleanField(required=False, default=False)
+    reason = MultiLineCharField(max_length=TEXT_MAX_LENGTH, error_messages={
+        "blank": "Breaking the glass needs a reason.", "required": "Breaking the glass needs a reason."})
 
     def validate_target_alias(self, value: str) -> str:
         if value and (problem := alias_problem(value)):
@@ -49,6 +84,21 @@ class RequestCreateSerializer(serializers.Serializer):
         return data
 
 
+class HeldAtSerializer(serializers.Serializer):
+    """Query parameters of GET /api/v1/requests/held-at/."""
+
+    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
+    target = SingleLineCharField(max_length=ALIAS_MAX_LENGTH + 6)
+    at = serializers.DateTimeField()
+
+    def validate_target(self, value: str) -> str:
+        kind, sep, name = value.partition(":")
+        if not sep or kind not in ("stage", "alias") or (kind == "stage" and name not in STAGE_TARGETS) or (
+                kind == "alias" and alias_problem(name)):
+            raise serializers.ValidationError("Write the target as stage:<stage> or alias:<alias>.")
+        return value
+
+
 class TransitionSerializer(serializers.Serializer):
     comment = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="")
     override = serializers.BooleanField(required=False, default=False)
@@ -57,6 +107,8 @@ class TransitionSerializer(serializers.Serializer):
         action = self.context.get("action")
         if action == "reject" and not data["comment"]:
             raise serializers.ValidationError({"comment": [REJECT_NEEDS_COMMENT]})
+        if action == "review" and not data["comment"]:
+            raise serializers.ValidationError({"comment": ["Closing a review needs a comment: what was found."]})
         if action == "approve" and data["override"] and not data["comment"]:
             raise serializers.ValidationError({"comment": [OVERRIDE_NEEDS_COMMENT]})
         return data
@@ -91,10 +143,12 @@ class RequestSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PromotionRequest
-        fields = ["id", "model", "version", "target", "target_stage", "target_alias", "archive_existing", "state",
+        fields = ["id", "model", "version", "operation", "target", "target_stage", "target_alias",
+                  "archive_existing", "state",
                   "justification", "requester", "rollback", "urgent", "override", "approvals", "decided_by",
                   "decision_comment", "deployed_by", "deployed_at", "error", "created_at", "updated_at",
-                  "gate_results", "needs_reapproval", "reapproval"]
+                  "gate_results", "needs_reapproval", "reapproval", "emergency", "review_due_at", "reviewed_at",
+                  "reviewed_by", "review_comment", "plan"]
 
     def get_target(self, obj) -> dict:
         return {"kind": obj.target_kind, "name": obj.target_stage or obj.target_alias, "label": obj.target_label}

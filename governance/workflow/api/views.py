@@ -12,12 +12,15 @@ from rest_framework.views import APIView
 from governance.errors import KNOWN_ERRORS, detail, http_status
 from governance.workflow import services as workflow
 from governance.workflow.api.serializers import (
+    BreakGlassSerializer,
+    HeldAtSerializer,
     RequestCreateSerializer,
     RequestDetailSerializer,
     RequestFilterSerializer,
     RequestSerializer,
     TransitionSerializer,
 )
+from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.validation import flat_errors, invalid_input_body
 
@@ -72,9 +75,36 @@ class RequestListCreate(GovernanceAPIView):
             req = workflow.promotion_request_rollback(urgent=data["urgent"], **common)
         else:
             req = workflow.promotion_request_create(version=data["version"], archive_existing=data["archive_existing"],
-                                                    **common)
+                                                    operation=data["operation"], **common)
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data,
                         status=status.HTTP_201_CREATED)
+
+
+class BreakGlass(GovernanceAPIView):
+    """POST: deploy or roll back without approval (ops with the break-glass permission), reason required."""
+
+    def post(self, request):
+        serializer = BreakGlassSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        req = workflow.promotion_request_break_glass(
+            actor=request.user, model_name=data["model"], version=data.get("version"), rollback=data["rollback"],
+            target_stage=data["target_stage"], target_alias=data["target_alias"], reason=data["reason"],
+            source_ip=client_ip(request))
+        return Response(RequestDetailSerializer(req, context={"user": request.user}).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class HeldAt(GovernanceAPIView):
+    """GET ?model=&target=alias:champion&at=<ISO date-time>: what held the target then, who approved it."""
+
+    def get(self, request):
+        params = HeldAtSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        kind, _, name = data["target"].partition(":")
+        target = {"target_stage": name} if kind == "stage" else {"target_alias": name}
+        return Response(held_at(user=request.user, model_name=data["model"], at=data["at"], **target))
 
 
 class RequestDetail(GovernanceAPIView):
@@ -94,6 +124,7 @@ class RequestTransition(GovernanceAPIView):
             "reject": workflow.promotion_request_reject,
             "cancel": workflow.promotion_request_cancel,
             "deploy": workflow.promotion_request_deploy,
+            "review": workflow.emergency_review_close,
         }[self.action_name]
         req = service(request_id=pk, actor=request.user, source_ip=client_ip(request), **serializer.service_kwargs())
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data)

@@ -1,0 +1,65 @@
+"""Re-certification: a policy gives approvals of protected holders a validity; holders whose approval is
+older (or missing) enter the re-review queue until an approver re-certifies them; the reminder lists
+them and the auditor's reports page shows them."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import timezone
+
+from governance.audit.models import AuditEvent
+from governance.notify.models import MailKind, Notification
+from governance.workflow import services as workflow
+from governance.workflow.models import ModelPolicy
+from governance.workflow.recertification import (
+    recertification_confirm,
+    recertification_queue,
+    recertification_remind,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
+
+
+def due(user, **kw):
+    return [(d["model"], d["version"], d["target"]) for d in recertification_queue(user, **kw)]
+
+
+def test_old_or_missing_approvals_enter_the_queue_until_recertified(client, promo, scientist, engineer, ops_user,
+                                                                    auditor):
+    name = promo.name
+    assert (name, 1, "Production") not in due(auditor)  # no validity set: approvals never expire
+    ModelPolicy.objects.create(model=promo.model, approval_validity_days=180)
+    # v1 was put in Production and @champion by hand: nothing ever approved it.
+    assert due(auditor) == [(name, 1, "Production"), (name, 1, "@champion")]
+    req = workflow.promotion_request_create(actor=scientist, model_name=name, version=2, target_alias="champion",
+                                            justification="better")
+    workflow.promotion_request_approve(request_id=req.pk, actor=engineer)
+    workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    assert due(auditor) == [(name, 1, "Production")]  # @champion: v2, approved just now
+    with pytest.raises(PermissionDenied):
+        recertification_confirm(actor=scientist, model_name=name, version=1, target="Production", comment="fine")
+    client.force_login(engineer)
+    page = client.post(reverse("governance:recertification"), {"model_name": name, "version": 1,
+                                                                "target": "Production", "comment": "still good"})
+    assert page.status_code == 302
+    assert due(auditor) == []
+    event = AuditEvent.objects.get(action="recertification.confirmed", model_name=name)
+    assert (event.version, event.after["target"], event.actor_username) == (1, "Production", engineer.username)
+    # 181 days on, both approvals have lapsed: the reminder names them in one event for the model, and
+    # the model's approvers are mailed.
+    later = timezone.now() + timedelta(days=181)
+    assert sorted(due(auditor, now=later)) == sorted([(name, 1, "Production"), (name, 2, "@champion")])
+    reminded = recertification_remind(now=later)
+    assert sorted((d["version"], d["target"]) for d in reminded[name]) == [(1, "Production"), (2, "@champion")]
+    reminder = AuditEvent.objects.get(action="recertification.reminded")
+    assert reminder.model_name == name and len(reminder.after["due"]) == 2
+    mailed = Notification.objects.filter(event__audit_seq=reminder.seq, kind=MailKind.RECERTIFICATION)
+    assert engineer.username in set(mailed.values_list("user__username", flat=True))
+    # The queue page and the auditor's reports page list what is due now (nothing, after re-certifying).
+    client.force_login(auditor)
+    queue_page = client.get(reverse("governance:recertification")).content.decode()
+    assert "Nothing is due." in queue_page
+    report = client.get(reverse("audit:report_index")).content.decode()
+    assert "Due for re-certification (0)" in report and "Open emergency reviews (0)" in report
