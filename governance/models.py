@@ -2,6 +2,7 @@
 package (audit/models.py, workflow/models.py)."""
 
 from governance.audit.models import AuditEvent, AuditVerification
+from governance.tokens.models import ApiToken
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
 
-__all__ = ["AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest"]
+__all__ = ["ApiToken", "AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest"]

@@ -13,6 +13,8 @@ NAV = [
     ("Requests", "governance:request_list"),
     ("Audit trail", "audit:search"),
     ("Reports", "audit:report_index"),
+    ("API tokens", "tokens:token_list"),
+    ("API", "api_docs:redoc"),
 ]
 
 

@@ -62,7 +62,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "axes",
     "csp",
@@ -177,6 +180,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:", "blob:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
+        # ReDoc (the API reference at /api/v1/redoc/) renders in a web worker it builds from a blob.
+        "worker-src": [SELF, "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],
@@ -220,15 +225,61 @@ USE_TZ = True
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Session for the browser (and Swagger UI); knox tokens (hashed, expiring, scoped) for pipelines.
+    # The token class first: an anonymous call is answered 401 with WWW-Authenticate: Token.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.tokens.auth.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, and a token only does what its scope allows (the view names the scope a write needs).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "governance.tokens.auth.TokenScopePermission",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error shape for every API error: {"detail", "code", "fields"} (governance/errors.py).
+    "EXCEPTION_HANDLER": "governance.errors.api_exception_handler",
+    # Per token (per user for a session); the counters live in Django's cache: use a shared cache
+    # (Redis, memcached) when several web nodes run, or each node counts on its own.
+    "DEFAULT_THROTTLE_CLASSES": ["governance.tokens.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_THROTTLE_RATE", "600/min")},
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+KNOX_TOKEN_MODEL = "governance.ApiToken"  # noqa: S105 (a model name, not a secret)
+# API tokens (django-rest-knox): stored as a SHA-512 digest, shown once, expiring.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=int(os.environ.get("API_TOKEN_TTL_DAYS", "90"))),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+    # last use is written at most this often (seconds) so a busy pipeline does not write on every call
+    "MIN_REFRESH_INTERVAL": 60,
+    "TOKEN_LIMIT_PER_USER": int(os.environ.get("API_TOKEN_LIMIT_PER_USER", "20")),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Model Governance Console API",
+    "DESCRIPTION": (
+        "The registry mirror, promotion requests, policies and the audit trail. Authenticate with "
+        "`Authorization: Token <token>` (create one on the Tokens page) or a browser session. Every error "
+        "is `{\"detail\": ..., \"code\": ..., \"fields\": {...}}`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI and ReDoc served from our own static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "registry_ui.mirror.models.Stage",
+        "RequestStateEnum": "governance.workflow.models.RequestState",
+    },
 }
 
 # --- MLflow ---------------------------------------------------------------------------------------
@@ -327,3 +378,9 @@ REGISTRY_MLFLOW_UI_URL = os.environ.get(
 # `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside
 # registry_ui/ and governance/.
 INSTALLED_APPS += ["benchmarks"]
+
+# --- API: long-poll -------------------------------------------------------------------------------
+# GET /api/v1/requests/<id>/?wait=N answers when the request leaves its state or after N seconds, at most
+# this many (keep it under the load balancer's and gunicorn's timeouts).
+API_WAIT_MAX_SECONDS = int(os.environ.get("API_WAIT_MAX_SECONDS", "30"))
+API_WAIT_POLL_SECONDS = float(os.environ.get("API_WAIT_POLL_SECONDS", "1"))

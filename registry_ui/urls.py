@@ -16,7 +16,9 @@ urlpatterns = [
     path("registry/", include("registry_ui.pages.urls")),
     # MLflow webhooks
     path("hooks/", include("registry_ui.mirror.urls")),
-    # REST API
+    # REST API: the OpenAPI schema and its readers, then the areas
+    path("api/v1/", include("registry_ui.api.docs_urls")),
+    path("api/v1/policies/", include("governance.workflow.api.policy_urls")),
     path("api/v1/compare/", include("registry_ui.api.compare_urls")),
     path("api/v1/requests/", include("governance.workflow.api.urls")),
     path("api/v1/audit/", include("governance.audit.api.urls")),
@@ -24,6 +26,8 @@ urlpatterns = [
     # governance pages: inbox, requests; audit trail and reports
     path("governance/", include("governance.workflow.urls")),
     path("audit/", include("governance.audit.urls")),
+    # the user's API tokens
+    path("account/tokens/", include("governance.tokens.urls")),
 ]
 
 handler403 = "registry_ui.views.error_403"

@@ -83,6 +83,10 @@ ACTIONS = frozenset(
         "user.logout",
         "report.exported",
         "audit.checkpoint",
+        # API tokens (governance/tokens/services.py): the name, scope, first characters and expiry, never
+        # the secret.
+        "token.issued",
+        "token.revoked",
     }
 )
 
