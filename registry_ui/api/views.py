@@ -30,7 +30,7 @@ VERSION = OpenApiParameter("version", int, OpenApiParameter.PATH, description="T
 TAGS = ["registry"]
 
 
-def _check_page(request) -> None:
+def check_page(request) -> None:
     params = PageParams(data=request.query_params)
     if not params.is_valid():
         raise ValidationError(invalid_input_body(flat_errors(params.errors)))
@@ -45,7 +45,7 @@ class ModelList(generics.ListAPIView):
     filterset_class = ModelFilterSet
 
     def get_queryset(self):
-        _check_page(self.request)
+        check_page(self.request)
         return selectors.model_search(user=self.request.user)
 
 
@@ -67,7 +67,7 @@ class VersionList(generics.ListAPIView):
     queryset = ModelVersion.objects.none()  # the schema's model; get_queryset answers requests
 
     def get_queryset(self):
-        _check_page(self.request)
+        check_page(self.request)
         _model, versions = selectors.version_list(user=self.request.user, name=self.kwargs["name"])
         return versions
 

@@ -28,6 +28,7 @@ from governance.workflow.api.serializers import (
 from governance.workflow.models import PromotionRequest
 from governance.workflow.waiting import request_wait
 from registry_ui.api.schema import errors, ok
+from registry_ui.api.views import check_page
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
 
@@ -55,6 +56,7 @@ class RequestListCreate(generics.ListCreateAPIView):
     token_scope = TokenScope.REQUEST
 
     def get_queryset(self):
+        check_page(self.request)
         return workflow.requests_visible_to(self.request.user).prefetch_related("approvals")
 
     def get_serializer_context(self):
@@ -190,6 +192,7 @@ class PolicyDetail(APIView):
                               **errors(400, 404)})
     def patch(self, request, name: str):
         model = self._model(request, name)
+        policy_changes.require_policy_writer(request.user)
         serializer = PolicyChangeSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         if not serializer.validated_data:
@@ -204,6 +207,7 @@ class PolicyDetail(APIView):
                               **errors(404)})
     def delete(self, request, name: str):
         model = self._model(request, name)
+        policy_changes.require_policy_writer(request.user)
         policy_changes.model_policy_delete(actor=request.user, model=model, source_ip=client_ip(request))
         return Response(policy_body(model))
 
