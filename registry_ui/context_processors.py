@@ -2,6 +2,7 @@
 
 from functools import cache
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
@@ -30,4 +31,4 @@ def nav_links() -> tuple[tuple[str, str], ...]:
 
 
 def console(request: HttpRequest) -> dict:
-    return {"nav_links": nav_links()}
+    return {"nav_links": nav_links(), "sso_enabled": settings.OIDC_ENABLED}

@@ -4,6 +4,7 @@ Everything that differs between a laptop and production comes from the environme
 "Configuration"). Nothing secret lives in this file.
 """
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -152,6 +153,27 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc) -----------------------------------------
+# On when OIDC_RP_CLIENT_ID is set. Local accounts keep working (the demo, break-glass admins); an IdP
+# identity never signs in to a local account of the same name.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+# The IdP's group -> our role, JSON: {"ml-approvers": "ml_engineer", "data-science": "data_scientist"}.
+OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP", "{}"))
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"  # a path: mozilla-django-oidc does not reverse it
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("governance.sso.RoleMappingOIDCBackend")
 
 # django-axes: lock a username+IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))

@@ -1,6 +1,7 @@
 """URL map. Each area keeps its own urls module; this file only mounts them (and may name governance
 modules: it is the composition root, see shared/CONVENTIONS.md)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -29,6 +30,19 @@ urlpatterns = [
     # the user's API tokens
     path("account/tokens/", include("governance.tokens.urls")),
 ]
+
+if settings.OIDC_ENABLED:
+    # Single sign-on: /oidc/authenticate/ sends to the IdP, /oidc/callback/ is where it sends back. No
+    # /oidc/logout/: mozilla-django-oidc's accepts GET (a cross-site page could sign users out); the
+    # console's own POST logout ends the console session.
+    from mozilla_django_oidc import views as oidc_views
+
+    urlpatterns += [
+        path("oidc/authenticate/", oidc_views.OIDCAuthenticationRequestView.as_view(),
+             name="oidc_authentication_init"),
+        path("oidc/callback/", oidc_views.OIDCAuthenticationCallbackView.as_view(),
+             name="oidc_authentication_callback"),
+    ]
 
 handler403 = "registry_ui.views.error_403"
 handler404 = "registry_ui.views.error_404"
