@@ -12,6 +12,8 @@ parameter names everywhere:
 A FilterSet only narrows the queryset it is given: callers start from extensions.visible_models.
 """
 
+from datetime import UTC
+
 from django import forms
 from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -87,18 +89,37 @@ class SingleLineCharFilter(filters.CharFilter):
         super().__init__(*args, max_length=max_length, validators=[single_line], **kwargs)
 
 
+class UtcDateTimeField(filters.IsoDateTimeFilter.field_class):
+    """An ISO 8601 moment, turned into UTC before it reaches SQL (PostgreSQL refuses offsets beyond its
+    range, e.g. +19:42, that Python accepts); one that does not fit in UTC is invalid input."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC) if moment.tzinfo else moment
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a date-time between the years 1 and 9999 (UTC).",
+                                        code="invalid") from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 STAGE_CHOICES = Stage.choices
 STAGE_ERROR = {"invalid_choice": f"stage must be one of {', '.join(Stage.values)}"}
 
 
 class _Ranges(filters.FilterSet):
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte",
                                               help_text="Created at or after (ISO 8601).")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte",
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte",
                                                help_text="Created at or before (ISO 8601).")
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte",
+    updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte",
                                               help_text="Last updated at or after (ISO 8601).")
-    updated_before = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte",
+    updated_before = UtcDateTimeFilter(field_name="updated_at", lookup_expr="lte",
                                                help_text="Last updated at or before (ISO 8601).")
 
 

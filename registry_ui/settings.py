@@ -272,6 +272,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# knox's own AuthToken is swapped for governance.ApiToken; its migrations would still create an unused
+# knox_authtoken table (they do not mark the model swappable), so knox gets none.
+MIGRATION_MODULES = {"knox": None}
 KNOX_TOKEN_MODEL = "governance.ApiToken"  # noqa: S105 (a model name, not a secret)
 # API tokens (django-rest-knox): stored as a SHA-512 digest, shown once, expiring.
 REST_KNOX = {

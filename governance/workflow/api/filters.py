@@ -7,7 +7,7 @@ from django_filters import rest_framework as filters
 from governance.workflow.forms import MODEL_NAME_MAX_LENGTH, REQUESTER_MAX_LENGTH, VERSION_MAX
 from governance.workflow.models import PromotionRequest, RequestState
 from governance.workflow.policies import STAGE_TARGETS
-from registry_ui.filters import ALIAS_FILTER_MAX_LENGTH, SingleLineCharFilter
+from registry_ui.filters import ALIAS_FILTER_MAX_LENGTH, SingleLineCharFilter, UtcDateTimeFilter
 
 
 class IntegerFilter(filters.NumberFilter):
@@ -24,10 +24,10 @@ class RequestFilterSet(filters.FilterSet):
     target_alias = SingleLineCharFilter(method="filter_alias", max_length=ALIAS_FILTER_MAX_LENGTH,
                                         help_text='"champion" or "@champion".')
     requester = SingleLineCharFilter(field_name="requester_username", max_length=REQUESTER_MAX_LENGTH)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updated_before = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    updated_after = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_before = UtcDateTimeFilter(field_name="updated_at", lookup_expr="lte")
 
     class Meta:
         model = PromotionRequest
