@@ -3,7 +3,7 @@ registry_ui/filters.py (the catalogue page uses the same ones), applied by DRF's
 appear in the OpenAPI schema."""
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -25,8 +25,10 @@ from registry_ui.filters import ModelFilterSet, VersionFilterSet
 from registry_ui.mirror.models import ModelVersion, SyncState
 from registry_ui.validation import flat_errors, invalid_input_body
 
-NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The registered model's name, percent-encoded.")
-VERSION = OpenApiParameter("version", int, OpenApiParameter.PATH, description="The version number.")
+NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The registered model's name, percent-encoded.",
+                        examples=[OpenApiExample("a model", value="churn-model")])
+VERSION = OpenApiParameter("version", int, OpenApiParameter.PATH, description="The version number.",
+                           examples=[OpenApiExample("a version", value=1)])
 TAGS = ["registry"]
 
 

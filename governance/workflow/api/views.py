@@ -156,7 +156,8 @@ RequestApprove, RequestReject, RequestCancel, RequestDeploy = (
 
 # --- Policies -------------------------------------------------------------------------------------------
 
-NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The registered model's name.")
+NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="The registered model's name.",
+                        examples=[OpenApiExample("a model", value="churn-model")])
 POLICY_EXAMPLE = {
     "model": "fraud-detector",
     "policy": {"scoped": False, "required_tags": {"validation_status": "passed"},
