@@ -55,6 +55,7 @@ def test_every_operation_for_every_role_keeps_to_the_schema(live_server):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 18
     cache.clear()
+    rates = TokenRateThrottle.THROTTLE_RATES
     TokenRateThrottle.THROTTLE_RATES = {"token": "100000/min"}
     failures = []
     # MLflow unreachable: a request that gets as far as reading evidence is refused (503, documented).
@@ -70,6 +71,6 @@ def test_every_operation_for_every_role_keeps_to_the_schema(live_server):
                     except Exception as exc:  # collect all, report together
                         failures.append(f"{label}: {str(exc)[:1500]}")
         finally:
-            TokenRateThrottle.THROTTLE_RATES = TokenRateThrottle().THROTTLE_RATES
+            TokenRateThrottle.THROTTLE_RATES = rates
     print(f"\nschemathesis: {len(operations)} operations, {sum(CASES_RUN.values())} cases")
     assert not failures, "\n\n".join(failures)
