@@ -267,3 +267,56 @@ def group_delete(*, actor, group, source_ip: str | None = None) -> None:
         group.delete()
         audit.record(actor=actor, action="group.deleted", before=before, after=None, source_ip=source_ip,
                      comment=f"group {before['group']} deleted")
+
+
+# --- Single sign-on -------------------------------------------------------------------------------------
+
+IDP_ACTOR = "system:oidc"
+
+
+def user_sync_from_idp(*, username: str, email: str = "", first_name: str = "", last_name: str = "",
+                       roles: set[str], source_ip: str | None = None):
+    """Sign-in through the identity provider: create the account on first sign-in (no usable password:
+    it signs in only through the IdP) and make its role groups exactly `roles` (the IdP's groups mapped by
+    OIDC_GROUP_ROLE_MAP), every change audited as `system:oidc`. Other groups (team grants) are left as
+    the admins set them. Returns None, changing nothing, for a local account of the same name (local
+    accounts, the break-glass admins among them, are never taken over by an IdP identity)."""
+    from governance.access import ROLES
+
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first()
+        if user is not None and user.has_usable_password():
+            return None
+        if user is None:
+            user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+            user.set_unusable_password()
+            user.save()
+            audit.record(actor_name=IDP_ACTOR, action="user.created", source_ip=source_ip, before=None,
+                         after={"username": username, "email": email, "source": "oidc"},
+                         comment=f"{username} signed in through single sign-on for the first time")
+        elif (user.email, user.first_name, user.last_name) != (email, first_name, last_name):
+            before = {f: getattr(user, f) for f in ("email", "first_name", "last_name")}
+            user.email, user.first_name, user.last_name = email, first_name, last_name
+            user.save(update_fields=["email", "first_name", "last_name"])
+            audit.record(actor_name=IDP_ACTOR, action="user.changed", source_ip=source_ip, before=before,
+                         after={f: getattr(user, f) for f in before}, comment=f"{username}'s profile from the IdP")
+        if not user.is_active:
+            return None  # deactivated here: the IdP does not reactivate
+        current = {g.name: g for g in user.groups.filter(name__in=ROLES)}
+        groups = {g.name: g for g in Group.objects.filter(name__in=roles & set(ROLES))}
+        for name in sorted(set(groups) - set(current)):
+            user.groups.add(groups[name])
+            _idp_membership_event(user=user, group=groups[name], added=True, source_ip=source_ip)
+        for name in sorted(set(current) - set(groups)):
+            user.groups.remove(current[name])
+            _idp_membership_event(user=user, group=current[name], added=False, source_ip=source_ip)
+    return user
+
+
+def _idp_membership_event(*, user, group, added: bool, source_ip) -> None:
+    payload = {"user": user.get_username(), "group": group.name, "source": "oidc"}
+    audit.record(actor_name=IDP_ACTOR, action="group.member_added" if added else "group.member_removed",
+                 after=payload if added else None, before=None if added else payload, source_ip=source_ip,
+                 comment=f"{user.get_username()} {'added to' if added else 'removed from'} group {group.name} "
+                         "(identity provider's groups)")

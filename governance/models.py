@@ -10,7 +10,8 @@ from governance.notify.models import (
     OutboundEvent,
     Subscription,
 )
+from governance.tokens.models import ApiToken
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
 
-__all__ = ["AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
+__all__ = ["ApiToken", "AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
            "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch"]

@@ -2,6 +2,7 @@
 
 from functools import cache
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
@@ -13,6 +14,8 @@ NAV = [
     ("Requests", "governance:request_list"),
     ("Audit trail", "audit:search"),
     ("Reports", "audit:report_index"),
+    ("API tokens", "tokens:token_list"),
+    ("API", "api_docs:redoc"),
 ]
 # Beside the user's name: their own settings; and, for staff, administration pages.
 ACCOUNT_NAV = [("My profile", "notify:profile")]
@@ -49,4 +52,5 @@ def staff_links() -> tuple[tuple[str, str, bool], ...]:
 
 
 def console(request: HttpRequest) -> dict:
-    return {"nav_links": nav_links(), "account_links": account_links(), "staff_links": staff_links()}
+    return {"nav_links": nav_links(), "account_links": account_links(), "staff_links": staff_links(),
+            "sso_enabled": settings.OIDC_ENABLED}

@@ -4,6 +4,7 @@ Everything that differs between a laptop and production comes from the environme
 "Configuration"). Nothing secret lives in this file.
 """
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -62,7 +63,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "axes",
     "csp",
@@ -151,6 +155,27 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc) -----------------------------------------
+# On when OIDC_RP_CLIENT_ID is set. Local accounts keep working (the demo, break-glass admins); an IdP
+# identity never signs in to a local account of the same name.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+# The IdP's group -> our role, JSON: {"ml-approvers": "ml_engineer", "data-science": "data_scientist"}.
+OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP", "{}"))
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"  # a path: mozilla-django-oidc does not reverse it
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("governance.sso.RoleMappingOIDCBackend")
+
 # django-axes: lock a username+IP pair out after repeated failures.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
@@ -178,6 +203,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:", "blob:"],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
+        # ReDoc (the API reference at /api/v1/redoc/) renders in a web worker it builds from a blob.
+        "worker-src": [SELF, "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],
@@ -221,15 +248,65 @@ USE_TZ = True
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Session for the browser (and Swagger UI); knox tokens (hashed, expiring, scoped) for pipelines.
+    # The token class first: an anonymous call is answered 401 with WWW-Authenticate: Token.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.tokens.auth.ScopedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, and a token only does what its scope allows (the view names the scope a write needs).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "governance.tokens.auth.TokenScopePermission",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error shape for every API error: {"detail", "code", "fields"} (governance/errors.py).
+    "EXCEPTION_HANDLER": "governance.errors.api_exception_handler",
+    # Per token (per user for a session); the counters live in Django's cache: use a shared cache
+    # (Redis, memcached) when several web nodes run, or each node counts on its own.
+    "DEFAULT_THROTTLE_CLASSES": ["governance.tokens.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_THROTTLE_RATE", "600/min")},
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# knox's own AuthToken is swapped for governance.ApiToken; its migrations would still create an unused
+# knox_authtoken table (they do not mark the model swappable), so knox gets none.
+MIGRATION_MODULES = {"knox": None}
+KNOX_TOKEN_MODEL = "governance.ApiToken"  # noqa: S105 (a model name, not a secret)
+# API tokens (django-rest-knox): stored as a SHA-512 digest, shown once, expiring.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=int(os.environ.get("API_TOKEN_TTL_DAYS", "90"))),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+    # last use is written at most this often (seconds) so a busy pipeline does not write on every call
+    "MIN_REFRESH_INTERVAL": 60,
+    "TOKEN_LIMIT_PER_USER": int(os.environ.get("API_TOKEN_LIMIT_PER_USER", "20")),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Model Governance Console API",
+    "DESCRIPTION": (
+        "The registry mirror, promotion requests, policies and the audit trail. Authenticate with "
+        "`Authorization: Token <token>` (create one on the Tokens page) or a browser session. Every error "
+        "is `{\"detail\": ..., \"code\": ..., \"fields\": {...}}`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI and ReDoc served from our own static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "registry_ui.mirror.models.Stage",
+        "RequestStateEnum": "governance.workflow.models.RequestState",
+        "OperationEnum": "governance.workflow.models.Operation",
+    },
 }
 
 # --- MLflow ---------------------------------------------------------------------------------------
@@ -402,3 +479,9 @@ REGISTRY_MLFLOW_UI_URL = os.environ.get(
 # `manage.py benchmark` (README, "Benchmark"); the app imports mlflow itself, so it lives outside
 # registry_ui/ and governance/.
 INSTALLED_APPS += ["benchmarks"]
+
+# --- API: long-poll -------------------------------------------------------------------------------
+# GET /api/v1/requests/<id>/?wait=N answers when the request leaves its state or after N seconds, at most
+# this many (keep it under the load balancer's and gunicorn's timeouts).
+API_WAIT_MAX_SECONDS = int(os.environ.get("API_WAIT_MAX_SECONDS", "30"))
+API_WAIT_POLL_SECONDS = float(os.environ.get("API_WAIT_POLL_SECONDS", "1"))

@@ -1,6 +1,7 @@
 """URL map. Each area keeps its own urls module; this file only mounts them (and may name governance
 modules: it is the composition root, see shared/CONVENTIONS.md)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -16,7 +17,9 @@ urlpatterns = [
     path("registry/", include("registry_ui.pages.urls")),
     # MLflow webhooks
     path("hooks/", include("registry_ui.mirror.urls")),
-    # REST API
+    # REST API: the OpenAPI schema and its readers, then the areas
+    path("api/v1/", include("registry_ui.api.docs_urls")),
+    path("api/v1/policies/", include("governance.workflow.api.policy_urls")),
     path("api/v1/compare/", include("registry_ui.api.compare_urls")),
     path("api/v1/requests/", include("governance.workflow.api.urls")),
     path("api/v1/audit/", include("governance.audit.api.urls")),
@@ -28,7 +31,22 @@ urlpatterns = [
     path("audit/", include("governance.audit.urls")),
     # operations: periodic jobs, the task queue, "Sync now"
     path("operations/", include("governance.operations.urls")),
+    # the user's API tokens
+    path("account/tokens/", include("governance.tokens.urls")),
 ]
+
+if settings.OIDC_ENABLED:
+    # Single sign-on: /oidc/authenticate/ sends to the IdP, /oidc/callback/ is where it sends back. No
+    # /oidc/logout/: mozilla-django-oidc's accepts GET (a cross-site page could sign users out); the
+    # console's own POST logout ends the console session.
+    from mozilla_django_oidc import views as oidc_views
+
+    urlpatterns += [
+        path("oidc/authenticate/", oidc_views.OIDCAuthenticationRequestView.as_view(),
+             name="oidc_authentication_init"),
+        path("oidc/callback/", oidc_views.OIDCAuthenticationCallbackView.as_view(),
+             name="oidc_authentication_callback"),
+    ]
 
 handler403 = "registry_ui.views.error_403"
 handler404 = "registry_ui.views.error_404"

@@ -13,3 +13,15 @@ from registry_ui.settings import *  # noqa: F403
 # What the project runs with (it does not set PASSWORD_HASHERS, so Django's defaults).
 PROJECT_PASSWORD_HASHERS = list(global_settings.PASSWORD_HASHERS)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Single sign-on on, pointed at nothing until tests/test_sso_oidc.py starts a real provider: the OIDC URLs
+# exist (the URL matrix covers them) and the backend is installed.
+OIDC_RP_CLIENT_ID = "console-test"
+OIDC_ENABLED = True
+OIDC_RP_CLIENT_SECRET = "test-secret-not-used-in-production"
+OIDC_OP_AUTHORIZATION_ENDPOINT = "http://127.0.0.1:9/o/authorize/"
+OIDC_OP_TOKEN_ENDPOINT = "http://127.0.0.1:9/o/token/"
+OIDC_OP_USER_ENDPOINT = "http://127.0.0.1:9/o/userinfo/"
+OIDC_OP_JWKS_ENDPOINT = "http://127.0.0.1:9/o/.well-known/jwks.json"
+OIDC_GROUP_ROLE_MAP = {"idp-approvers": "ml_engineer", "idp-scientists": "data_scientist"}
+AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "governance.sso.RoleMappingOIDCBackend"]  # noqa: F405

@@ -3,8 +3,8 @@ DRF token auth (what a CI pipeline uses)."""
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from governance.tokens.services import api_token_create
 from governance.workflow import services as workflow
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
@@ -14,7 +14,7 @@ def api(client, user, method, name, *args, data=None, token=False):
     url = reverse(f"requests_api:{name}", args=args)
     kwargs = {"content_type": "application/json"} if method == "post" else {}
     if token:
-        key = Token.objects.get_or_create(user=user)[0].key
+        _token, key = api_token_create(actor=user, name="ci", scope="full")
         kwargs["HTTP_AUTHORIZATION"] = f"Token {key}"
     else:
         client.force_login(user)

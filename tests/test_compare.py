@@ -8,8 +8,8 @@ import math
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from governance.tokens.services import api_token_create
 from registry_ui.mirror.history import ensure_metric_histories
 from registry_ui.mirror.models import MetricHistory
 from registry_ui.pages.compare import compare, lower_is_better
@@ -187,9 +187,9 @@ def test_compare_api_one_model(client, two_models, reader):
 def test_compare_api_across_models_with_token_auth(two_models):
     from rest_framework.test import APIClient
 
-    token = Token.objects.create(user=make_user("ci-bot", "ml_engineer"))
+    _token, secret = api_token_create(actor=make_user("ci-bot", "ml_engineer"), name="ci", scope="read")
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     data = api.get(reverse("compare_api:compare"), {"versions": "model-a:2,model-b:1", "baseline": "model-b v1"}).json()
     assert data["baseline"] == "model-b v1"
     assert [(v["model"], v["version"]) for v in data["versions"]] == [("model-a", 2), ("model-b", 1)]

@@ -475,10 +475,10 @@ def test_catalogue_at_exactly_the_limits(reader):
 
 
 @pytest.mark.parametrize(("params", "field", "message"), [
-    ({"q": "q" * (FILTER_TEXT_MAX_LENGTH + 1)}, "q", f"no more than {FILTER_TEXT_MAX_LENGTH} characters"),
-    ({"tag": ["team:risk", "no-colon"]}, "tag", "tag filter must look like key:value"),
+    ({"q": "q" * (FILTER_TEXT_MAX_LENGTH + 1)}, "q", f"at most {FILTER_TEXT_MAX_LENGTH} characters"),
+    ({"tag": ["team:risk", "=no-key"]}, "tag", "tag filter must look like key=value, key:value or key"),
     ({"stage": "Prod"}, "stage", "stage must be one of"),
-    ({"alias": "a" * 258}, "alias", "no more than 257 characters"),
+    ({"alias": "a" * 258}, "alias", "at most 257 characters"),
     ({"page": "abc"}, "page", "page must be a whole number"),
 ])
 def test_registry_api_refuses_bad_parameters(reader, params, field, message):

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from governance.audit.models import AuditEvent
 from governance.errors import Conflict
-from governance.workflow import services as workflow
 from governance.notify.models import MailKind, Notification
+from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, ModelPolicy, PromotionRequest
 from governance.workflow.tasks import retention_propose_task
 

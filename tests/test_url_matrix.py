@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import Client, override_settings
@@ -50,18 +51,18 @@ def _row(*statuses) -> dict:
 # Expected GET status per role, in ROLES order. A registry page: login redirect for anonymous, 403
 # ("ask an administrator") for a user who may see no model at all.
 SIGNED_IN = _row(302, 200, 200, 200, 200, 200, 200, 200)
-API_SIGNED_IN = _row(403, 200, 200, 200, 200, 200, 200, 200)  # session auth: anonymous is 403 (a token client: 401)
+API_SIGNED_IN = _row(401, 200, 200, 200, 200, 200, 200, 200)  # anonymous: 401 with WWW-Authenticate: Token
 POST_ONLY_PAGE = _row(302, 405, 405, 405, 405, 405, 405, 405)
-POST_ONLY_API = _row(403, 405, 405, 405, 405, 405, 405, 405)
+POST_ONLY_API = _row(401, 405, 405, 405, 405, 405, 405, 405)
 EVERYONE = _row(*[200] * 8)
 ADMIN_ONLY_PAGE = _row(302, 403, 403, 403, 403, 403, 200, 403)
 NOBODY_GET = _row(*[405] * 8)
 # Reading an object: every role group may read every model (scoping limits actions, not reading); the
 # team member reads the team's model only, and the open one is out of scope for them: 404.
 OBJECT_PAGE = {"open": _row(302, 403, 200, 200, 200, 200, 200, 404), "team": _row(302, 403, *[200] * 6)}
-OBJECT_API = {"open": _row(403, 404, 200, 200, 200, 200, 200, 404), "team": _row(403, 404, *[200] * 6)}
+OBJECT_API = {"open": _row(401, 404, 200, 200, 200, 200, 200, 404), "team": _row(401, 404, *[200] * 6)}
 OBJECT_SIGNED_IN = {"open": _row(302, 404, 200, 200, 200, 200, 200, 404), "team": _row(302, 404, *[200] * 6)}
-OBJECT_API_PRIVATE = {"open": _row(403, 403, 200, 200, 200, 200, 200, 404), "team": _row(403, 403, *[200] * 6)}
+OBJECT_API_PRIVATE = {"open": _row(401, 403, 200, 200, 200, 200, 200, 404), "team": _row(401, 403, *[200] * 6)}
 
 
 @dataclass
@@ -146,7 +147,7 @@ MATRIX = {
     "audit:model_report": (_name, "", OBJECT_SIGNED_IN),
     "audit:checkpoint_download": (None, "", _row(302, *[404] * 7)),
     "audit_api:event_list": (None, "", API_SIGNED_IN),
-    "audit_api:verify": (None, "", _row(403, 403, 403, 403, 403, 200, 200, 403)),
+    "audit_api:verify": (None, "", _row(401, 403, 403, 403, 403, 200, 200, 403)),
     # Notifications: everyone signed in has a profile (mail preferences, watches) and reads the event
     # feed (filtered to the models they may see); outbound webhooks are for administrators only.
     "notify:profile": (None, "", SIGNED_IN),
@@ -165,6 +166,20 @@ MATRIX = {
     "operations:sync_model": (None, "", POST_ONLY_PAGE),
     "operations:task_status": (lambda t: {"task_id": "00000000-0000-4000-8000-000000000000"}, "",
                                _row(302, 403, 403, 403, 404, 403, 404, 403)),
+    # The OpenAPI schema and its readers describe endpoints, never data: open to everyone.
+    "api_docs:schema": (None, "", EVERYONE),
+    "api_docs:swagger": (None, "", EVERYONE),
+    "api_docs:redoc": (None, "", EVERYONE),
+    # A model's policy: read by whoever sees the model; changed (PATCH/DELETE) by admins only.
+    "policies_api:policy_detail": (_name, "", OBJECT_API),
+    # Everyone signed in manages their own API tokens (tests/test_api_tokens.py).
+    "tokens:token_list": (None, "", _row(302, *[200] * 7)),
+    "tokens:token_create": (None, "", NOBODY_GET),
+    "tokens:token_revoke": (lambda t: {"token_key": "abcdefghijklmno"}, "", NOBODY_GET),
+    # Single sign-on (tests/settings.py turns it on): the start sends anyone to the identity provider;
+    # the callback without the IdP's code and state sends back to the sign-in page (?sso=failed).
+    "oidc_authentication_init": (None, "", _row(*[302] * 8)),
+    "oidc_authentication_callback": (None, "", _row(*[302] * 8)),
 }
 
 
@@ -286,7 +301,9 @@ def test_get_status_for_every_role(world, name, scope):
     for role in ROLES:
         response = _client(world, role).get(url)
         got[role] = response.status_code
-        if response.status_code == 302:
+        if response.status_code == 302 and name == "oidc_authentication_init":
+            assert response["Location"].startswith(settings.OIDC_OP_AUTHORIZATION_ENDPOINT), response["Location"]
+        elif response.status_code == 302:
             assert response["Location"].startswith(reverse("login")), (role, response["Location"])
         elif response.status_code in (403, 404) and response["Content-Type"].startswith("application/json"):
             assert "detail" in response.json(), role
@@ -382,7 +399,7 @@ def test_write_matrix(world, action, scope, role, interface):
             assert response.json()["state"] == STATE_AFTER[action]
         return
     if expected == "anon":
-        expected = 403 if interface == "api" else 302
+        expected = 401 if interface == "api" else 302
     assert response.status_code == expected, response.content[:500]
     if expected == 302:
         assert response["Location"].startswith(reverse("login"))
@@ -401,12 +418,12 @@ def test_write_matrix(world, action, scope, role, interface):
 READ_ONLY = ["anonymous", "outsider", "auditor", "scoped"]  # "scoped", on the open model out of its sight
 
 
-# A person's own mail preferences and watches are theirs to change, whatever their role (no audit event,
-# no request touched): tests/test_notify.py covers them.
+# A person's own mail preferences, watches and API tokens are theirs to change, whatever their role (no
+# request touched): tests/test_notify.py and tests/test_api_tokens.py cover them.
 NOT_WRITES = {"login", "logout", "hooks:mlflow", "notify:profile", "notify:watch"}
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MATRIX if n not in NOT_WRITES))
+@pytest.mark.parametrize("name", sorted(n for n in MATRIX if n not in NOT_WRITES and not n.startswith("tokens:")))
 def test_a_write_by_someone_who_may_not_write_changes_nothing(world, name):
     url = _url(name, world.targets["open"])
     events = AuditEvent.objects.exclude(action__startswith="user.").count()  # signing in is an event
@@ -415,13 +432,14 @@ def test_a_write_by_someone_who_may_not_write_changes_nothing(world, name):
     data = {"comment": "tries", "justification": "x", "model": world.targets["open"].name, "version": 2,
             "target_kind": "stage", "target_stage": "Production", "target": "alias:champion",
             "reason": "tries", "model_name": world.targets["open"].name}
-    api = name.split(":")[0].endswith("_api")
+    api = name.split(":")[0].endswith("_api") or name.startswith("api_docs:")
     attempts = [(role, "post") for role in READ_ONLY] + [("auditor", m) for m in ("put", "patch", "delete")]
     for role, method in attempts:
         client = _client(world, role)
         response = (client.post(url, data) if method == "post"
                     else getattr(client, method)(url, data, content_type="application/json"))
         allowed = {302} if role == "anonymous" and not api else set()
+        allowed |= {401} if role == "anonymous" and api else set()
         assert response.status_code in allowed | {403, 404, 405}, (role, method, response.status_code)
         assert AuditEvent.objects.exclude(action__startswith="user.").count() == events, (role, method)
         assert list(PromotionRequest.objects.order_by("pk").values_list("pk", "state")) == requests, (role, method)

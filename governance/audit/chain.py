@@ -100,6 +100,10 @@ ACTIONS = frozenset(
         "subscription.changed",
         "subscription.deleted",
         "delivery.resent",
+        # API tokens (governance/tokens/services.py): the name, scope, first characters and expiry, never
+        # the secret.
+        "token.issued",
+        "token.revoked",
     }
 )
 

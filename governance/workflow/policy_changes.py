@@ -35,6 +35,21 @@ def _require(actor, codename: str) -> None:
         raise PermissionDenied("You may not change policies.")
 
 
+def require_policy_writer(actor) -> None:
+    """Refuse (PermissionDenied) someone who may neither add nor change policies, before their input is
+    even read (the services check the precise permission again)."""
+    if not any(_may(actor, c) for c in ("add_modelpolicy", "change_modelpolicy", "delete_modelpolicy")):
+        raise PermissionDenied("You may not change policies.")
+
+
+def _may(actor, codename: str) -> bool:
+    try:
+        _require(actor, codename)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _changed(before: dict | None, after: dict) -> list[str]:
     return [name for name in POLICY_FIELDS if (before or {}).get(name) != after[name]] if before else []
 

@@ -1,42 +1,22 @@
 """Read-side queries of the registry API: always start from what the user may see."""
 
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Count, Max, Prefetch
 from django.shortcuts import get_object_or_404
 
 from registry_ui import extensions
-from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
+from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot
 
 DETAIL_VERSIONS = 50  # the model detail lists the newest versions; versions/ pages through all
-
-
-class BadFilter(ValueError):
-    pass
 
 
 def visible_models(user):
     return extensions.visible_models(user, RegisteredModel.objects.all())
 
 
-def model_search(*, user, q: str = "", tags: list[str] = (), stage: str = "", alias: str = ""):
-    qs = visible_models(user)
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
-    for i, tag in enumerate(tags):
-        key, sep, value = tag.partition(":")
-        if not sep or not key:
-            raise BadFilter("tag filter must look like key:value")
-        # KeyTextTransform, not tags__<key>: a key may contain "__" or dots.
-        text = Cast(KeyTextTransform(key, "tags"), TextField())
-        qs = qs.alias(**{f"_tag{i}": text}).filter(**{f"_tag{i}": value})
-    if stage:
-        if stage not in Stage.values:
-            raise BadFilter(f"stage must be one of {', '.join(Stage.values)}")
-        qs = qs.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk"), stage=stage)))
-    if alias:
-        qs = qs.filter(Exists(ModelAlias.objects.filter(model=OuterRef("pk"), alias=alias)))
-    return (qs.annotate(version_count=Count("versions"), latest_version=Max("versions__version"))
+def model_search(*, user):
+    """The models the user may see, with their version counts; filters (registry_ui.filters.ModelFilterSet)
+    narrow this queryset."""
+    return (visible_models(user).annotate(version_count=Count("versions"), latest_version=Max("versions__version"))
             .prefetch_related(Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias")))
             .order_by("name"))
 

@@ -3,8 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, Stage
-from registry_ui.validation import FILTER_TEXT_MAX_LENGTH, SingleLineCharField, max_length_of
+from registry_ui.mirror.models import DatasetInput, ModelVersion, RegisteredModel, RunSnapshot
 
 
 class PageParams(serializers.Serializer):
@@ -12,20 +11,6 @@ class PageParams(serializers.Serializer):
     # parameter rather than a 404 (a page past the end stays DRF's 404 "Invalid page.").
     page = serializers.RegexField(r"^([1-9][0-9]{0,8}|last)$", required=False,
                                   error_messages={"invalid": "page must be a whole number from 1 (or 'last')."})
-
-
-class ModelListParams(PageParams):
-    q = SingleLineCharField(max_length=FILTER_TEXT_MAX_LENGTH, required=False, allow_blank=True)
-    tag = serializers.ListField(child=SingleLineCharField(max_length=FILTER_TEXT_MAX_LENGTH), required=False)
-    stage = serializers.ChoiceField(choices=Stage.values, required=False, allow_blank=True, error_messages={
-        "invalid_choice": f"stage must be one of {', '.join(Stage.values)}"})
-    # "@champion" and "champion" both name the alias: one more character than the alias itself.
-    alias = SingleLineCharField(max_length=max_length_of(ModelAlias, "alias") + 1, required=False, allow_blank=True)
-
-    def validate_tag(self, tags: list[str]) -> list[str]:
-        if any(not key or not sep for key, sep, _ in (t.partition(":") for t in tags)):
-            raise serializers.ValidationError("tag filter must look like key:value")
-        return tags
 
 
 class ModelSummarySerializer(serializers.ModelSerializer):
@@ -99,3 +84,23 @@ class VersionDetailSerializer(serializers.ModelSerializer):
         model = ModelVersion
         fields = ["model", "version", "stage", "status", "source", "run_id", "run_link", "description", "tags",
                   "user_id", "created_at", "updated_at", "synced_at"]
+
+
+class VersionDetailResponseSerializer(VersionDetailSerializer):
+    """The version detail as answered: the serializer above plus its aliases and run (schema only)."""
+
+    aliases = serializers.ListField(child=serializers.CharField())
+    run = RunSerializer(allow_null=True)
+
+    class Meta(VersionDetailSerializer.Meta):
+        fields = VersionDetailSerializer.Meta.fields + ["aliases", "run"]
+
+
+class SyncStatusSerializer(serializers.Serializer):
+    last_started_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    failing = serializers.BooleanField()
+    running = serializers.BooleanField()
+    last_report = serializers.DictField(help_text="Counts of the last sync (created, updated, changes...).")

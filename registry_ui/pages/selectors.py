@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from registry_ui import extensions
+from registry_ui.filters import ModelFilterSet
 from registry_ui.mirror.models import (
     DatasetInput,
     ModelAlias,
@@ -81,24 +80,11 @@ def _count_versions():
 
 
 def catalogue_queryset(user, filters: CatalogueFilters) -> QuerySet[RegisteredModel]:
-    qs = visible_scope(user)
-    if filters.q:
-        qs = qs.alias(_tags_text=Cast("tags", TextField())).filter(
-            Q(name__icontains=filters.q) | Q(description__icontains=filters.q) | Q(_tags_text__icontains=filters.q)
-        )
-    if filters.stage:
-        qs = qs.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk"), stage=filters.stage)))
-    if filters.alias:
-        qs = qs.filter(Exists(ModelAlias.objects.filter(model=OuterRef("pk"), alias=filters.alias.lstrip("@"))))
-    if filters.tag:
-        key, sep, value = filters.tag.partition("=")
-        key = key.strip()
-        if sep:
-            # Cast: compare as text on every backend (a bare key transform compares JSON values).
-            qs = qs.alias(_tag_value=Cast(KeyTextTransform(key, "tags"), TextField())).filter(_tag_value=value.strip())
-        elif key:
-            qs = qs.filter(tags__has_key=key)
-    return qs.order_by("name")
+    # The API's FilterSet (registry_ui/filters.py): one meaning for q, stage, alias and tag everywhere.
+    # CatalogueForm has already validated the values, so the FilterSet only applies them.
+    params = {k: v for k, v in (("q", filters.q), ("stage", filters.stage), ("alias", filters.alias),
+                                ("tag", filters.tag)) if v}
+    return ModelFilterSet(data=params, queryset=visible_scope(user)).qs.order_by("name")
 
 
 @dataclass

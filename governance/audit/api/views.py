@@ -2,16 +2,28 @@
 
 from urllib.parse import urlencode
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
+from governance.audit.api.serializers import AuditPageSerializer, AuditQuerySerializer, VerificationSerializer
 from governance.audit.forms import AuditApiSearchForm
+from registry_ui.api.schema import errors, ok
 from registry_ui.validation import form_errors, invalid_input_body
 
+EVENT_EXAMPLE = {"results": [{
+    "seq": 4211, "timestamp": "2026-12-03T10:02:11.120000Z", "actor": "erin", "action": "request.approved",
+    "model": "fraud-detector", "version": 7, "request": 12, "comment": "looks good", "source_ip": "10.0.0.8",
+    "before": {"state": "pending"}, "after": {"state": "approved"}, "prev_hash": "9f2c...", "hash": "a41b..."}],
+    "next": "https://console.example/api/v1/audit/?before=4211"}
 
+
+@extend_schema(tags=["audit"], summary="Search the audit trail", parameters=[AuditQuerySerializer],
+               responses={**ok(AuditPageSerializer, "Events newest first; `next` is the older page.", EVENT_EXAMPLE),
+                          **errors(400)})
 class AuditEventList(APIView):
     """GET /api/v1/audit/?q=&actor=&action=&model=&version=&request=&since=&until=&before=&limit=
 
@@ -33,6 +45,9 @@ class AuditEventList(APIView):
         return Response({"results": [audit_selectors.event_row(e) for e in events], "next": next_url})
 
 
+@extend_schema(tags=["audit"], summary="Verify the audit chain now (auditors, staff)",
+               responses={**ok(VerificationSerializer, "The result of walking the chain and its checkpoints."),
+                          **errors()})
 class AuditVerify(APIView):
     """GET /api/v1/audit/verify/: walk the chain now (auditors and staff)."""
 

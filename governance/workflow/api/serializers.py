@@ -1,6 +1,7 @@
 """Serializers of /api/v1/requests/: input parsing (limits and messages shared with the page forms)
 and the request's representation."""
 
+from django.conf import settings
 from rest_framework import serializers
 
 from governance.workflow.forms import (
@@ -8,13 +9,13 @@ from governance.workflow.forms import (
     MODEL_NAME_MAX_LENGTH,
     OVERRIDE_NEEDS_COMMENT,
     REJECT_NEEDS_COMMENT,
-    REQUESTER_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     VERSION_MAX,
     alias_problem,
 )
-from governance.workflow.models import Operation, PromotionRequest, RequestState
-from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.models import ModelPolicy, Operation, PromotionRequest, RequestState
+from governance.workflow.policies import STAGE_TARGETS, effective_policy, request_actions
+from governance.workflow.policy_changes import POLICY_FIELDS, policy_state
 from registry_ui.validation import MultiLineCharField, SingleLineCharField
 
 UNKNOWN_STAGE = f"Unknown stage {{input!r}}; choose one of {', '.join(STAGE_TARGETS)}."
@@ -120,19 +121,6 @@ class TransitionSerializer(serializers.Serializer):
         return kwargs
 
 
-class RequestFilterSerializer(serializers.Serializer):
-    """Query parameters of GET /api/v1/requests/."""
-
-    state = serializers.ChoiceField(choices=RequestState.values, required=False, allow_blank=True,
-                                    error_messages={"invalid_choice": f"one of {', '.join(RequestState.values)}"})
-    model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH, required=False, allow_blank=True)
-    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX, required=False)
-    target_stage = serializers.ChoiceField(choices=STAGE_TARGETS, required=False, allow_blank=True)
-    target_alias = SingleLineCharField(max_length=ALIAS_MAX_LENGTH, required=False, allow_blank=True)
-    requester = SingleLineCharField(max_length=REQUESTER_MAX_LENGTH, required=False, allow_blank=True)
-    page = serializers.IntegerField(min_value=1, required=False)
-
-
 class RequestSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_name")
     target = serializers.SerializerMethodField()
@@ -188,3 +176,54 @@ class RequestDetailSerializer(RequestSerializer):
         from governance.workflow.services import request_history
 
         return request_history(obj)
+
+
+class WaitParams(serializers.Serializer):
+    """GET /api/v1/requests/<id>/?wait=30&while=pending: answer when the state is no longer `while`."""
+
+    wait = serializers.IntegerField(min_value=0, max_value=settings.API_WAIT_MAX_SECONDS, required=False,
+                                    help_text="Seconds to wait for the state to change (0: answer at once).")
+
+
+WaitParams._declared_fields["while"] = serializers.ChoiceField(
+    choices=RequestState.values, required=False, default=RequestState.PENDING,
+    help_text="The state to wait out (default pending).")
+
+
+class PolicyFieldsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelPolicy
+        fields = list(POLICY_FIELDS)
+
+
+class PolicyChangeSerializer(PolicyFieldsSerializer):
+    """The fields to change; the model's validation (ModelPolicy.full_clean) runs in the service."""
+
+    required_tags = serializers.DictField(child=serializers.CharField(max_length=TEXT_MAX_LENGTH), allow_null=True,
+                                          required=False)
+    metric_thresholds = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()), allow_null=True, required=False,
+        help_text='e.g. {"accuracy": {"min": 0.8}, "latency_ms": {"max": 50}}')
+
+    class Meta(PolicyFieldsSerializer.Meta):
+        extra_kwargs = {name: {"required": False} for name in POLICY_FIELDS}
+
+
+class EffectivePolicySerializer(serializers.Serializer):
+    required_tags = serializers.DictField(child=serializers.CharField())
+    metric_thresholds = serializers.DictField(child=serializers.DictField(child=serializers.FloatField()))
+    compare_metric = serializers.CharField(allow_blank=True)
+    higher_is_better = serializers.BooleanField()
+    require_lineage = serializers.BooleanField()
+    quorum = serializers.IntegerField()
+
+
+class PolicySerializer(serializers.Serializer):
+    model = serializers.CharField()
+    policy = PolicyFieldsSerializer(allow_null=True, help_text="The model's own policy; null: the defaults apply.")
+    effective = EffectivePolicySerializer(help_text="The policy in force (own fields over the global defaults).")
+
+
+def policy_body(model) -> dict:
+    own = ModelPolicy.objects.filter(model=model).first()
+    return {"model": model.name, "policy": policy_state(own), "effective": effective_policy(model)}

@@ -2,15 +2,17 @@
 
 from django.urls import path
 
-from governance.workflow.api.views import BreakGlass, HeldAt, RequestDetail, RequestListCreate, RequestTransition
+from governance.workflow.api import views
 
 app_name = "requests_api"
 urlpatterns = [
-    path("", RequestListCreate.as_view(), name="request_list"),
-    path("<int:pk>/", RequestDetail.as_view(), name="request_detail"),
-    path("break-glass/", BreakGlass.as_view(), name="break_glass"),
-    path("held-at/", HeldAt.as_view(), name="held_at"),
-] + [
-    path(f"<int:pk>/{action}/", RequestTransition.as_view(action_name=action), name=f"request_{action}")
-    for action in ("approve", "reject", "cancel", "deploy", "review")
+    path("", views.RequestListCreate.as_view(), name="request_list"),
+    path("<int:pk>/", views.RequestDetail.as_view(), name="request_detail"),
+    path("break-glass/", views.BreakGlass.as_view(), name="break_glass"),
+    path("held-at/", views.HeldAt.as_view(), name="held_at"),
+    path("<int:pk>/approve/", views.RequestApprove.as_view(), name="request_approve"),
+    path("<int:pk>/reject/", views.RequestReject.as_view(), name="request_reject"),
+    path("<int:pk>/cancel/", views.RequestCancel.as_view(), name="request_cancel"),
+    path("<int:pk>/deploy/", views.RequestDeploy.as_view(), name="request_deploy"),
+    path("<int:pk>/review/", views.RequestReview.as_view(), name="request_review"),
 ]
