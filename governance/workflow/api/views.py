@@ -95,7 +95,7 @@ class RequestListCreate(generics.ListCreateAPIView):
             req = workflow.promotion_request_rollback(urgent=data["urgent"], **common)
         else:
             req = workflow.promotion_request_create(version=data["version"], archive_existing=data["archive_existing"],
-                                                    **common)
+                                                    operation=data["operation"], **common)
         return Response(RequestDetailSerializer(req, context={"user": request.user}).data,
                         status=status.HTTP_201_CREATED)
 
