@@ -48,6 +48,9 @@ ACTIONS = frozenset(
         # (an "applied" decision is the deploy.succeeded event it records).
         "deploy.not_applied",
         "deploy.outcome_unknown",
+        # A validation queued (by a request, a re-run, a deploy) and finished (passed or failed, with why).
+        "validation.requested",
+        "validation.finished",
         "registry.drift",
         "registry.synced",
         "registry.model_created",

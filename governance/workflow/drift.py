@@ -14,6 +14,7 @@ it reports no per-object creations, its `registry.synced` summary says so.
 from django.utils import timezone
 
 from governance import audit
+from governance.validation.selectors import written_by_validation
 from governance.workflow.explain import explaining_deployment
 from governance.workflow.models import OPEN_STATES, DeploymentState, PromotionRequest
 from governance.workflow.services import credit_late_landing, pointers_from_mirror
@@ -100,6 +101,14 @@ def _record_observed(change) -> None:
         ids = sorted(moved.values_list("pk", flat=True))
         moved.update(model_name=change.after["name"])
         after = {**change.after, "open_requests_renamed": ids}
+    comment = f"Changed in MLflow ({_describe(change)}), seen at {change.detected_at.isoformat()}"
+    if change.kind in ("tag_set", "tag_changed"):
+        # The console's own write-back of a validation's headline: explained, never somebody else's change.
+        run = written_by_validation(model_name=change.model, version=change.version, key=change.name,
+                                    value=(change.after or {}).get("value"))
+        if run is not None:
+            after = {**(after or {}), "explained_by": f"validation run #{run.pk}"}
+            comment = (f"Written by the console's validation run #{run.pk} ({_describe(change)}), "
+                       f"seen at {change.detected_at.isoformat()}")
     audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
-                 before=change.before, after=after,
-                 comment=f"Changed in MLflow ({_describe(change)}), seen at {change.detected_at.isoformat()}")
+                 before=change.before, after=after, comment=comment)

@@ -234,6 +234,13 @@ class ModelPolicy(models.Model):
                                           help_text="Require a run with a dataset input. Empty: global default.")
     production_quorum = models.PositiveSmallIntegerField(null=True, blank=True,
                                                          help_text="Distinct approvals for Production. Empty: default.")
+    validation = models.JSONField(
+        null=True, blank=True,
+        help_text='Validation before promotion, e.g. {"dataset": "runs:/<run_id>/eval/holdout.csv", "target": "label", '
+                  '"thresholds": {"roc_auc": {"min": 0.85}}, "relative": {"roc_auc": {"max_drop": 0.01}}, '
+                  '"max_latency_p95_ms": 100, "max_psi": 0.2, "class_rate": {"min": 0.1, "max": 0.2}}. '
+                  "Runs for Production and protected aliases unless \"targets\" lists others. Empty: none.",
+    )
 
     class Meta:
         ordering = ["model__name"]

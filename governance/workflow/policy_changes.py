@@ -17,7 +17,7 @@ from governance.workflow.models import ModelPolicy
 # Everything that decides what a request must pass or who may act: the whole of it is recorded on every
 # change, so one event tells an auditor the policy in force from then on.
 POLICY_FIELDS = ("scoped", "required_tags", "metric_thresholds", "compare_metric", "higher_is_better",
-                 "require_lineage", "production_quorum")
+                 "require_lineage", "production_quorum", "validation")
 POLICY_ACTIONS = ("policy.created", "policy.changed", "policy.deleted")
 
 

@@ -931,3 +931,12 @@ def set_version_tag(name: str, version: int, key: str, value: str, *, uri: str |
 
 def set_version_description(name: str, version: int, description: str, *, uri: str | None = None) -> None:
     _client(uri).update_model_version(name, str(version), description=description)
+
+
+def write_version_tags(name: str, version: int, tags: dict[str, str], *, uri: str | None = None) -> None:
+    """Set several tags on one version (a validation's results shown in MLflow's own UI); one line
+    MlflowUnavailable when MLflow does not take them. A tag write is idempotent, so retrying is safe."""
+    with _deploy_call(web_budget(), f"writing tags on {name} v{version}", uri):
+        client = _client(uri)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, str(value))
