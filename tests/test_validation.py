@@ -7,7 +7,12 @@ against the @champion incumbent v1 under a small spec (few latency repeats) so t
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from governance.audit.models import AuditEvent
 from governance.errors import PolicyViolation
@@ -168,3 +173,14 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert tag_events.exists()
     assert all((e.after or {}).get("explained_by") == f"validation run #{run.pk}" for e in tag_events)
     assert not AuditEvent.objects.filter(action="registry.drift").exists()
+
+    # The pages show the evidence: checks, latency and histogram figures (drawn by static JS), what it needs.
+    client = Client()
+    client.force_login(engineer)
+    page = client.get(reverse("governance:request_detail", args=[req.pk])).content.decode()
+    assert 'id="validation-checks"' in page and "vs_incumbent:roc_auc" in page
+    figures = re.search(r'<script id="validation-figures" type="application/json">(.*?)</script>', page, re.S)
+    assert set(json.loads(figures.group(1))) == {"latency", "candidate_hist", "incumbent_hist"}
+    assert "<script>" not in page  # CSP: no inline script
+    page = client.get(reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])).content.decode()
+    assert 'id="validation-checks"' in page and 'id="requirements"' in page and "scikit-learn==" in page

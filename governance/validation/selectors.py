@@ -91,3 +91,12 @@ def runs_of_version(*, model_name: str, version: int, limit: int = 5) -> list[Va
 def latest_finished(*, model_name: str, version: int) -> ValidationRun | None:
     return ValidationRun.objects.filter(model_name=model_name, version=version,
                                         status__in=[ValidationStatus.PASSED, ValidationStatus.FAILED]).first()
+
+
+def run_for_request(*, request_id: int, evidence: dict) -> ValidationRun | None:
+    """The run a request page shows: the latest queued for it, else the one its evidence names."""
+    run = ValidationRun.objects.filter(request_id=request_id).first()
+    frozen = (evidence.get("validation") or {}).get("run")
+    if run is None and frozen:
+        run = ValidationRun.objects.filter(pk=frozen).first()
+    return run

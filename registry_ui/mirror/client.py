@@ -940,3 +940,62 @@ def write_version_tags(name: str, version: int, tags: dict[str, str], *, uri: st
         client = _client(uri)
         for key, value in tags.items():
             client.set_model_version_tag(name, str(version), key, str(value))
+
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What a version needs to run, from its MLmodel and requirement files in MLflow's artifacts."""
+
+    signature: dict | None
+    input_example: dict | None
+    requirements: list
+    python_version: str
+    flavors: list
+    artifact_location: str
+    mlflow_version: str
+
+
+def read_model_needs(name: str, version: int, *, uri: str | None = None, budget: Budget | None = None) -> ModelNeeds:
+    """Read the small files of a version's model (MLmodel, requirements.txt, conda.yaml, the input
+    example) under the web budget, never the model's weights. MlflowUnavailable when MLflow does not answer."""
+    import tempfile
+
+    from registry_ui.mirror.validate_child import _requirements
+
+    with _deploy_call(budget or web_budget(), f"reading the model files of {name} v{version}", uri), \
+            tempfile.TemporaryDirectory() as tmp:
+        import mlflow
+        from mlflow.models import Model
+
+        where = uri or tracking_uri()
+        client = _client(where)
+        mv = client.get_model_version(name, str(version))
+        base = client.get_model_version_download_uri(name, str(version)).rstrip("/")
+
+        def fetch(path: str) -> None:
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{path}", dst_path=tmp, tracking_uri=where)
+
+        fetch("MLmodel")
+        meta = Model.load(tmp)
+        for extra in ("requirements.txt", "conda.yaml", getattr(meta, "saved_input_example_info", None) and
+                      meta.saved_input_example_info.get("artifact_path")):
+            if extra:
+                try:
+                    fetch(extra)
+                except Exception:  # noqa: S112 - an absent file is shown as absent
+                    continue
+        example = None
+        try:
+            loaded = meta.load_input_example(tmp)
+            if loaded is not None:
+                example = {"rows": loaded.head(3).to_dict(orient="records")} if hasattr(loaded, "head") \
+                    else {"value": str(loaded)[:500]}
+        except Exception:  # noqa: S110 - shown as "no input example"
+            pass
+        sig = meta.signature
+        return ModelNeeds(
+            signature={"inputs": sig.inputs.to_dict() if sig.inputs else None,
+                       "outputs": sig.outputs.to_dict() if sig.outputs else None} if sig else None,
+            input_example=example, requirements=_requirements(tmp),
+            python_version=meta.flavors.get("python_function", {}).get("python_version", ""),
+            flavors=sorted(meta.flavors), artifact_location=mv.source or "", mlflow_version=meta.mlflow_version or "")
