@@ -5,6 +5,7 @@ on demand under the web budget, cached briefly; MLflow down only hides that part
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from django.core.cache import cache
@@ -55,7 +56,7 @@ def figures(run: ValidationRun) -> dict:
 
 def model_needs(model_name: str, version: int) -> dict:
     """{"needs": ModelNeeds-as-dict} or {"error": "..."}; a validation's own reading is not needed."""
-    key = f"validation:needs:{model_name}:{version}"
+    key = "validation:needs:" + hashlib.sha256(f"{model_name}\0{version}".encode()).hexdigest()
     found = cache.get(key)
     if found is not None:
         return found

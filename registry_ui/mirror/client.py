@@ -898,7 +898,8 @@ def log_training_run(record: TrainingRecord, *, registered_model: str, artifact_
             name="model",
             input_example=record.input_example,
             # Naming the requirements skips MLflow's slow requirement inference.
-            pip_requirements=["scikit-learn", "pandas"],
+            # Pinned to what trained it: validation's `deps pinned` check wants exact versions.
+            pip_requirements=_pinned("scikit-learn", "pandas", "numpy"),
             # We trained this model ourselves in this process; skops asks us to vouch for tree nodes.
             skops_trusted_types=["sklearn.tree._tree.Tree"],
         )
@@ -999,3 +1000,34 @@ def read_model_needs(name: str, version: int, *, uri: str | None = None, budget:
             input_example=example, requirements=_requirements(tmp),
             python_version=meta.flavors.get("python_function", {}).get("python_version", ""),
             flavors=sorted(meta.flavors), artifact_location=mv.source or "", mlflow_version=meta.mlflow_version or "")
+
+
+def _pinned(*names: str) -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def log_evaluation_dataset(frame, *, experiment: str, name: str, target: str, artifact_root: str,
+                           uri: str | None = None) -> str:
+    """Log a held-out table as a CSV artifact of a run of its own, and as that run's dataset input
+    (mlflow.data, so MLflow shows its digest). Returns the artifact URI a validation policy names."""
+    import tempfile
+    from pathlib import Path
+
+    configure()
+    import mlflow
+    import mlflow.data
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(
+        experiment, artifact_location=f"{artifact_root}/{experiment}")
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+        path = Path(tmp) / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), "eval")
+        mlflow.log_input(mlflow.data.from_pandas(frame, name=name, targets=target), context="evaluation")
+    return f"runs:/{run.info.run_id}/eval/{name}.csv"
