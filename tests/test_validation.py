@@ -92,6 +92,16 @@ def test_worse_than_the_incumbent_fails_the_relative_threshold_and_blocks_approv
     assert any(g["gate"] == "validation:vs_incumbent:roc_auc" and not g["passed"] for g in req.gate_results)
     events = list(AuditEvent.objects.filter(action__startswith="validation.").values_list("action", flat=True))
     assert events == ["validation.requested", "validation.finished"]
+    # "Re-run validation" on the request page: queued again, audited with the engineer as actor.
+    client = Client()
+    client.force_login(engineer)
+    response = client.post(reverse("governance:request_validate", args=[req.pk]))
+    assert response.status_code == 302
+    rerun = ValidationRun.objects.filter(request_id=req.pk).first()
+    assert rerun.pk != run.pk and rerun.status == ValidationStatus.QUEUED and rerun.requested_by == engineer.username
+    assert AuditEvent.objects.filter(action="validation.requested", actor_username=engineer.username).count() == 1
+    response = client.post(reverse("governance:request_validate", args=[req.pk]))  # one at a time
+    assert response.status_code == 409 and "already queued" in response.content.decode()
     # The headline went back to MLflow as version tags.
     tags = churn_tags(logged, "worse")
     assert tags["validation_status"] == "failed" and tags["validation.run"] == str(run.pk)
@@ -184,3 +194,26 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert "<script>" not in page  # CSP: no inline script
     page = client.get(reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])).content.decode()
     assert 'id="validation-checks"' in page and 'id="requirements"' in page and "scikit-learn==" in page
+
+
+@pytest.mark.django_db
+def test_what_a_model_needs_fails_soft_when_mlflow_is_down(settings):
+    from governance.validation.display import model_needs
+
+    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens there
+    found = model_needs("churn", 1)
+    assert "could not be read from MLflow" in found["error"]
+
+
+def test_requirements_are_pinned_only_with_double_equals(tmp_path):
+    from registry_ui.mirror.validate_child import _requirements
+
+    (tmp_path / "requirements.txt").write_text("# comment\nmlflow==3.1.0\nscikit-learn>=1.3\npandas\n-r other.txt\n"
+                                               "numpy==2.0.1 ; python_version >= '3.10'\n")
+    (tmp_path / "conda.yaml").write_text("dependencies:\n- python=3.11.7\n- pip<=24\n- pip:\n  - mlflow==3.1.0\n"
+                                         "  - scipy~=1.11\n")
+    found = {(r["file"], r["line"]): r["pinned"] for r in _requirements(str(tmp_path))}
+    assert found == {("requirements.txt", "mlflow==3.1.0"): True, ("requirements.txt", "scikit-learn>=1.3"): False,
+                     ("requirements.txt", "pandas"): False,
+                     ("requirements.txt", "numpy==2.0.1 ; python_version >= '3.10'"): True,
+                     ("conda.yaml", "mlflow==3.1.0"): True, ("conda.yaml", "scipy~=1.11"): False}
