@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from governance.audit.models import AuditEvent
-from governance.errors import PolicyViolation
+from governance.errors import Conflict, PolicyViolation
 from governance.validation import services as validation
 from governance.validation.models import ValidationRun, ValidationStatus
 from governance.workflow import services as workflow
@@ -149,7 +149,7 @@ def test_hanging_model_is_killed_at_the_limit(churn, logged):
 
 @pytest.mark.django_db(transaction=True)
 def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_mlflow_server, start_worker,
-                                                       scientist, engineer):
+                                                       scientist, engineer, ops_user):
     import mlflow
 
     from registry_ui.mirror.sync import sync_model
@@ -176,6 +176,7 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert frozen["status"] == "passed" and frozen["run"] == run.pk and frozen["headline"]["roc_auc"] > 0.55
     assert {g["gate"] for g in approved.gate_results} >= {"validation", "validation:psi", "validation:deps_pinned"}
 
+    worker.stop()  # what follows needs no worker: a validation queued at deploy stays queued
     # The sync sees the tags the validation wrote: explained, never drift.
     sync_model(logged.name, uri=use_mlflow_server.url)
     tag_events = AuditEvent.objects.filter(action__in=["registry.tag_set", "registry.tag_changed"],
@@ -194,6 +195,20 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert "<script>" not in page  # CSP: no inline script
     page = client.get(reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])).content.decode()
     assert 'id="validation-checks"' in page and 'id="requirements"' in page and "scikit-learn==" in page
+
+    # At deploy the incumbent is another version: the validation no longer matches the evidence, the
+    # request goes back for re-approval and a new validation is queued against the new incumbent.
+    mlflow.MlflowClient(use_mlflow_server.url).set_registered_model_alias(logged.name, "champion",
+                                                                          str(logged.versions["worse"]))
+    with pytest.raises(Conflict):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="go")
+    req.refresh_from_db()
+    assert req.state == "pending" and any(c["what"] == "validation.spec_digest" for c in req.reapproval["changes"])
+    again = ValidationRun.objects.filter(request_id=req.pk).first()
+    assert again.status == ValidationStatus.QUEUED and again.incumbent_version == logged.versions["worse"]
+    assert again.trigger.startswith(f"deploy of request #{req.pk}")
+    mlflow.MlflowClient(use_mlflow_server.url).set_registered_model_alias(logged.name, "champion",
+                                                                          str(logged.versions["incumbent"]))
 
 
 @pytest.mark.django_db

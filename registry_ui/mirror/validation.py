@@ -26,6 +26,17 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept)[-600:]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGKILL when the worker that started it dies, so a
+    stopped or crashed worker leaves no validation running behind it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the wall-clock limit still bounds the child
+        pass
+
+
 def run_job(job: dict, *, timeout: float, memory_mb: int) -> dict:
     """{"status": "passed"|"failed", "reason", "checks", ...}; never raises for the child's failures."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": job["tracking_uri"], "PYTHONUNBUFFERED": "1",
@@ -38,7 +49,7 @@ def run_job(job: dict, *, timeout: float, memory_mb: int) -> dict:
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "registry_ui.mirror.validate_child"], cwd=ROOT, env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
         try:
             out, _ = proc.communicate(json.dumps(job).encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
