@@ -16,6 +16,7 @@ from django_tasks import task
 
 from governance import audit
 from governance.access import can, require_perm
+from governance.errors import InvalidInput
 from governance.validation.models import ValidationRun, ValidationStatus, spec_key
 from governance.validation.selectors import summary, version_tags
 from registry_ui.mirror import client as gateway
@@ -32,8 +33,6 @@ def validation_run_request(*, model, version: int, spec: dict, incumbent: int | 
     if actor is not None and not (can(actor, "request", model) or can(actor, "approve", model)):
         require_perm(actor, "request", model)
     if not spec.get("dataset"):
-        from governance.errors import InvalidInput
-
         raise InvalidInput("The policy names no evaluation dataset, so there is nothing to validate against.")
     with transaction.atomic():
         run = ValidationRun.objects.create(
