@@ -11,7 +11,9 @@ from governance.notify.models import (
     Subscription,
 )
 from governance.tokens.models import ApiToken
+from governance.validation.models import ValidationRun
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
 
 __all__ = ["ApiToken", "AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
-           "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch"]
+           "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch",
+           "ValidationRun"]

@@ -34,6 +34,9 @@ from sklearn.model_selection import train_test_split
 from registry_ui.mirror import client as gw
 
 SEEDED_TAG = "demo.seeded"
+# The registered model tag naming the demo's evaluation dataset (a file artifact of a run, also logged
+# with mlflow.data); the governance demo puts it into churn-classifier's validation policy.
+VALIDATION_DATASET_TAG = "demo.validation_dataset"
 
 
 @dataclass
@@ -43,6 +46,9 @@ class DemoVersion:
     aliases: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Share of the negative training labels turned positive: a model whose predictions drift (the demo's
+    # version that fails validation on its prediction distribution).
+    label_shift: float = 0.0
 
 
 @dataclass
@@ -94,7 +100,7 @@ DEMO_MODELS = [
             DemoVersion({"n_estimators": 120, "learning_rate": 0.05, "max_depth": 3}, stage="Staging",
                         aliases=["challenger"], tags={"validation_status": "passed"}),
             DemoVersion({"n_estimators": 80, "learning_rate": 0.1, "max_depth": 5},
-                        tags={"validation_status": "pending"}),
+                        tags={"validation_status": "pending"}, label_shift=0.35),
         ],
     ),
     DemoModel(
@@ -177,7 +183,11 @@ def train(spec: DemoModel, version: DemoVersion, *, commit: str) -> gw.TrainingR
     features = [c for c in df.columns if c != target]
     cls = GradientBoostingClassifier if spec.task == "classification" else GradientBoostingRegressor
     model = cls(random_state=0, **version.params)
-    model.fit(train_df[features], train_df[target])
+    labels = train_df[target]
+    if version.label_shift:
+        flip = (labels == 0) & (np.random.default_rng(3).random(len(labels)) < version.label_shift)
+        labels = labels.where(~flip, 1)
+    model.fit(train_df[features], labels)
     score = _classification_metrics if spec.task == "classification" else _regression_metrics
     metrics: dict[str, float] = {}
     for split, part in (("train", train_df), ("val", val_df), ("test", test_df)):
@@ -244,5 +254,14 @@ def seed_demo_registry(*, log: Callable[[str], None] = print, uri: str | None = 
             created += 1
             log(f"  {spec.name} v{number}: trained {record.params}, stage {demo_version.stage}"
                 + (f", @{', @'.join(demo_version.aliases)}" if demo_version.aliases else ""))
+        if spec.name == "churn-classifier":
+            df, target = spec.make_data()
+            _, rest = train_test_split(df, test_size=0.4, random_state=1)
+            _, holdout = train_test_split(rest, test_size=0.5, random_state=2)
+            dataset = gw.log_evaluation_dataset(holdout, experiment=f"{spec.name}-evaluation",
+                                                name="churn-holdout", target=target, artifact_root=artifact_root,
+                                                uri=uri)
+            gw.set_registered_model_tag(spec.name, VALIDATION_DATASET_TAG, dataset, uri=uri)
+            log(f"  {spec.name}: evaluation dataset {dataset}")
         gw.set_registered_model_tag(spec.name, SEEDED_TAG, "true", uri=uri)
     return created

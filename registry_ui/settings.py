@@ -365,6 +365,25 @@ WORKFLOW_DEFAULT_GATES = {
     "compare_metric": os.environ.get("WORKFLOW_COMPARE_METRIC", ""),  # "not worse than the incumbent"
     "higher_is_better": True,
     "require_lineage": env_bool("WORKFLOW_REQUIRE_LINEAGE", False),
+    "validation": None,  # a validation spec (see VALIDATION_DEFAULTS below); None: no validation
+}
+# Validation before promotion (governance/validation): a policy's `validation` spec names the
+# evaluation dataset and the checks; these are the limits of the child process that runs it and the
+# defaults of the spec. VALIDATION_MEMORY_MB is an address-space limit (RLIMIT_AS): mlflow, pandas and
+# scikit-learn map about 2-3 GB of address space for some 400 MB resident, so keep it well above that.
+VALIDATION_TIMEOUT_SECONDS = float(os.environ.get("VALIDATION_TIMEOUT_SECONDS", "300"))
+VALIDATION_MEMORY_MB = int(os.environ.get("VALIDATION_MEMORY_MB", "4096"))
+# A run queued or running longer than its time limit plus this was abandoned (no worker, or it died):
+# it counts as failed and may be run again.
+VALIDATION_STALE_GRACE = int(os.environ.get("VALIDATION_STALE_GRACE", "600"))
+VALIDATION_DEFAULTS = {
+    "target": "label",
+    "model_type": "classifier",
+    "latency": {"batch_size": int(os.environ.get("VALIDATION_BATCH_SIZE", "32")),
+                "warmup": int(os.environ.get("VALIDATION_WARMUP", "5")),
+                "repeats": int(os.environ.get("VALIDATION_REPEATS", "50"))},
+    "require_signature": True,
+    "require_pinned": True,
 }
 # The alias a deploy gives the previous holder of Production or a protected alias (ModelPolicy overrides).
 WORKFLOW_ROLLBACK_ALIAS = os.environ.get("WORKFLOW_ROLLBACK_ALIAS", "rollback")

@@ -136,7 +136,7 @@ MATRIX = {
     "requests_api:request_list": (None, "", API_SIGNED_IN),  # filtered: an outsider gets an empty list
     "requests_api:request_detail": (_pk, "", OBJECT_API),
     **{f"governance:request_{a}": (_pk, "", {s: POST_ONLY_PAGE for s in SCOPES})
-       for a in ("approve", "reject", "cancel", "deploy")},
+       for a in ("approve", "reject", "cancel", "deploy", "validate")},
     **{f"requests_api:request_{a}": (_pk, "", {s: POST_ONLY_API for s in SCOPES})
        for a in ("approve", "reject", "cancel", "deploy")},
     # The trail: everyone signed in searches, exports and reports on the events of the models they may

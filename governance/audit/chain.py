@@ -59,6 +59,9 @@ ACTIONS = frozenset(
         "deploy.skipped",
         # A retention batch finished: which versions it archived or deleted, which it skipped.
         "retention.applied",
+        # A validation queued (by a request, a re-run, a deploy) and finished (passed or failed, with why).
+        "validation.requested",
+        "validation.finished",
         "registry.drift",
         "registry.synced",
         "sync.requested",

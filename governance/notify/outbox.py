@@ -74,6 +74,9 @@ def payload_for(event, subject=None) -> dict:
         data["error"] = after.get("error", "")
     if event.action == "registry.drift":
         data["before"], data["after"] = event.before, event.after
+    if event.action == "validation.finished":
+        data["validation_status"] = after.get("status")
+        data["failed_checks"] = after.get("failed_checks") or []
     return {"type": event.action, "timestamp": event.timestamp.isoformat(), "data": data}
 
 

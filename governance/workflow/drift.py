@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from governance import audit
 from governance.notify.outbox import emit
+from governance.validation.selectors import written_by_validation
 from governance.workflow.explain import explaining_deployment
 from governance.workflow.models import (
     MARKER_PREFIX,
@@ -119,12 +120,18 @@ def _record_observed(change) -> None:
         moved.update(model_name=change.after["name"])
         after = {**change.after, "open_requests_renamed": ids}
     who = "Changed in MLflow"
-    if change.kind in ("tag_set", "tag_changed") and console_tag(change.name, (change.after or {}).get("value"),
-                                                                 model=change.model, version=change.version):
-        # The console's own write-back (a deploy's mark or promoted_to_/approved_by/governance.request
-        # tags) seen by the sync before the deploy recorded it: ours, on the record as such.
-        after = {**(after or {}), "written_by": "console"}
-        who = "Written by the console"
+    if change.kind in ("tag_set", "tag_changed"):
+        value = (change.after or {}).get("value")
+        if console_tag(change.name, value, model=change.model, version=change.version):
+            # The console's own write-back (a deploy's mark or promoted_to_/approved_by/governance.request
+            # tags) seen by the sync before the deploy recorded it: ours, on the record as such.
+            after = {**(after or {}), "written_by": "console"}
+            who = "Written by the console"
+        elif (run := written_by_validation(model_name=change.model, version=change.version, key=change.name,
+                                           value=value)) is not None:
+            # The console's own write-back of a validation's headline: explained, never somebody else's change.
+            after = {**(after or {}), "explained_by": f"validation run #{run.pk}"}
+            who = f"Written by the console's validation run #{run.pk}"
     audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
                  before=change.before, after=after,
                  comment=f"{who} ({_describe(change)}), seen at {change.detected_at.isoformat()}")

@@ -310,6 +310,13 @@ class ModelPolicy(models.Model):
     delete_after_days = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="An archived version may be deleted this many days after it was archived. Empty: default.")
+    validation = models.JSONField(
+        null=True, blank=True,
+        help_text='Validation before promotion, e.g. {"dataset": "runs:/<run_id>/eval/holdout.csv", "target": "label", '
+                  '"thresholds": {"roc_auc": {"min": 0.85}}, "relative": {"roc_auc": {"max_drop": 0.01}}, '
+                  '"max_latency_p95_ms": 100, "max_psi": 0.2, "class_rate": {"min": 0.1, "max": 0.2}}. '
+                  "Runs for Production and protected aliases unless \"targets\" lists others. Empty: none.",
+    )
 
     class Meta:
         ordering = ["model__name"]

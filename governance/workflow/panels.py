@@ -8,6 +8,8 @@ take, open-request counts for the catalogue. The audit trail adds a timeline pro
 from django.db.models import Count
 
 from governance.access import allowed_actions, can, request_checker, who_may
+from governance.validation import display as validation_display
+from governance.validation import selectors as validation_selectors
 from governance.workflow.models import OPEN_STATES, PromotionRequest
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 
@@ -31,10 +33,13 @@ def workflow_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
             return []
         requests = list(PromotionRequest.objects.filter(model=model, version=obj.version)[:20])
         rows = [(r, request_actions(user, r)) for r in requests]
+        runs = validation_selectors.runs_of_version(model_name=model.name, version=obj.version, limit=1)
+        validation = validation_display.run_context(runs[0] if runs else None)
+        validation["needs"] = validation_display.model_needs(model.name, obj.version)
         return [("governance/panels/version.html", {
             "version": obj, "model": model, "rows": rows, "may_request": can(user, "request", model, checker=checker),
             "stages": STAGE_TARGETS,
-        })]
+        }), ("governance/panels/validation.html", validation)]
     return []
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from governance.access import can
 from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
+from governance.validation import selectors as validation_selectors
 from governance.workflow.models import Operation, PromotionRequest, RequestState
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RunSnapshot, Stage
@@ -110,6 +111,8 @@ def effective_policy(model) -> dict:
             policy["retention_keep"] = own.retention_keep
         if own.delete_after_days is not None:
             policy["delete_after_days"] = own.delete_after_days
+        if own.validation is not None:
+            policy["validation"] = own.validation
     return policy
 
 
@@ -217,10 +220,11 @@ def protected_now(version: int, pointers) -> str:
 
 def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, target_stage: str = "",
                    target_alias: str = "", rollback: bool = False, policy: dict | None = None,
-                   operation: str = Operation.MOVE) -> list[dict]:
+                   operation: str = Operation.MOVE, validation: dict | None = None) -> list[dict]:
     """[{"gate", "passed", "detail"}]. A demotion (None, Archived, Production -> Staging) and an alias
     removal have no gates; a deletion has its own (deletion_gates). `policy`: the rules to apply
-    (default: the model's effective policy now)."""
+    (default: the model's effective policy now); `validation`: the summary of the validation the policy
+    requires (validation_evidence), None when it requires none."""
     if candidate is None:
         return [{"gate": "version_exists", "passed": False, "detail": "The version is not in the registry."}]
     policy = policy if policy is not None else effective_policy(model)
@@ -259,7 +263,63 @@ def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, tar
         results.append({"gate": f"not_worse:{metric}", "passed": ok, "detail": detail})
     if policy.get("require_lineage"):
         results.append(lineage_gate(candidate))
+    if validation is not None:
+        results.extend(validation_gates(validation))
     return results
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation before promotion (governance.validation runs it; here: when it is required, and gates)
+# --------------------------------------------------------------------------------------------------
+
+
+def validation_spec(rules: dict) -> dict | None:
+    """The policy's validation spec over the defaults (settings.VALIDATION_DEFAULTS); None when the
+    policy asks for no validation (no spec, or one without an evaluation dataset)."""
+    raw = rules.get("validation")
+    if not isinstance(raw, dict) or not raw.get("dataset"):
+        return None
+    defaults = settings.VALIDATION_DEFAULTS
+    return {**defaults, **raw, "latency": {**defaults.get("latency", {}), **(raw.get("latency") or {})}}
+
+
+def validation_applies(spec: dict | None, *, target_stage: str = "", target_alias: str = "",
+                       rollback: bool = False) -> bool:
+    """Whether this target needs the validation: the targets the spec lists, else Production and the
+    protected aliases. A rollback puts back a version that served before: it is not re-validated."""
+    if spec is None or rollback or target_stage == Stage.ARCHIVED:
+        return False
+    if spec.get("targets"):
+        return canonical_name(target_stage or target_alias) in {canonical_name(t) for t in spec["targets"]}
+    return is_production_like(target_stage=target_stage, target_alias=target_alias)
+
+
+def validation_evidence(*, model_name: str, version: int, spec: dict, incumbent: int | None) -> dict:
+    run = validation_selectors.evidence_run(model_name=model_name, version=version, spec=spec, incumbent=incumbent)
+    return validation_selectors.summary(run, spec=spec, incumbent=incumbent)
+
+
+def validation_refusal(validation: dict) -> str:
+    """Why a decision cannot rest on this validation ('' when it passed)."""
+    status = validation.get("status")
+    run = f" #{validation['run']}" if validation.get("run") else ""
+    if status == "passed":
+        return ""
+    if status == "missing":
+        return "the validation the policy requires has not run for this version (and this incumbent); run it first"
+    if status in ("queued", "running"):
+        return f"validation{run} is still {status}; wait for its result"
+    return f"validation{run} failed: {validation.get('reason') or 'see its checks'}"
+
+
+def validation_gates(validation: dict) -> list[dict]:
+    refusal = validation_refusal(validation)
+    gates = [{"gate": "validation", "passed": not refusal,
+              "detail": refusal or f"validation #{validation['run']} passed"}]
+    for check in validation.get("checks") or []:
+        gates.append({"gate": f"validation:{check['name']}", "passed": bool(check["passed"]),
+                      "detail": check.get("detail") or ""})
+    return gates
 
 
 def lineage_gate(candidate: dict) -> dict:
@@ -347,12 +407,24 @@ def fresh_evidence(*, model, model_name: str, version: int, target_stage: str = 
                                   f"nothing was changed. Try again when MLflow answers. ({exc})") from exc
     policy = policy_snapshot(model)
     candidate, incumbent = _fresh_snapshot(read.candidate), _fresh_snapshot(read.incumbent)
+    validation = None
+    spec = validation_spec(policy["rules"])
+    # Validation judges a version going up; a removal, a deletion or a demotion does not load a model.
+    if candidate is not None and operation == Operation.MOVE and not is_demotion(
+            target_stage=target_stage, candidate=candidate) and validation_applies(
+            spec, target_stage=target_stage, target_alias=target_alias, rollback=rollback):
+        holder = (incumbent or {}).get("version")
+        validation = validation_evidence(model_name=model_name, version=int(version), spec=spec,
+                                         incumbent=holder if holder != int(version) else None)
     gates = evaluate_gates(model=model, candidate=candidate, incumbent=incumbent, target_stage=target_stage,
                            target_alias=target_alias, rollback=rollback, policy=policy["rules"],
-                           operation=operation)
+                           operation=operation, validation=validation)
     read_at = read.read_at.isoformat()
-    return {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": candidate,
-            "incumbent": incumbent, "gates": gates, "policy": policy}
+    evidence = {"source": "mlflow", "read_at": read_at, "captured_at": read_at, "candidate": candidate,
+                "incumbent": incumbent, "gates": gates, "policy": policy}
+    if validation is not None:
+        evidence["validation"] = validation
+    return evidence
 
 
 # Compared between the evidence frozen at approval and the evidence read at deploy. A field the frozen
@@ -382,6 +454,11 @@ def evidence_changes(frozen: dict, fresh: dict) -> list[dict]:
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
                     changes.append({"what": f"{side}.{name}.{key}", "old": before.get(key), "new": after.get(key)})
+    if "validation" in frozen:
+        old_v, new_v = frozen.get("validation") or {}, fresh.get("validation") or {}
+        for key in ("status", "run", "spec_digest"):
+            if old_v.get(key) != new_v.get(key):
+                changes.append({"what": f"validation.{key}", "old": old_v.get(key), "new": new_v.get(key)})
     old_rules = (frozen.get("policy") or {}).get("rules")
     new_rules = (fresh.get("policy") or {}).get("rules") or {}
     if old_rules is not None:

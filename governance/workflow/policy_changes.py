@@ -18,7 +18,7 @@ from governance.workflow.models import ModelPolicy
 # change, so one event tells an auditor the policy in force from then on.
 POLICY_FIELDS = ("scoped", "required_tags", "metric_thresholds", "compare_metric", "higher_is_better",
                  "require_lineage", "production_quorum", "rollback_alias", "retention_keep", "delete_after_days",
-                 "approval_validity_days")
+                 "approval_validity_days", "validation")
 POLICY_ACTIONS = ("policy.created", "policy.changed", "policy.deleted")
 
 

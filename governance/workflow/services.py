@@ -42,6 +42,8 @@ from governance.errors import (
     TransitionNotAllowed,
 )
 from governance.notify.outbox import emit
+from governance.validation.models import ValidationStatus
+from governance.validation.services import validation_run_request
 from governance.workflow.models import (
     OPEN_STATES,
     Approval,
@@ -70,6 +72,8 @@ from governance.workflow.policies import (
     required_quorum,
     target_alias_problem,
     transition_refusal,
+    validation_refusal,
+    validation_spec,
 )
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel
@@ -254,6 +258,9 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
                                                      **({"emergency": True} if emergency else {})},
                                  comment=justification, source_ip=source_ip)
             emit(event, subject=req, turn=_turn(req))
+            if (evidence.get("validation") or {}).get("status") == "missing":
+                _queue_validation(model, version, evidence, trigger=f"request #{req.pk} created", request_id=req.pk,
+                                  actor=actor, source_ip=source_ip)
     except IntegrityError:
         raise Conflict(f"An open request for {model.name} -> {label} already exists.") from None
     return req
@@ -286,6 +293,11 @@ def promotion_request_approve(*, request_id: int, actor, comment: str = "", over
                                    version=req.version, target_stage=req.target_stage,
                                    target_alias=req.target_alias, rollback=req.rollback, req=req,
                                    source_ip=source_ip)
+    validation = evidence.get("validation")
+    if validation is not None and validation_refusal(validation):
+        # No override: approving rests on a validation the policy requires (missing, running or failed).
+        PromotionRequest.objects.filter(pk=req.pk).update(gate_results=evidence["gates"])
+        raise PolicyViolation(f"{req.target_label} cannot be approved: {validation_refusal(validation)}.")
     failed = failing(evidence["gates"])
     if failed:
         why = "; ".join(g["detail"] for g in failed)
@@ -325,6 +337,34 @@ def promotion_request_approve(*, request_id: int, actor, comment: str = "", over
         req.refresh_from_db()
         emit(event, subject=req, turn=_turn(req))
     return req
+
+
+def _queue_validation(model, version: int, evidence: dict, *, trigger: str, request_id: int | None, actor=None,
+                      actor_name: str | None = None, source_ip: str | None = None):
+    spec = validation_spec(evidence["policy"]["rules"])
+    return validation_run_request(model=model, version=version, spec=spec,
+                                  incumbent=evidence["validation"]["incumbent"], trigger=trigger, actor=actor,
+                                  actor_name=actor_name, request_id=request_id, source_ip=source_ip)
+
+
+def promotion_request_validate(*, request_id: int, actor, source_ip: str | None = None):
+    """Re-run the validation the policy requires for an open request, now, against the current
+    incumbent (audited as validation.requested by the actor). Refused while one is queued or running."""
+    req = get_request_for(actor, request_id)
+    if not (can(actor, "request", req.model) or can(actor, "approve", req.model)):
+        require_perm(actor, "request", req.model)
+    if not req.is_open or req.state == RequestState.DEPLOYING:
+        raise TransitionNotAllowed(f"A {req.state} request is not validated again.")
+    evidence = _evidence_or_refuse(actor=actor, action="validate", model=req.model, model_name=req.model_name,
+                                   version=req.version, target_stage=req.target_stage, target_alias=req.target_alias,
+                                   rollback=req.rollback, req=req, source_ip=source_ip)
+    validation = evidence.get("validation")
+    if validation is None:
+        raise InvalidInput(f"The policy of {req.model_name} asks for no validation of {req.target_label}.")
+    if validation["status"] in (ValidationStatus.QUEUED, ValidationStatus.RUNNING):
+        raise Conflict(f"Validation #{validation['run']} is already {validation['status']}.")
+    return _queue_validation(req.model, req.version, evidence, trigger=f"re-run on request #{req.pk}",
+                             request_id=req.pk, actor=actor, source_ip=source_ip)
 
 
 def promotion_request_reject(*, request_id: int, actor, comment: str, source_ip: str | None = None) -> PromotionRequest:
@@ -691,6 +731,10 @@ def _evidence_at_deploy(req: PromotionRequest, actor, *, comment: str, source_ip
                   "changes": changes, "gates": fresh["gates"]}
     if not now_failing:
         return comparison
+    if (fresh.get("validation") or {}).get("status") == "missing":
+        # The evidence changed (another incumbent, another policy): validate again for the re-approval.
+        _queue_validation(req.model, req.version, fresh, trigger=f"deploy of request #{req.pk}: evidence changed",
+                          request_id=req.pk, actor_name="system:validation")
     if req.state != RequestState.APPROVED:
         # An earlier attempt may have written MLflow: settle it from MLflow's state before the approval
         # is undone, so a write that landed is recorded as the deploy it was.

@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/<int:pk>/approve/", views.request_transition, {"action": "approve"}, name="request_approve"),
     path("requests/<int:pk>/reject/", views.request_transition, {"action": "reject"}, name="request_reject"),
     path("requests/<int:pk>/cancel/", views.request_transition, {"action": "cancel"}, name="request_cancel"),
+    path("requests/<int:pk>/validate/", views.request_validate, name="request_validate"),
     path("requests/<int:pk>/deploy/", views.request_transition, {"action": "deploy"}, name="request_deploy"),
     path("requests/<int:pk>/review/", views.request_transition, {"action": "review"}, name="request_review"),
     path("break-glass/", views.break_glass, name="break_glass"),

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
+from governance.validation import display as validation_display
+from governance.validation import selectors as validation_selectors
 from governance.workflow import services as workflow
 from governance.workflow.forms import (
     BreakGlassForm,
@@ -27,6 +29,7 @@ from governance.workflow.forms import (
     TransitionForm,
 )
 from governance.workflow.inbox import awaiting_my_action
+from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from governance.workflow.recertification import recertification_confirm, recertification_queue
 from governance.workflow.timemachine import held_at
@@ -77,10 +80,14 @@ def _detail_context(request: HttpRequest, req, form=None) -> dict:
     incumbent = evidence.get("incumbent") or {}
     keys = sorted(set(candidate.get("metrics", {})) | set(incumbent.get("metrics", {})))
     metric_rows = [(k, candidate.get("metrics", {}).get(k), incumbent.get("metrics", {}).get(k)) for k in keys]
+    validation = validation_display.run_context(validation_selectors.run_for_request(request_id=req.pk,
+                                                                                  evidence=evidence))
+    may_validate = ("validation" in evidence and req.is_open and req.state != RequestState.DEPLOYING
+                    and (can(request.user, "request", req.model) or can(request.user, "approve", req.model)))
     return {"req": req, "actions": request_actions(request.user, req), "form": form or TransitionForm(),
             "history": workflow.request_history(req), "approvals": list(req.approvals.all()),
             "evidence": evidence, "candidate": candidate, "incumbent": incumbent, "metric_rows": metric_rows,
-            "frozen_at_request": req.evidence}
+            "frozen_at_request": req.evidence, "validation": validation, "may_validate": may_validate}
 
 
 @login_required
@@ -292,3 +299,19 @@ def recertification(request: HttpRequest) -> HttpResponse:
     for item in queue:
         item["may_confirm"] = workflow.may_approve_model(request.user, item["model"])
     return render(request, "governance/recertification.html", {"queue": queue, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def request_validate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-run the validation the policy requires (audited as validation.requested)."""
+    try:
+        run = workflow.promotion_request_validate(request_id=pk, actor=request.user, source_ip=client_ip(request))
+    except KNOWN_ERRORS as exc:
+        _raise_http(exc)
+        messages.error(request, detail(exc))
+        req = workflow.get_request_for(request.user, pk)
+        return render(request, "governance/request_detail.html", _detail_context(request, req),
+                      status=http_status(exc))
+    messages.success(request, f"Validation #{run.pk} queued.")
+    return redirect("governance:request_detail", pk=pk)

@@ -963,7 +963,8 @@ def log_training_run(record: TrainingRecord, *, registered_model: str, artifact_
             name="model",
             input_example=record.input_example,
             # Naming the requirements skips MLflow's slow requirement inference.
-            pip_requirements=["scikit-learn", "pandas"],
+            # Pinned to what trained it: validation's `deps pinned` check wants exact versions.
+            pip_requirements=_pinned("scikit-learn", "pandas", "numpy"),
             # We trained this model ourselves in this process; skops asks us to vouch for tree nodes.
             skops_trusted_types=["sklearn.tree._tree.Tree"],
         )
@@ -1004,3 +1005,102 @@ def set_version_tag(name: str, version: int, key: str, value: str, *, uri: str |
 
 def set_version_description(name: str, version: int, description: str, *, uri: str | None = None) -> None:
     _client(uri).update_model_version(name, str(version), description=description)
+
+
+def write_version_tags(name: str, version: int, tags: dict[str, str], *, uri: str | None = None) -> None:
+    """Set several tags on one version (a validation's results shown in MLflow's own UI); one line
+    MlflowUnavailable when MLflow does not take them. A tag write is idempotent, so retrying is safe."""
+    with _deploy_call(web_budget(), f"writing tags on {name} v{version}", uri):
+        client = _client(uri)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, str(value))
+
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What a version needs to run, from its MLmodel and requirement files in MLflow's artifacts."""
+
+    signature: dict | None
+    input_example: dict | None
+    requirements: list
+    python_version: str
+    flavors: list
+    artifact_location: str
+    mlflow_version: str
+
+
+def read_model_needs(name: str, version: int, *, uri: str | None = None, budget: Budget | None = None) -> ModelNeeds:
+    """Read the small files of a version's model (MLmodel, requirements.txt, conda.yaml, the input
+    example) under the web budget, never the model's weights. MlflowUnavailable when MLflow does not answer."""
+    import tempfile
+
+    from registry_ui.mirror.validate_child import _requirements
+
+    with _deploy_call(budget or web_budget(), f"reading the model files of {name} v{version}", uri), \
+            tempfile.TemporaryDirectory() as tmp:
+        import mlflow
+        from mlflow.models import Model
+
+        where = uri or tracking_uri()
+        client = _client(where)
+        mv = client.get_model_version(name, str(version))
+        base = client.get_model_version_download_uri(name, str(version)).rstrip("/")
+
+        def fetch(path: str) -> None:
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{base}/{path}", dst_path=tmp, tracking_uri=where)
+
+        fetch("MLmodel")
+        meta = Model.load(tmp)
+        for extra in ("requirements.txt", "conda.yaml", getattr(meta, "saved_input_example_info", None) and
+                      meta.saved_input_example_info.get("artifact_path")):
+            if extra:
+                try:
+                    fetch(extra)
+                except Exception:  # noqa: S112 - an absent file is shown as absent
+                    continue
+        example = None
+        try:
+            loaded = meta.load_input_example(tmp)
+            if loaded is not None:
+                example = {"rows": loaded.head(3).to_dict(orient="records")} if hasattr(loaded, "head") \
+                    else {"value": str(loaded)[:500]}
+        except Exception:  # noqa: S110 - shown as "no input example"
+            pass
+        sig = meta.signature
+        return ModelNeeds(
+            signature={"inputs": sig.inputs.to_dict() if sig.inputs else None,
+                       "outputs": sig.outputs.to_dict() if sig.outputs else None} if sig else None,
+            input_example=example, requirements=_requirements(tmp),
+            python_version=meta.flavors.get("python_function", {}).get("python_version", ""),
+            flavors=sorted(meta.flavors), artifact_location=mv.source or "", mlflow_version=meta.mlflow_version or "")
+
+
+def _pinned(*names: str) -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in names]
+
+
+def log_evaluation_dataset(frame, *, experiment: str, name: str, target: str, artifact_root: str,
+                           uri: str | None = None) -> str:
+    """Log a held-out table as a CSV artifact of a run of its own, and as that run's dataset input
+    (mlflow.data, so MLflow shows its digest). Returns the artifact URI a validation policy names."""
+    import tempfile
+    from pathlib import Path
+
+    configure()
+    import mlflow
+    import mlflow.data
+
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(
+        experiment, artifact_location=f"{artifact_root}/{experiment}")
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+        path = Path(tmp) / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), "eval")
+        mlflow.log_input(mlflow.data.from_pandas(frame, name=name, targets=target), context="evaluation")
+    return f"runs:/{run.info.run_id}/eval/{name}.csv"

@@ -1,0 +1,234 @@
+"""Validation before promotion, with real scikit-learn and PythonModel models logged to the real
+`mlflow server`, run in the real child process (and once through the real task worker).
+
+The models are logged once per module (tests.validation_models); every test validates one version
+against the @champion incumbent v1 under a small spec (few latency repeats) so the suite stays lean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from governance.audit.models import AuditEvent
+from governance.errors import Conflict, PolicyViolation
+from governance.validation import services as validation
+from governance.validation.models import ValidationRun, ValidationStatus
+from governance.workflow import services as workflow
+from governance.workflow.models import ModelPolicy
+from tests.fixtures_tasks import wait_until
+from tests.fixtures_workflow import mirror_model
+from tests.validation_models import log_validation_models
+
+pytestmark = [pytest.mark.mlflow]
+
+ROLES = ("incumbent", "good", "worse", "shifted", "slow", "hanging")
+
+
+@pytest.fixture(scope="module")
+def logged(mlflow_server):
+    from tests.conftest import MlflowFactory
+
+    factory = MlflowFactory(mlflow_server.url)
+    found = log_validation_models(mlflow_server.url, factory.unique("churn-val"), ROLES)
+    factory.alias(found.name, "champion", found.versions["incumbent"])
+    return found
+
+
+def spec_for(logged, **overrides) -> dict:
+    spec = {"dataset": logged.dataset_uri, "target": "label",
+            "thresholds": {"roc_auc": {"min": 0.55}}, "relative": {"roc_auc": {"max_drop": 0.01}},
+            "latency": {"batch_size": 8, "warmup": 1, "repeats": 5}, "max_latency_p95_ms": 100,
+            "max_psi": 0.2, "class_rate": {"min": 0.03, "max": 0.4}}
+    spec.update(overrides)
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+@pytest.fixture
+def churn(logged, role_perms, use_mlflow_server):
+    """The logged model in the mirror, with a policy asking for validation of @champion."""
+    import mlflow
+
+    model = mirror_model(mlflow.MlflowClient(use_mlflow_server.url), logged.name)
+    ModelPolicy.objects.create(model=model, validation=spec_for(logged))
+    return model
+
+
+def execute(model, logged, role: str, *, incumbent: bool = True, **overrides) -> ValidationRun:
+    """Queue and run one validation synchronously (in this test process's child)."""
+    run = validation.validation_run_request(
+        model=model, version=logged.versions[role], spec=spec_for(logged, **overrides),
+        incumbent=logged.versions["incumbent"] if incumbent else None, trigger="test", actor_name="system:test")
+    return validation.validation_run_execute(run_id=run.pk)
+
+
+def check(run: ValidationRun, name: str) -> dict:
+    return next(c for c in run.result["checks"] if c["name"] == name)
+
+
+@pytest.mark.django_db
+def test_worse_than_the_incumbent_fails_the_relative_threshold_and_blocks_approval(churn, logged, scientist,
+                                                                                   engineer):
+    req = workflow.promotion_request_create(actor=scientist, model_name=logged.name, version=logged.versions["worse"],
+                                            target_alias="champion", justification="cheaper features")
+    queued = ValidationRun.objects.get(request_id=req.pk)
+    assert queued.status == ValidationStatus.QUEUED and queued.incumbent_version == logged.versions["incumbent"]
+    with pytest.raises(PolicyViolation, match="still queued"):
+        workflow.promotion_request_approve(request_id=req.pk, actor=engineer, override=True, comment="ship it")
+
+    run = validation.validation_run_execute(run_id=queued.pk)
+    assert run.status == ValidationStatus.FAILED
+    relative = check(run, "vs_incumbent:roc_auc")
+    assert not relative["passed"] and "roc_auc threshold" in relative["detail"]  # MLflow's MetricThreshold said so
+    assert run.result["metrics"]["candidate"]["roc_auc"] < run.result["metrics"]["incumbent"]["roc_auc"] - 0.01
+    assert run.result["dataset"]["digest"] and run.result["model"]["signature"]["inputs"]
+    with pytest.raises(PolicyViolation, match=rf"validation #{run.pk} failed: failed checks: .*vs_incumbent:roc_auc"):
+        workflow.promotion_request_approve(request_id=req.pk, actor=engineer, override=True, comment="ship it")
+    req.refresh_from_db()
+    assert any(g["gate"] == "validation:vs_incumbent:roc_auc" and not g["passed"] for g in req.gate_results)
+    events = list(AuditEvent.objects.filter(action__startswith="validation.").values_list("action", flat=True))
+    assert events == ["validation.requested", "validation.finished"]
+    # "Re-run validation" on the request page: queued again, audited with the engineer as actor.
+    client = Client()
+    client.force_login(engineer)
+    response = client.post(reverse("governance:request_validate", args=[req.pk]))
+    assert response.status_code == 302
+    rerun = ValidationRun.objects.filter(request_id=req.pk).first()
+    assert rerun.pk != run.pk and rerun.status == ValidationStatus.QUEUED and rerun.requested_by == engineer.username
+    assert AuditEvent.objects.filter(action="validation.requested", actor_username=engineer.username).count() == 1
+    response = client.post(reverse("governance:request_validate", args=[req.pk]))  # one at a time
+    assert response.status_code == 409 and "already queued" in response.content.decode()
+    # The headline went back to MLflow as version tags.
+    tags = churn_tags(logged, "worse")
+    assert tags["validation_status"] == "failed" and tags["validation.run"] == str(run.pk)
+
+
+def churn_tags(logged, role) -> dict:
+    import mlflow
+
+    from registry_ui.mirror.client import tracking_uri
+
+    return dict(mlflow.MlflowClient(tracking_uri()).get_model_version(logged.name, str(logged.versions[role])).tags)
+
+
+@pytest.mark.django_db
+def test_shifted_predictions_fail_psi_and_unpinned_requirements_fail_deps_pinned(churn, logged):
+    run = execute(churn, logged, "shifted")
+    assert run.status == ValidationStatus.FAILED
+    assert not check(run, "psi")["passed"] and check(run, "psi")["value"] > 0.2
+    assert not check(run, "class_rate")["passed"]
+    assert check(run, "vs_incumbent:roc_auc")["passed"]  # same ranking: only the distribution moved
+    deps = check(run, "deps_pinned")
+    assert not deps["passed"] and "scikit-learn" in deps["detail"] and "pandas>=2.0" in deps["detail"]
+    assert [r for r in run.result["model"]["requirements"] if r["line"] == "scikit-learn"][0]["pinned"] is False
+    hist = run.result["distribution"]["histogram"]
+    assert len(hist["edges"]) == len(hist["candidate"]) + 1 and hist["incumbent"]
+
+
+@pytest.mark.django_db
+def test_slow_model_fails_latency(churn, logged):
+    run = execute(churn, logged, "slow", incumbent=False, thresholds=None, relative=None, class_rate=None)
+    assert run.status == ValidationStatus.FAILED
+    latency = check(run, "latency_p95_ms")
+    assert not latency["passed"] and latency["value"] > 100
+    assert [row["batch_size"] for row in run.result["latency"]] == [1, 8]
+    assert check(run, "deps_pinned")["passed"] and check(run, "signature")["passed"]
+
+
+@pytest.mark.django_db
+def test_hanging_model_is_killed_at_the_limit(churn, logged):
+    run = execute(churn, logged, "hanging", incumbent=False, timeout_seconds=10)
+    assert run.status == ValidationStatus.FAILED
+    assert run.reason.startswith("killed after 10 s: the wall-clock limit")
+    assert churn_tags(logged, "hanging")["validation_status"] == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_mlflow_server, start_worker,
+                                                       scientist, engineer, ops_user):
+    import mlflow
+
+    from registry_ui.mirror.sync import sync_model
+
+    model = mirror_model(mlflow.MlflowClient(use_mlflow_server.url), logged.name)
+    ModelPolicy.objects.create(model=model, validation=spec_for(logged))
+    req = workflow.promotion_request_create(actor=scientist, model_name=logged.name, version=logged.versions["good"],
+                                            target_alias="champion", justification="retrained")
+    run = ValidationRun.objects.get(request_id=req.pk)  # enqueued when the request was committed
+    worker = start_worker(MLFLOW_TRACKING_URI=use_mlflow_server.url)
+    wait_until(lambda: ValidationRun.objects.filter(pk=run.pk, status__in=["passed", "failed"]).exists(),
+               timeout=300, what=f"validation #{run.pk} to finish in the worker\n{worker.output()[-2000:]}")
+    run.refresh_from_db()
+    run.refresh_from_db()
+    assert run.status == ValidationStatus.PASSED, run.reason
+    assert all(c["passed"] for c in run.result["checks"])
+    assert {c["name"] for c in run.result["checks"]} >= {"signature", "input_example", "deps_pinned", "metric:roc_auc",
+                                                         "vs_incumbent:roc_auc", "latency_p95_ms", "psi", "class_rate"}
+    assert run.tags_written["validation_status"] == "passed", run.tags_error
+
+    approved = workflow.promotion_request_approve(request_id=req.pk, actor=engineer, comment="validated")
+    assert approved.state == "approved"
+    frozen = approved.approval_evidence["validation"]
+    assert frozen["status"] == "passed" and frozen["run"] == run.pk and frozen["headline"]["roc_auc"] > 0.55
+    assert {g["gate"] for g in approved.gate_results} >= {"validation", "validation:psi", "validation:deps_pinned"}
+
+    worker.stop()  # what follows needs no worker: a validation queued at deploy stays queued
+    # The sync sees the tags the validation wrote: explained, never drift.
+    sync_model(logged.name, uri=use_mlflow_server.url)
+    tag_events = AuditEvent.objects.filter(action__in=["registry.tag_set", "registry.tag_changed"],
+                                           version=logged.versions["good"])
+    assert tag_events.exists()
+    assert all((e.after or {}).get("explained_by") == f"validation run #{run.pk}" for e in tag_events)
+    assert not AuditEvent.objects.filter(action="registry.drift").exists()
+
+    # The pages show the evidence: checks, latency and histogram figures (drawn by static JS), what it needs.
+    client = Client()
+    client.force_login(engineer)
+    page = client.get(reverse("governance:request_detail", args=[req.pk])).content.decode()
+    assert 'id="validation-checks"' in page and "vs_incumbent:roc_auc" in page
+    figures = re.search(r'<script id="validation-figures" type="application/json">(.*?)</script>', page, re.S)
+    assert set(json.loads(figures.group(1))) == {"latency", "candidate_hist", "incumbent_hist"}
+    assert "<script>" not in page  # CSP: no inline script
+    page = client.get(reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])).content.decode()
+    assert 'id="validation-checks"' in page and 'id="requirements"' in page and "scikit-learn==" in page
+
+    # At deploy the incumbent is another version: the validation no longer matches the evidence, the
+    # request goes back for re-approval and a new validation is queued against the new incumbent.
+    mlflow.MlflowClient(use_mlflow_server.url).set_registered_model_alias(logged.name, "champion",
+                                                                          str(logged.versions["worse"]))
+    with pytest.raises(Conflict):
+        workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="go")
+    req.refresh_from_db()
+    assert req.state == "pending" and any(c["what"] == "validation.spec_digest" for c in req.reapproval["changes"])
+    again = ValidationRun.objects.filter(request_id=req.pk).first()
+    assert again.status == ValidationStatus.QUEUED and again.incumbent_version == logged.versions["worse"]
+    assert again.trigger.startswith(f"deploy of request #{req.pk}")
+    mlflow.MlflowClient(use_mlflow_server.url).set_registered_model_alias(logged.name, "champion",
+                                                                          str(logged.versions["incumbent"]))
+
+
+@pytest.mark.django_db
+def test_what_a_model_needs_fails_soft_when_mlflow_is_down(settings):
+    from governance.validation.display import model_needs
+
+    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens there
+    found = model_needs("churn", 1)
+    assert "could not be read from MLflow" in found["error"]
+
+
+def test_requirements_are_pinned_only_with_double_equals(tmp_path):
+    from registry_ui.mirror.validate_child import _requirements
+
+    (tmp_path / "requirements.txt").write_text("# comment\nmlflow==3.1.0\nscikit-learn>=1.3\npandas\n-r other.txt\n"
+                                               "numpy==2.0.1 ; python_version >= '3.10'\n")
+    (tmp_path / "conda.yaml").write_text("dependencies:\n- python=3.11.7\n- pip<=24\n- pip:\n  - mlflow==3.1.0\n"
+                                         "  - scipy~=1.11\n")
+    found = {(r["file"], r["line"]): r["pinned"] for r in _requirements(str(tmp_path))}
+    assert found == {("requirements.txt", "mlflow==3.1.0"): True, ("requirements.txt", "scikit-learn>=1.3"): False,
+                     ("requirements.txt", "pandas"): False,
+                     ("requirements.txt", "numpy==2.0.1 ; python_version >= '3.10'"): True,
+                     ("conda.yaml", "mlflow==3.1.0"): True, ("conda.yaml", "scipy~=1.11"): False}
