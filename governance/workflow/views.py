@@ -17,6 +17,7 @@ from governance.workflow import services as workflow
 from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
 from governance.workflow.models import RequestState
 from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.review import review
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
 
@@ -63,16 +64,18 @@ def request_list(request: HttpRequest) -> HttpResponse:
                                                             "model": model})
 
 
-def _detail_context(request: HttpRequest, req, form=None) -> dict:
-    evidence = req.approval_evidence or req.evidence or {}
-    candidate = evidence.get("candidate") or {}
-    incumbent = evidence.get("incumbent") or {}
-    keys = sorted(set(candidate.get("metrics", {})) | set(incumbent.get("metrics", {})))
-    metric_rows = [(k, candidate.get("metrics", {}).get(k), incumbent.get("metrics", {}).get(k)) for k in keys]
-    return {"req": req, "actions": request_actions(request.user, req), "form": form or TransitionForm(),
-            "history": workflow.request_history(req), "approvals": list(req.approvals.all()),
-            "evidence": evidence, "candidate": candidate, "incumbent": incumbent, "metric_rows": metric_rows,
-            "frozen_at_request": req.evidence}
+def _detail_context(request: HttpRequest, req, form=None, open_action: str = "") -> dict:
+    """The review page: the request, its evidence read as a decision (review.py), the actions offered.
+    `open_action`: the dialog to show open again after a refused submit (with what was typed)."""
+    r = review(request.user, req, workflow.request_history(req))
+    for offer in r.offers:  # one form per dialog, ids suffixed so the labels stay unique on the page
+        kept = form if form is not None and offer.name == open_action else None
+        offer.form = kept or TransitionForm(auto_id=f"id_%s_{offer.name}", action=offer.name)
+        if kept is not None:
+            kept.auto_id = f"id_%s_{offer.name}"
+    return {"req": req, "r": r, "form": form or TransitionForm(), "open_action": open_action,
+            "approvals": list(req.approvals.all()), "evidence": r.evidence, "candidate": r.candidate,
+            "incumbent": r.incumbent, "actions": [o.name for o in r.offers if o.allowed]}
 
 
 @login_required
@@ -104,7 +107,8 @@ def request_transition(request: HttpRequest, pk: int, action: str) -> HttpRespon
             req = workflow.get_request_for(request.user, pk)
         except NotFound as exc:
             raise Http404(detail(exc)) from exc
-        return render(request, "governance/request_detail.html", _detail_context(request, req, form), status=400)
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form, action),
+                      status=400)
     try:
         req = TRANSITIONS[action](request_id=pk, actor=request.user, source_ip=client_ip(request),
                                   **form.service_kwargs())
@@ -112,7 +116,7 @@ def request_transition(request: HttpRequest, pk: int, action: str) -> HttpRespon
         _raise_http(exc)
         messages.error(request, detail(exc))
         req = workflow.get_request_for(request.user, pk)
-        return render(request, "governance/request_detail.html", _detail_context(request, req, form),
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form, action),
                       status=http_status(exc))
     messages.success(request, DONE[action])
     return redirect("governance:request_detail", pk=req.pk)

@@ -4,7 +4,8 @@ filters for the tables."""
 from django import template
 from django.utils import timezone
 
-from registry_ui.pages import selectors
+from registry_ui.pages import formatting, selectors
+from registry_ui.pages.markdown import render_markdown_excerpt
 
 register = template.Library()
 
@@ -31,3 +32,32 @@ def get_item(mapping, key):
         return mapping.get(key, "")
     except AttributeError:
         return ""
+
+
+@register.filter
+def when(value):
+    """The one date format of the console: absolute, relative, ISO in the tooltip (see formatting.py)."""
+    return formatting.when_html(value)
+
+
+@register.filter
+def when_abs(value):
+    """The same <time> without the relative part (reports, printed pages)."""
+    return formatting.when_html(value, relative_time=False)
+
+
+@register.filter
+def num(value):
+    """A number to 4 significant figures, the full value on hover."""
+    return formatting.number_html(value)
+
+
+@register.filter
+def sig4(value) -> str:
+    return formatting.sig4(value)
+
+
+@register.filter
+def markdown_excerpt(text):
+    """A description's start, markdown rendered and sanitised (inline tags only)."""
+    return render_markdown_excerpt(text or "")
