@@ -9,13 +9,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
 from governance.workflow import services as workflow
-from governance.workflow.forms import RequestForm, RequestListForm, RollbackForm, TransitionForm
+from governance.workflow.forms import NEW_ALIAS, RequestForm, RequestListForm, RollbackForm, TransitionForm
 from governance.workflow.models import RequestState
+from governance.workflow.pickers import request_pickers
 from governance.workflow.policies import STAGE_TARGETS, request_actions
 from governance.workflow.review import review
 from registry_ui.client_ip import client_ip
@@ -126,11 +128,27 @@ def _visible_model(user, name: str):
     return visible_models(user, RegisteredModel.objects.all()).filter(name=name).first()
 
 
+def _target_choice(data) -> str:
+    """The target picker's value for what was posted (a client may post target_kind + stage/alias)."""
+    if data.get("target_choice"):
+        return data["target_choice"]
+    if data.get("target_kind") == "stage":
+        return f"stage:{data.get('target_stage', '')}" if data.get("target_stage") else ""
+    return NEW_ALIAS if data.get("target_kind") == "alias" else ""
+
+
+def _pickers(request: HttpRequest, data) -> dict:
+    return {"pickers": request_pickers(request.user, model_name=(data.get("model") or "").strip(),
+                                       version=data.get("version"), target_choice=_target_choice(data),
+                                       target_alias=data.get("target_alias") or "")}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RequestForm(request.POST)
+        context = {"form": form, **_pickers(request, request.POST)}
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -141,19 +159,31 @@ def request_create(request: HttpRequest) -> HttpResponse:
             except KNOWN_ERRORS as exc:
                 _raise_http(exc)
                 messages.error(request, detail(exc))
-                return render(request, "governance/request_form.html", {"form": form}, status=http_status(exc))
+                return render(request, "governance/request_form.html", context, status=http_status(exc))
             messages.success(request, f"Request #{req.pk} created.")
             return redirect("governance:request_detail", pk=req.pk)
-        return render(request, "governance/request_form.html", {"form": form}, status=400)
+        return render(request, "governance/request_form.html", context, status=400)
+    if request.htmx:
+        # The pickers and the gates preview for what is chosen so far; an unknown model is said there.
+        form = RequestForm(initial=request.GET.dict())
+        response = render(request, "governance/_request_pickers.html", {"form": form, **_pickers(request, request.GET)})
+        patch_vary_headers(response, ["HX-Request"])
+        return response
     name = request.GET.get("model", "")
     model = _visible_model(request.user, name) if name else None
     if name and model is None:
         raise Http404("No such registered model.")
     if model is not None and not can(request.user, "request", model):
         raise PermissionDenied("You may not request promotions for this model.")
-    form = RequestForm(initial={"model": name, "version": request.GET.get("version", ""),
-                                "target_kind": "alias", "target_alias": "champion"})
-    return render(request, "governance/request_form.html", {"form": form, "model": model})
+    target = request.GET.get("target", "")
+    if not target and model is not None and model.aliases.filter(alias="champion").exists():
+        target = "alias:champion"
+    initial = {"model": name, "version": request.GET.get("version", ""), "target_choice": target}
+    form = RequestForm(initial=initial)
+    response = render(request, "governance/request_form.html", {"form": form, "model": model,
+                                                               **_pickers(request, initial)})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required
