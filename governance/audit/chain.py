@@ -83,6 +83,7 @@ ACTIONS = frozenset(
         "user.logout",
         "report.exported",
         "audit.checkpoint",
+        "audit.verified",
     }
 )
 

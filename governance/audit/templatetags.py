@@ -4,6 +4,8 @@ import json
 
 from django import template
 
+from governance.audit.reading import event_sentence
+
 register = template.Library()
 
 
@@ -30,3 +32,9 @@ def state_class(action: str) -> str:
     """'state-deployed' for deploy.succeeded, ...; '' for actions that are not a state."""
     state = ACTION_STATES.get(action or "")
     return f"state-{state}" if state else ""
+
+
+@register.filter
+def sentence(event) -> str:
+    """The event as a sentence a person reads ("alice requested v3 → @champion (request #7)")."""
+    return event_sentence(event)
