@@ -1,8 +1,8 @@
 """An auditor searches the trail in a real Chromium and opens a model's printable report."""
 
 import pytest
-from playwright.sync_api import expect
 from django.db import transaction
+from playwright.sync_api import expect
 
 from governance import audit
 from registry_ui.mirror.models import ModelVersion, RegisteredModel
