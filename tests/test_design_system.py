@@ -114,3 +114,17 @@ def test_timeline_reads_as_sentences():
     lines = [e["text"] for e in timeline(_Req(), history, {"version": 5})]
     assert lines == ["ana requested v7 → @champion (replacing v5)", "bob approved (1 of 2 approvals)",
                      "ops deployed v7 to @champion (replacing v5)"]
+
+
+@pytest.mark.django_db
+def test_admin_shows_recorded_json_indented_and_null_as_a_dash(client, admin_user):
+    with transaction.atomic():
+        event = audit.record(actor_name="system:sync", action="registry.drift", model="fraud", version=1,
+                             before=None, after={"stage": "Production", "aliases": ["champion"]})
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:governance_auditevent_change", args=[event.pk])).content.decode()
+    assert '<pre class="json">{\n  &quot;aliases&quot;: [\n    &quot;champion&quot;\n  ],' in page
+    assert '<div class="readonly">null</div>' not in page  # before: nothing recorded, shown as a dash
+    assert "Model Governance Console: administration" in page
+    home = client.get(reverse("admin:index")).content.decode()
+    assert 'id="governance-links"' in home and f'href="{reverse("audit:search")}"' in home

@@ -1,8 +1,12 @@
 """Template helpers of the registry pages: the sync-status banner shown on every page, and small
 filters for the tables."""
 
+import html
+import json
+
 from django import template
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from registry_ui.pages import formatting, selectors
 from registry_ui.pages.markdown import render_markdown_excerpt
@@ -61,3 +65,19 @@ def sig4(value) -> str:
 def markdown_excerpt(text):
     """A description's start, markdown rendered and sanitised (inline tags only)."""
     return render_markdown_excerpt(text or "")
+
+
+@register.filter
+def pretty_json(contents):
+    """A read-only admin field that holds JSON, indented (and "null" as an em dash); other values as they are."""
+    text = html.unescape(str(contents))
+    if text == "null":
+        return mark_safe('<span class="muted">—</span>')  # noqa: S308 - constant
+    if text[:1] not in ("{", "["):
+        return contents
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return contents
+    pretty = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return mark_safe(f'<pre class="json">{html.escape(pretty)}</pre>')  # noqa: S308 - escaped
