@@ -13,3 +13,9 @@ from registry_ui.settings import *  # noqa: F403
 # What the project runs with (it does not set PASSWORD_HASHERS, so Django's defaults).
 PROJECT_PASSWORD_HASHERS = list(global_settings.PASSWORD_HASHERS)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files straight from static/ (finders), never from a STATIC_ROOT a `make demo` in this
+# checkout collected: its manifest would give hashed names the test server's finders do not know.
+STATIC_ROOT = VAR_DIR / "test-static"  # noqa: F405 - from the project's settings
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
