@@ -11,6 +11,10 @@ from tests.conftest import browser_login
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.mlflow]
 
 
+def PICKERS(response) -> bool:
+    return "/governance/requests/new/?" in response.url
+
+
 def switch_user(page, live_server, username):
     page.context.clear_cookies()
     browser_login(page, live_server, username)
@@ -22,20 +26,25 @@ def test_request_approve_deploy_in_the_browser(page, live_server, promo, scienti
     model = page.get_by_label("Registered model")
     assert promo.name in page.locator("#model-options option").evaluate_all("os => os.map(o => o.value)")
     model.fill(promo.name)
-    model.dispatch_event("change")  # what picking from the type-ahead list does
+    with page.expect_response(PICKERS):  # each choice re-renders the pickers below it
+        model.dispatch_event("change")  # what picking from the type-ahead list does
     version = page.get_by_label("Version")
     expect(version.locator("option")).to_have_count(4)  # "choose" + v3, v2, v1 with stage, aliases, metrics
     expect(version.locator("option[value='1']")).to_have_text(re.compile(r"v1 · Production · @champion · accuracy 0.8"))
-    version.select_option("2")
-    target = page.get_by_label("Target")
-    target.select_option("new")
-    page.get_by_label("New alias name").fill("latest")  # reserved: refused, and nothing typed is lost
+    with page.expect_response(PICKERS):
+        version.select_option("2")
+    with page.expect_response(PICKERS):
+        page.get_by_label("Target", exact=True).select_option("new")
+    # Reserved: refused, and nothing typed is lost. The field is kept as typed while the pickers
+    # around it re-render (hx-preserve).
+    page.get_by_label("New alias name").fill("latest")
     page.get_by_label("Justification").fill("v2 beats v1 on accuracy (0.90 vs 0.80)")
     page.get_by_role("button", name="Submit request").click()
     expect(page.locator("#id_target_alias_error")).to_contain_text("not a valid alias")
     expect(page.get_by_label("Justification")).to_have_value("v2 beats v1 on accuracy (0.90 vs 0.80)")
     expect(page.get_by_label("Version")).to_have_value("2")
-    page.get_by_label("Target").select_option("alias:champion")
+    with page.expect_response(PICKERS):
+        page.get_by_label("Target", exact=True).select_option("alias:champion")
     expect(page.locator("#gate-preview")).to_contain_text("tag:validation_status")
     expect(page.get_by_label("New alias name")).to_have_count(0)  # only for a new alias
     screenshot("workflow-0-request-form")

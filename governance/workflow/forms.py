@@ -51,7 +51,7 @@ class RequestForm(forms.Form):
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias", required=False)
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
     # strip=False: "champion " is refused with a message, not quietly trimmed into a protected name.
-    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, initial="champion", strip=False)
+    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, strip=False)
     archive_existing = forms.BooleanField(required=False, label="Archive the versions now in that stage")
     justification = _justification()
 
