@@ -25,6 +25,13 @@ User = get_user_model()
 admin.site.unregister(User)
 admin.site.unregister(Group)
 
+# Branded, and its home page points to the governance pages (templates/admin/console_index.html).
+admin.site.site_header = "Model Governance Console: administration"
+admin.site.site_title = "Model Governance Console"
+admin.site.index_title = "Users, role groups, per-model grants and policies"
+admin.site.site_url = "/"
+admin.site.index_template = "admin/console_index.html"
+
 
 def _field(form, name):
     """A many-to-many field's submitted value, or None when this form does not offer it."""

@@ -4,7 +4,8 @@ governance: the providers are named in settings by dotted path and loaded once, 
 - REGISTRY_VISIBILITY: visible_models(user, queryset) -> queryset, the registered models this user may
   see. Required: without it nobody would know what a user may see, so start-up stops.
 - REGISTRY_PANEL_PROVIDERS: panels(kind, request, obj) -> [(template_name, context), ...] for a page.
-  `kind` is "model" (obj: RegisteredModel) or "version" (obj: ModelVersion).
+  `kind` is "model" (obj: RegisteredModel), "model_banner" (the same, shown above the page's content:
+  alerts such as drift) or "version" (obj: ModelVersion); a provider returns [] for a kind it ignores.
 - REGISTRY_CATALOGUE_ANNOTATOR: catalogue_annotations(user, models) -> {model_id: {...}} for a page.
 - REGISTRY_SYNC_REPORT_HANDLERS: called inside each sync transaction with what it wrote (drift).
 - REGISTRY_RUNS_TO_REFRESH: runs_to_refresh(model_names) -> run ids behind versions of these models that

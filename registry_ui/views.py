@@ -1,5 +1,8 @@
 """Project-level pages: home and error pages. Registry pages live beside the mirror code."""
 
+from functools import cache
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -22,6 +25,19 @@ def _api_error(status: int) -> JsonResponse:
     API's one error shape."""
     detail, code = _API_ERRORS[status]
     return JsonResponse({"detail": detail, "code": code, "fields": {}}, status=status)
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return (settings.BASE_DIR / "static" / "favicon.ico").read_bytes()
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and bookmarks ask for whatever the page links (pages link the SVG)."""
+    response = HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def error_403(request: HttpRequest, exception=None) -> HttpResponse:

@@ -25,3 +25,9 @@ OIDC_OP_USER_ENDPOINT = "http://127.0.0.1:9/o/userinfo/"
 OIDC_OP_JWKS_ENDPOINT = "http://127.0.0.1:9/o/.well-known/jwks.json"
 OIDC_GROUP_ROLE_MAP = {"idp-approvers": "ml_engineer", "idp-scientists": "data_scientist"}
 AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "governance.sso.RoleMappingOIDCBackend"]  # noqa: F405
+
+# Static files straight from static/ (finders), never from a STATIC_ROOT a `make demo` in this
+# checkout collected: its manifest would give hashed names the test server's finders do not know.
+STATIC_ROOT = VAR_DIR / "test-static"  # noqa: F405 - from the project's settings
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True

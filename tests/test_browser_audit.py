@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import transaction
+from playwright.sync_api import expect
 
 from governance import audit
 from registry_ui.mirror.models import ModelVersion, RegisteredModel
@@ -19,6 +20,8 @@ def test_auditor_searches_the_trail_and_opens_a_report(page, live_server, screen
                      after={"evidence": {"auc": 0.94}}, comment="Promote after holdout review")
         audit.record(actor_name="bob", action="request.approved", model="fraud-detector", version=3, request=11,
                      comment="approved")
+        audit.record(actor_name="carol", action="deploy.succeeded", model="fraud-detector", version=3, request=11,
+                     before={"alias": "champion", "version": 2}, after={"alias": "champion", "version": 3})
         audit.record(actor_name="system:sync", action="registry.drift", model="fraud-detector", version=2,
                      before={"stage": "Staging"}, after={"stage": "Archived"}, comment="changed in MLflow")
         audit.record(actor_name="alice", action="registry.synced", model="other-model", comment="unrelated")
@@ -32,6 +35,10 @@ def test_auditor_searches_the_trail_and_opens_a_report(page, live_server, screen
     assert rows.count() == 1
     assert "Promote after holdout review" in rows.first.inner_text()
     screenshot("audit-search")
+    page.get_by_label("Text").fill("champion")  # a word only in the recorded details of the deploy
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("deploy.succeeded")
     rows.first.get_by_role("link", name="fraud-detector").click()
     page.wait_for_load_state("domcontentloaded")
     assert page.get_by_role("heading", level=1).inner_text() == "Audit report: fraud-detector"
@@ -39,10 +46,23 @@ def test_auditor_searches_the_trail_and_opens_a_report(page, live_server, screen
     assert "Request #11" in report.inner_text()
     assert "changed in MLflow" in report.inner_text()
     assert report.get_by_test_id("head-hash").inner_text() == audit.chain_head()[1]
-    # Read-only: the report has no form that posts anything (only the header's sign-out does).
-    assert page.locator("main form[method='post']").count() == 0
+    summary = report.locator("#report-summary")
+    expect(summary).to_contain_text("1 request")
+    expect(summary).to_contain_text("1 deploy")
+    expect(summary).to_contain_text("1 drift")
+    expect(report.locator("#report-people")).to_contain_text("Deployed by carol")
+    events = report.locator("table.report-events")
+    expect(events).to_contain_text("carol deployed v3 (request #11): alias champion → champion; version 2 → 3")
+    assert events.locator("details").first.get_attribute("open") is None  # the detail is folded away
+    # The one thing an auditor may do here: verify the chain (and that check is itself recorded).
+    expect(report.locator("#chain-status")).to_contain_text("never verified")
+    report.get_by_role("button", name="Verify chain now").click()
+    expect(page.locator(".messages")).to_contain_text("Audit chain intact: 6 events verified")
+    expect(page.get_by_role("article", name="Audit report").locator("#chain-status")).to_contain_text("intact")
+    assert audit.chain_head()[0] == 7  # 5 recorded here, the sign-in, and the audit.verified
     page.emulate_media(media="print")
     assert not page.get_by_role("link", name="CSV").is_visible()
+    assert not page.get_by_role("button", name="Verify chain now").is_visible()
     page.emulate_media(media="screen")
     screenshot("audit-report")
     assert not [e for e in errors if "Content Security Policy" in e]

@@ -197,7 +197,7 @@ def test_a_deleted_run_fails_the_lineage_gate_and_shows_in_the_evidence(auc_mode
     client.force_login(scientist)
     page = client.get(reverse("governance:request_detail", args=[req.pk])).content.decode()
     assert '<td id="candidate-run-state"><strong class="error">deleted</strong>' in page
-    assert "FAILED: lineage" in page
+    assert 'FAILED</span><span class="visually-hidden">: lineage' in page
 
 
 def test_mlflow_stopped_refuses_request_approve_and_deploy_and_changes_nothing(private_mlflow_server, settings,

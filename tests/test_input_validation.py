@@ -87,7 +87,7 @@ def test_page_transition_refuses_an_overlong_comment_and_keeps_it(client, pendin
     assert response.status_code == 400
     body = page_text(response)
     assert PAGE_TOO_LONG in body
-    assert 'id="id_comment_error"' in response.content.decode()  # next to the field, named by aria-describedby
+    assert f'id="id_comment_{action}_error"' in response.content.decode()  # next to the field (aria-describedby)
     assert f">\n{comment}</textarea>" in body  # what was typed is still there
     unchanged.check()
 
@@ -99,7 +99,7 @@ def test_page_transition_refuses_control_characters(client, pending, engineer, c
     unchanged = Unchanged()
     response = client.post(reverse("governance:request_approve", args=[pending.pk]), {"comment": comment})
     assert response.status_code == 400
-    assert "characters" in page_text(response) and 'id="id_comment_error"' in response.content.decode()
+    assert "characters" in page_text(response) and 'id="id_comment_approve_error"' in response.content.decode()
     unchanged.check()
 
 
@@ -110,7 +110,9 @@ def test_page_reject_without_a_reason_says_so_next_to_the_comment(client, pendin
     response = client.post(reverse("governance:request_reject", args=[pending.pk]), {"comment": "   "})
     assert response.status_code == 400
     assert "Rejecting needs a comment that says why." in page_text(response)
-    assert 'id="id_comment_error"' in response.content.decode()
+    body = response.content.decode()
+    assert 'id="id_comment_reject_error"' in body
+    assert 'id="dialog-reject"' in body and "data-open-modal" in body  # the reject dialog comes back open
     unchanged.check()
 
 

@@ -236,7 +236,7 @@ def test_model_page_rows_escape_mlflow_text_and_link_like_reverse(client, mirror
     assert table.count("<tr>") == 3 and "no run" in table  # header row + 2 versions; v2 has no run
     row1 = table.split('id="cmp-1"')[1].split("</tr>")[0]
     assert 'stage-staging">Staging<' in row1 and '<td class="num">0.5</td>' in row1
-    assert f'<time datetime="{m.versions.get(version=1).created_at.isoformat()}">' in row1
+    assert f'<time datetime="{m.versions.get(version=1).created_at.isoformat()}" title=' in row1
 
 
 @pytest.mark.django_db

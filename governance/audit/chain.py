@@ -107,6 +107,7 @@ ACTIONS = frozenset(
         # the secret.
         "token.issued",
         "token.revoked",
+        "audit.verified",
     }
 )
 

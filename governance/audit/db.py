@@ -8,8 +8,10 @@ Nothing here is called by the running application.
 TABLE = "governance_auditevent"
 FTS_TABLE = "governance_auditevent_fts"
 # The one text expression PostgreSQL full-text search indexes and queries (they must match exactly).
+# The recorded before/after JSON is in it too, so a search for an alias, a tag or a stage finds the
+# events whose details name it (the keys and values are words to the 'simple' parser).
 PG_TSVECTOR = ("to_tsvector('simple'::regconfig, actor_username || ' ' || action || ' ' || model_name || ' ' "
-               "|| comment)")
+               "|| comment || ' ' || coalesce(\"before\"::text, '') || ' ' || coalesce(\"after\"::text, ''))")
 
 SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
@@ -41,12 +43,14 @@ PG_DROP_TRIGGERS = [
 # AFTER INSERT trigger. The audit table never sees UPDATE or DELETE, so insert is the only trigger
 # the index needs (and the append-only triggers cannot collide with it).
 SQLITE_SEARCH = [
+    # "before" and "after" (the recorded details, JSON text) are indexed too: see PG_TSVECTOR.
     f"""CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(
-        actor_username, action, model_name, comment,
+        actor_username, action, model_name, comment, "before", "after",
         content='{TABLE}', content_rowid='id', prefix='2 3')""",
     f"""CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON {TABLE} BEGIN
-        INSERT INTO {FTS_TABLE}(rowid, actor_username, action, model_name, comment)
-        VALUES (new.id, new.actor_username, new.action, new.model_name, new.comment); END""",  # noqa: S608
+        INSERT INTO {FTS_TABLE}(rowid, actor_username, action, model_name, comment, "before", "after")
+        VALUES (new.id, new.actor_username, new.action, new.model_name, new.comment, new."before",
+                new."after"); END""",  # noqa: S608
     f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('rebuild')",
 ]
 SQLITE_DROP_SEARCH = [f"DROP TRIGGER IF EXISTS {FTS_TABLE}_ai", f"DROP TABLE IF EXISTS {FTS_TABLE}"]

@@ -1,7 +1,11 @@
 """Audit-trail panels on the registry pages: the stage/alias timeline of a model (deployments,
 drift) from the audit events."""
 
+from datetime import timedelta
+from urllib.parse import urlencode
+
 from django.urls import reverse
+from django.utils import timezone
 
 from governance.access import can, request_checker
 from governance.audit.models import AuditEvent
@@ -21,9 +25,29 @@ def _change(event) -> str:
     return "; ".join(parts)
 
 
-def timeline_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
-    if kind != "model" or not can(request.user, "view", obj, checker=request_checker(request)):
+DRIFT_BANNER_DAYS = 30
+
+
+def drift_banner(request, model) -> list[tuple[str, dict]]:
+    """The model page's top banner: MLflow changes no governed deploy explains (drift), recorded in the
+    last DRIFT_BANNER_DAYS days, newest first, with a link to those events in the trail."""
+    since = timezone.now() - timedelta(days=DRIFT_BANNER_DAYS)
+    drift = AuditEvent.objects.filter(model_name=model.name, action="registry.drift", timestamp__gte=since)
+    count = drift.count()
+    if not count:
         return []
+    latest = drift.order_by("-seq").only("timestamp", "version", "actor_username", "before", "after").first()
+    return [("audit/_drift_banner.html", {
+        "count": count, "days": DRIFT_BANNER_DAYS, "latest": latest, "change": _change(latest),
+        "trail_url": reverse("audit:search") + "?" + urlencode({"action": "registry.drift", "model": model.name}),
+    })]
+
+
+def timeline_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
+    if kind not in ("model", "model_banner") or not can(request.user, "view", obj, checker=request_checker(request)):
+        return []
+    if kind == "model_banner":
+        return drift_banner(request, obj)
     events = list(
         AuditEvent.objects.filter(model_name=obj.name, action__in=TIMELINE_ACTIONS)
         .order_by("-seq")

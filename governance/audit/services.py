@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from governance import audit
@@ -30,6 +31,24 @@ def audit_verify(*, source: str, checkpoint: bool = False):
         checkpoint_file=cp.file if cp else "", source=source,
     )
     return result, cp
+
+
+def audit_verify_requested(*, actor, source_ip: str | None = None):
+    """An auditor's "Verify chain" from the pages: walk the chain now, store the result, and record
+    who asked and what it found as an event (appended after the walk, so it is not part of what was
+    checked). Auditors and staff only."""
+    from governance.audit.search import sees_everything
+
+    if not sees_everything(actor):
+        raise PermissionDenied("Only auditors and staff may verify the audit trail.")
+    result, _ = audit_verify(source="page")
+    with transaction.atomic():
+        audit.record(actor=actor, action="audit.verified", source_ip=source_ip,
+                     after={"ok": result.ok, "count": result.count, "head_seq": result.head_seq,
+                            "head_hash": result.head_hash or "", "broken_seq": result.broken_seq,
+                            "reason": result.reason, "checkpoints_checked": result.checkpoints_checked},
+                     comment="chain intact" if result.ok else f"chain BROKEN at seq {result.broken_seq}")
+    return result
 
 
 def audit_export_record(*, actor, fmt: str, filters: dict, upto_seq: int, source_ip: str | None,

@@ -7,9 +7,21 @@ policy change made here is recorded with before and after like one made by any o
 Requests and the outbox are read-only here: their state changes only through governance.workflow.
 """
 
+import json
+
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdmin
+from django.db import models
+from guardian.admin import (
+    AdminGroupObjectPermissionsForm,
+    AdminUserObjectPermissionsForm,
+    GroupManage,
+    GuardedModelAdmin,
+    UserManage,
+)
 
 from governance.audit.admin import ReadOnlyAdmin
 from governance.grants import object_permissions_set
@@ -17,6 +29,8 @@ from governance.workflow.models import Approval, Deployment, ModelPolicy, Promot
 from governance.workflow.policy_changes import POLICY_FIELDS, model_policy_delete, model_policy_set
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
+
+User = get_user_model()
 
 
 def _audited(base, request, kind):
@@ -30,11 +44,42 @@ def _audited(base, request, kind):
     return AuditedForm
 
 
+class UserPicker(UserManage):
+    """Guardian asks for a username typed by hand: pick from the active users instead."""
+
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"),
+                                  to_field_name="username", label="User", empty_label="Choose a user")
+
+    def clean_user(self):
+        return self.cleaned_data["user"]
+
+
+class GroupPicker(GroupManage):
+    """The group from a list (the role groups and the teams) instead of a typed name."""
+
+    group = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), to_field_name="name", label="Group",
+                                   empty_label="Choose a group")
+
+    def clean_group(self):
+        return self.cleaned_data["group"]
+
+
+class PrettyJSONField(forms.JSONField):
+    """Policy JSON (required tags, thresholds) shown indented in its textarea, not on one line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, cls=self.encoder)
+
+
 class ModelPolicyInline(admin.StackedInline):
     model = ModelPolicy
     can_delete = True
     extra = 0
     max_num = 1
+    formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField, "widget": forms.Textarea(
+        attrs={"rows": 4, "cols": 60})}}
 
 
 @admin.register(RegisteredModel)
@@ -58,6 +103,12 @@ class RegisteredModelAdmin(GuardedModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_obj_perms_user_select_form(self, request):
+        return UserPicker
+
+    def get_obj_perms_group_select_form(self, request):
+        return GroupPicker
 
     def get_obj_perms_manage_user_form(self, request):
         return _audited(AdminUserObjectPermissionsForm, request, "user")

@@ -38,14 +38,21 @@ def _justification() -> MultiLineField:
     return MultiLineField(max_length=TEXT_MAX_LENGTH, error_messages={"required": "A justification is required."})
 
 
+NEW_ALIAS = "new"
+
+
 class RequestForm(forms.Form):
+    """The request page's pickers post `target_choice` ("stage:Production", "alias:champion" or "new" with
+    the name in target_alias); a client may post target_kind + target_stage/target_alias instead."""
+
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
     version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
     operation = forms.ChoiceField(choices=Operation.choices, initial=Operation.MOVE, required=False)
-    target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias")
+    target_choice = forms.CharField(max_length=ROLLBACK_TARGET_MAX_LENGTH, required=False)
+    target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias", required=False)
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
     # strip=False: "champion " is refused with a message, not quietly trimmed into a protected name.
-    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, initial="champion", strip=False)
+    target_alias = SingleLineField(max_length=ALIAS_MAX_LENGTH, required=False, strip=False)
     archive_existing = forms.BooleanField(required=False, label="Archive the versions now in that stage")
     justification = _justification()
 
@@ -56,7 +63,20 @@ class RequestForm(forms.Form):
             return data  # a deletion names only the version
         if data["operation"] == Operation.REMOVE_ALIAS:
             data["target_kind"] = "alias"
+        choice = data.get("target_choice") or ""
+        if choice == NEW_ALIAS:
+            data["target_kind"] = "alias"
+        elif choice:
+            kind, sep, name = choice.partition(":")
+            if not sep or kind not in ("stage", "alias") or (kind == "stage" and name not in STAGE_TARGETS):
+                self.add_error("target_choice", "Choose a stage or an alias from the list.")
+                return data
+            data["target_kind"] = kind
+            data["target_stage" if kind == "stage" else "target_alias"] = name
+            self.errors.pop("target_alias" if kind == "alias" else "target_stage", None)
         kind = data.get("target_kind")
+        if not kind and "target_choice" not in self.errors:
+            self.add_error("target_choice", "Choose the target: a stage or an alias.")
         if kind == "stage" and not data.get("target_stage") and "target_stage" not in self.errors:
             self.add_error("target_stage", "Choose the stage to promote to.")
         if kind == "alias" and "target_alias" not in self.errors:

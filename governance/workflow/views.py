@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.access import can, visible_models
@@ -19,6 +20,7 @@ from governance.validation import display as validation_display
 from governance.validation import selectors as validation_selectors
 from governance.workflow import services as workflow
 from governance.workflow.forms import (
+    NEW_ALIAS,
     BreakGlassForm,
     RecertifyForm,
     RequestForm,
@@ -30,8 +32,10 @@ from governance.workflow.forms import (
 )
 from governance.workflow.inbox import awaiting_my_action
 from governance.workflow.models import RequestState
-from governance.workflow.policies import STAGE_TARGETS, request_actions
+from governance.workflow.pickers import request_pickers
+from governance.workflow.policies import STAGE_TARGETS
 from governance.workflow.recertification import recertification_confirm, recertification_queue
+from governance.workflow.review import review
 from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
@@ -74,19 +78,23 @@ def request_list(request: HttpRequest) -> HttpResponse:
                                                             "model": model})
 
 
-def _detail_context(request: HttpRequest, req, form=None) -> dict:
-    evidence = req.approval_evidence or req.evidence or {}
-    candidate = evidence.get("candidate") or {}
-    incumbent = evidence.get("incumbent") or {}
-    keys = sorted(set(candidate.get("metrics", {})) | set(incumbent.get("metrics", {})))
-    metric_rows = [(k, candidate.get("metrics", {}).get(k), incumbent.get("metrics", {}).get(k)) for k in keys]
+def _detail_context(request: HttpRequest, req, form=None, open_action: str = "") -> dict:
+    """The review page: the request, its evidence read as a decision (review.py), the actions offered,
+    the validation the policy requires. `open_action`: the dialog to show open again after a refused
+    submit (with what was typed)."""
+    r = review(request.user, req, workflow.request_history(req))
+    for offer in r.offers:  # one form per dialog, ids suffixed so the labels stay unique on the page
+        kept = form if form is not None and offer.name == open_action else None
+        offer.form = kept or TransitionForm(auto_id=f"id_%s_{offer.name}", action=offer.name)
+        if kept is not None:
+            kept.auto_id = f"id_%s_{offer.name}"
     validation = validation_display.run_context(validation_selectors.run_for_request(request_id=req.pk,
-                                                                                  evidence=evidence))
-    may_validate = ("validation" in evidence and req.is_open and req.state != RequestState.DEPLOYING
+                                                                                  evidence=r.evidence))
+    may_validate = ("validation" in r.evidence and req.is_open and req.state != RequestState.DEPLOYING
                     and (can(request.user, "request", req.model) or can(request.user, "approve", req.model)))
-    return {"req": req, "actions": request_actions(request.user, req), "form": form or TransitionForm(),
-            "history": workflow.request_history(req), "approvals": list(req.approvals.all()),
-            "evidence": evidence, "candidate": candidate, "incumbent": incumbent, "metric_rows": metric_rows,
+    return {"req": req, "r": r, "form": form or TransitionForm(), "open_action": open_action,
+            "approvals": list(req.approvals.all()), "evidence": r.evidence, "candidate": r.candidate,
+            "incumbent": r.incumbent, "actions": [o.name for o in r.offers if o.allowed],
             "frozen_at_request": req.evidence, "validation": validation, "may_validate": may_validate}
 
 
@@ -121,7 +129,8 @@ def request_transition(request: HttpRequest, pk: int, action: str) -> HttpRespon
             req = workflow.get_request_for(request.user, pk)
         except NotFound as exc:
             raise Http404(detail(exc)) from exc
-        return render(request, "governance/request_detail.html", _detail_context(request, req, form), status=400)
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form, action),
+                      status=400)
     try:
         req = TRANSITIONS[action](request_id=pk, actor=request.user, source_ip=client_ip(request),
                                   **form.service_kwargs())
@@ -129,7 +138,7 @@ def request_transition(request: HttpRequest, pk: int, action: str) -> HttpRespon
         _raise_http(exc)
         messages.error(request, detail(exc))
         req = workflow.get_request_for(request.user, pk)
-        return render(request, "governance/request_detail.html", _detail_context(request, req, form),
+        return render(request, "governance/request_detail.html", _detail_context(request, req, form, action),
                       status=http_status(exc))
     messages.success(request, DONE[action])
     return redirect("governance:request_detail", pk=req.pk)
@@ -139,11 +148,27 @@ def _visible_model(user, name: str):
     return visible_models(user, RegisteredModel.objects.all()).filter(name=name).first()
 
 
+def _target_choice(data) -> str:
+    """The target picker's value for what was posted (a client may post target_kind + stage/alias)."""
+    if data.get("target_choice"):
+        return data["target_choice"]
+    if data.get("target_kind") == "stage":
+        return f"stage:{data.get('target_stage', '')}" if data.get("target_stage") else ""
+    return NEW_ALIAS if data.get("target_kind") == "alias" else ""
+
+
+def _pickers(request: HttpRequest, data) -> dict:
+    return {"pickers": request_pickers(request.user, model_name=(data.get("model") or "").strip(),
+                                       version=data.get("version"), target_choice=_target_choice(data),
+                                       target_alias=data.get("target_alias") or "")}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RequestForm(request.POST)
+        context = {"form": form, **_pickers(request, request.POST)}
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -154,19 +179,31 @@ def request_create(request: HttpRequest) -> HttpResponse:
             except KNOWN_ERRORS as exc:
                 _raise_http(exc)
                 messages.error(request, detail(exc))
-                return render(request, "governance/request_form.html", {"form": form}, status=http_status(exc))
+                return render(request, "governance/request_form.html", context, status=http_status(exc))
             messages.success(request, f"Request #{req.pk} created.")
             return redirect("governance:request_detail", pk=req.pk)
-        return render(request, "governance/request_form.html", {"form": form}, status=400)
+        return render(request, "governance/request_form.html", context, status=400)
+    if request.htmx:
+        # The pickers and the gates preview for what is chosen so far; an unknown model is said there.
+        form = RequestForm(initial=request.GET.dict())
+        response = render(request, "governance/_request_pickers.html", {"form": form, **_pickers(request, request.GET)})
+        patch_vary_headers(response, ["HX-Request"])
+        return response
     name = request.GET.get("model", "")
     model = _visible_model(request.user, name) if name else None
     if name and model is None:
         raise Http404("No such registered model.")
     if model is not None and not can(request.user, "request", model):
         raise PermissionDenied("You may not request promotions for this model.")
-    form = RequestForm(initial={"model": name, "version": request.GET.get("version", ""),
-                                "target_kind": "alias", "target_alias": "champion"})
-    return render(request, "governance/request_form.html", {"form": form, "model": model})
+    target = request.GET.get("target", "")
+    if not target and model is not None and model.aliases.filter(alias="champion").exists():
+        target = "alias:champion"
+    initial = {"model": name, "version": request.GET.get("version", ""), "target_choice": target}
+    form = RequestForm(initial=initial)
+    response = render(request, "governance/request_form.html", {"form": form, "model": model,
+                                                               **_pickers(request, initial)})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

@@ -1,7 +1,10 @@
 """Pure chart builders: pandas DataFrame in, plotly figure dict out (no I/O, no Django).
 
-The figures reach the browser through `json_script` and static/js/charts.js draws them with the
-vendored plotly.js. They are built to stay readable with 20 versions: a qualitative palette that
+Figures are built with plotly.graph_objects (go.Bar, go.Scatter, go.Layout), so plotly validates every
+property name and value here rather than the browser ignoring a typo; `_figure` turns one into the
+plain JSON dict that reaches the browser through `json_script`. static/js/charts.js draws them with the
+vendored partial plotly.js bundle (static/vendor/plotly-basic.min.js: scatter and bar, the only trace
+types used here). They are built to stay readable with 20 versions: a qualitative palette that
 cycles, legends below the plot, angled tick labels, and `responsive` sizing on the JS side.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import plotly.graph_objects as go
 
 PALETTE = [
     "#0b5cad", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#1b998b", "#c44536", "#457b9d", "#8d6a9f",
@@ -34,6 +38,14 @@ def _text(value) -> str:
     """User text (model names, metric and param keys) shown by plotly, which reads a subset of HTML in
     names and titles: escape the markup so it shows literally."""
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _figure(traces: list, layout: dict) -> dict:
+    """A validated figure as plain JSON-ready dicts. An empty template: plotly.js's own defaults (the
+    Python package's default template would add ~10 kB of JSON to every figure)."""
+    figure = go.Figure(data=traces, layout=go.Layout(template={}, **layout)).to_plotly_json()
+    figure["layout"].pop("template", None)
+    return figure
 
 
 def _layout(title: str, **extra) -> dict:
@@ -65,19 +77,16 @@ def grouped_metric_bars(frame: pd.DataFrame, *, split_of=None) -> list[dict]:
         entries = groups[base]
         traces = []
         for i, label in enumerate(frame.columns):
-            traces.append({
-                "type": "bar",
-                "name": _text(label),
-                "x": [split for split, _ in entries],
-                "y": [_finite(frame.at[key, label]) for _, key in entries],
-                "marker": {"color": _color(i)},
-                "hovertemplate": f"{_text(label)}<br>%{{x}} {_text(base)}: %{{y:.4g}}<extra></extra>",
-            })
-        figures.append({
-            "data": traces,
-            "layout": _layout(base, barmode="group", xaxis={"type": "category"}, yaxis={"title": {"text": _text(base)}},
-                              showlegend=len(frame.columns) <= 20),
-        })
+            traces.append(go.Bar(
+                name=_text(label),
+                x=[split for split, _ in entries],
+                y=[_finite(frame.at[key, label]) for _, key in entries],
+                marker={"color": _color(i)},
+                hovertemplate=f"{_text(label)}<br>%{{x}} {_text(base)}: %{{y:.4g}}<extra></extra>",
+            ))
+        figures.append(_figure(traces, _layout(base, barmode="group", xaxis={"type": "category"},
+                                               yaxis={"title": {"text": _text(base)}},
+                                               showlegend=len(frame.columns) <= 20)))
     return figures
 
 
@@ -97,20 +106,17 @@ def history_curves(history: pd.DataFrame) -> list[dict]:
             rows = part[part["label"] == label].sort_values("step")
             if rows.empty:
                 continue
-            traces.append({
-                "type": "scatter",
-                "mode": "lines+markers" if len(rows) < 30 else "lines",
-                "name": _text(label),
-                "x": [int(s) for s in rows["step"]],
-                "y": [_finite(v) for v in rows["value"]],
-                "line": {"color": _color(i), "width": 2},
-                "marker": {"size": 4},
-            })
-        figures.append({
-            "data": traces,
-            "layout": _layout(key, xaxis={"title": {"text": "step"}}, yaxis={"title": {"text": _text(key)}},
-                              legend={"orientation": "h", "y": -0.32, "font": {"size": 11}}),
-        })
+            traces.append(go.Scatter(
+                mode="lines+markers" if len(rows) < 30 else "lines",
+                name=_text(label),
+                x=[int(s) for s in rows["step"]],
+                y=[_finite(v) for v in rows["value"]],
+                line={"color": _color(i), "width": 2},
+                marker={"size": 4},
+            ))
+        figures.append(_figure(traces, _layout(key, xaxis={"title": {"text": "step"}},
+                                               yaxis={"title": {"text": _text(key)}},
+                                               legend={"orientation": "h", "y": -0.32, "font": {"size": 11}})))
     return figures
 
 
@@ -166,15 +172,15 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
     for i, label in enumerate(labels):
         shade = metric_norm[i]
         color = "#9aa0a6" if shade is None else VIRIDIS[min(int(shade * len(VIRIDIS)), len(VIRIDIS) - 1)]
-        traces.append({
-            "type": "scatter", "mode": "lines+markers", "name": _text(label),
-            "x": xs, "y": [axis[1][i] for axis in axes],
-            "customdata": [_text(axis[3][i]) for axis in axes],
-            "text": [_text(axis[0]) for axis in axes],
-            "hovertemplate": f"{_text(label)}<br>%{{text}} = %{{customdata}}<extra></extra>",
-            "line": {"color": color, "width": 2}, "marker": {"size": 5, "color": color},
-            "connectgaps": False,
-        })
+        traces.append(go.Scatter(
+            mode="lines+markers", name=_text(label),
+            x=xs, y=[axis[1][i] for axis in axes],
+            customdata=[_text(axis[3][i]) for axis in axes],
+            text=[_text(axis[0]) for axis in axes],
+            hovertemplate=f"{_text(label)}<br>%{{text}} = %{{customdata}}<extra></extra>",
+            line={"color": color, "width": 2}, marker={"size": 5, "color": color},
+            connectgaps=False,
+        ))
     shapes = [{"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "y", "xref": "x",
                "line": {"color": "#4a5360", "width": 1}} for x in xs]
     annotations = [
@@ -182,13 +188,10 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
          "xshift": -4, "font": {"size": 10, "color": "#4a5360"}}
         for x, axis in zip(xs, axes, strict=True) for pos, text in axis[2]
     ]
-    return {
-        "data": traces,
-        "layout": _layout(
-            f"Params vs {metric} (line colour: {metric}, dark = low)",
-            xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [_text(a[0]) for a in axes], "showgrid": False,
-                   "zeroline": False, "range": [-0.6, len(axes) - 0.6], "tickangle": -20},
-            yaxis={"visible": False, "range": [-0.08, 1.08]},
-            shapes=shapes, annotations=annotations, hovermode="closest",
-        ),
-    }
+    return _figure(traces, _layout(
+        f"Params vs {metric} (line colour: {metric}, dark = low)",
+        xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [_text(a[0]) for a in axes], "showgrid": False,
+               "zeroline": False, "range": [-0.6, len(axes) - 0.6], "tickangle": -20},
+        yaxis={"visible": False, "range": [-0.08, 1.08]},
+        shapes=shapes, annotations=annotations, hovermode="closest",
+    ))

@@ -32,6 +32,8 @@ class Node:
     # filled by layout_svg
     x: int = 0
     y: int = 0
+    short_label: str = ""
+    short_detail: str = ""
 
 
 @dataclass
@@ -170,7 +172,9 @@ def version_lineage(version: ModelVersion, scope: QuerySet[RegisteredModel]) -> 
     return lin
 
 
-NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 230, 52, 70, 18, 16
+NODE_W, NODE_H, COL_GAP, ROW_GAP, PAD = 230, 52, 96, 18, 16
+# Characters of a node's title and detail that fit in NODE_W at the stylesheet's font sizes.
+LABEL_CHARS, DETAIL_CHARS = 26, 34
 
 
 def layout_svg(lin: Lineage) -> dict:
@@ -194,7 +198,14 @@ def layout_svg(lin: Lineage) -> dict:
         x1, y1 = a.x + NODE_W, a.y + NODE_H // 2
         x2, y2 = b.x, b.y + NODE_H // 2
         mid = (x1 + x2) // 2
-        paths.append({"d": f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}", "label": e.label,
-                      "lx": mid, "ly": (y1 + y2) // 2 - 4, "gap": b.gap})
+        # The label sits on the straight last stretch of its edge, right-aligned before the target: edges
+        # fanning out of one node end at different targets, so their labels never share a spot (in the
+        # middle, where the curves cross, they overlapped).
+        paths.append({"d": f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2 - 10},{y2} L{x2},{y2}", "label": e.label,
+                      "lx": x2 - 4, "ly": y2 - 5, "gap": b.gap})
+    for n in lin.nodes:
+        title = ("GAP: " if n.gap else "") + n.label
+        n.short_label = title if len(title) <= LABEL_CHARS else title[: LABEL_CHARS - 1] + "…"
+        n.short_detail = n.detail if len(n.detail or "") <= DETAIL_CHARS else n.detail[: DETAIL_CHARS - 1] + "…"
     return {"width": width, "height": height, "node_w": NODE_W, "node_h": NODE_H, "nodes": lin.nodes,
             "edges": paths}

@@ -8,6 +8,7 @@ http(s)/mailto or relative targets (javascript: and data: URLs are removed).
 import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
@@ -38,3 +39,18 @@ def render_markdown(text: str) -> SafeString:
         link_rel="noopener noreferrer nofollow",
     )
     return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+
+
+EXCERPT_TAGS = {"a", "b", "code", "del", "em", "i", "s", "strong", "sub", "sup"}
+
+
+def render_markdown_excerpt(text: str, length: int = 120) -> SafeString:
+    """The start of a description for a table cell: markdown rendered, sanitised to inline tags only
+    (no headings, images or tables in a list row), then cut at `length` visible characters."""
+    if not text:
+        return mark_safe("")  # noqa: S308 - empty
+    html = md.markdown(text[: length * 4], extensions=["sane_lists"], output_format="html")
+    clean = nh3.clean(html, tags=EXCERPT_TAGS, attributes={"a": {"href", "title"}}, url_schemes=URL_SCHEMES,
+                      clean_content_tags={"script", "style"}, link_rel="noopener noreferrer nofollow")
+    clean = " ".join(clean.split())
+    return mark_safe(Truncator(clean).chars(length, html=True))  # noqa: S308 - sanitised above; Truncator keeps tags balanced

@@ -11,7 +11,6 @@ Each selector runs a fixed number of queries, whatever the number of rows it ret
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ from registry_ui.mirror.models import (
     Stage,
     SyncState,
 )
+from registry_ui.pages import formatting
 
 # --------------------------------------------------------------------------------------------------
 # Scope
@@ -179,14 +179,8 @@ def metric_value(raw) -> float | None:
 
 
 def format_metric(raw) -> str:
-    value = metric_value(raw)
-    if value is None:
-        return "" if raw is None else str(raw)
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    if value == int(value) and abs(value) < 1e12:
-        return str(int(value))
-    return f"{value:.4g}" if abs(value) >= 1e4 or abs(value) < 1e-3 else f"{value:.4f}".rstrip("0").rstrip(".")
+    """4 significant figures: the console's one number format (registry_ui.pages.formatting)."""
+    return formatting.sig4(raw)
 
 
 def key_metric_keys(runs: list[RunSnapshot], limit: int) -> list[str]:
@@ -210,7 +204,7 @@ class VersionRow:
     version: ModelVersion
     aliases: list[str]
     run: RunSnapshot | None
-    key_metrics: list[str]
+    key_metrics: list[tuple[str, str]]  # (4 significant figures, full value for the tooltip)
     created_iso: str = ""  # formatted here: the template's date filter is most of a 100-row page's cost
     created_text: str = ""
 
@@ -246,9 +240,10 @@ def model_page(user, name: str) -> ModelPage:
         metrics = (run.metrics if run else {}) or {}
         created = timezone.localtime(v.created_at) if v.created_at else None
         rows.append(VersionRow(version=v, aliases=by_version.get(v.version, []), run=run,
-                               key_metrics=[format_metric(metrics.get(k)) for k in keys],
+                               key_metrics=[(format_metric(metrics.get(k)), formatting.full_number(metrics.get(k)))
+                                            for k in keys],
                                created_iso=created.isoformat() if created else "",
-                               created_text=created.strftime("%Y-%m-%d %H:%M") if created else ""))
+                               created_text=created.strftime(formatting.DATE_FORMAT) if created else ""))
     return ModelPage(model=model, aliases=aliases, stage_holders=stage_holders, rows=rows, key_metrics=keys)
 
 

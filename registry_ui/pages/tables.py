@@ -33,12 +33,13 @@ def version_rows_html(rows: list[VersionRow], model_name: str, version_base: str
             run = f'<a href="{base}{v}/lineage/" title="Lineage of v{v}">{label}</a>'
         else:
             run = '<span class="muted">no run</span>'
-        created = (f'<time datetime="{escape(row.created_iso)}">{escape(row.created_text)}</time>'
-                   if row.created_iso else "")
+        iso = escape(row.created_iso)
+        created = f'<time datetime="{iso}" title="{iso}">{escape(row.created_text)}</time>' if iso else ""
         out.append(_ROW.format(
             name=name, v=v, base=base, stage_class=escape((mv.stage or "").lower()), stage=escape(mv.stage or ""),
             aliases="".join(f'<span class="badge alias">@{escape(a)}</span> ' for a in row.aliases),
             status=escape(mv.status or ""), created=created,
-            metrics="".join(f'<td class="num">{escape(m)}</td>' for m in row.key_metrics), run=run,
+            metrics="".join(f'<td class="num" title="{escape(full)}">{escape(m)}</td>' if full != m
+                            else f'<td class="num">{escape(m)}</td>' for m, full in row.key_metrics), run=run,
         ))
     return mark_safe("\n".join(out))  # noqa: S308 - every value above is escaped

@@ -54,6 +54,7 @@ def model_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "registry/model_detail.html", {
         "p": page, "model": page.model, "description": render_markdown(page.model.description),
         "panels": extensions.panels("model", request, page.model),
+        "banners": extensions.panels("model_banner", request, page.model),
         "version_rows": version_rows_html(page.rows, page.model.name, version_base),
     })
 
