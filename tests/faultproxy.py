@@ -54,12 +54,19 @@ class State:
         with self.lock:
             self.rules.append(rule)
 
-    def fault_for(self, method: str, path: str) -> dict | None:
+    def fault_for(self, method: str, path: str, body: dict | None = None) -> dict | None:
         with self.lock:
             for rule in self.rules:
                 if method not in rule["methods"] or rule["match"] not in path:
                     continue
-                if rule.get("after") and not any(w["forwarded"] and rule["after"] in w["path"] for w in self.writes):
+                # "body": {"alias": "champion"} hits only the writes of that alias, not another one the
+                # same step writes (the rollback alias beside it).
+                if any((body or {}).get(k) != v for k, v in (rule.get("body") or {}).items()):
+                    continue
+                if rule.get("after") and not any(
+                        w["forwarded"] and rule["after"] in w["path"]
+                        and all((w.get("body") or {}).get(k) == v for k, v in (rule.get("after_body") or {}).items())
+                        for w in self.writes):
                     continue
                 rule["seen"] += 1
                 if rule["seen"] <= rule["skip"] or rule["applied"] >= rule["times"]:
@@ -126,11 +133,17 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/__faults__/"):
             self._control(body)
             return
-        fault = STATE.fault_for(self.command, self.path)
+        try:  # what was written (an alias name, a tag key), so rules and tests can tell two writes apart
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            parsed = None
+        parsed = parsed if isinstance(parsed, dict) else None
+        fault = STATE.fault_for(self.command, self.path, parsed)
         kind = fault["fault"] if fault else None
         is_write = self.command in WRITE_METHODS and self.path.startswith(("/api/", "/ajax-api/"))
         entry = {"method": self.command, "path": self.path, "fault": kind, "forwarded": False, "at": time.time()}
         if is_write:
+            entry["body"] = parsed
             with STATE.lock:
                 STATE.writes.append(entry)
         if kind == "reset":

@@ -34,6 +34,9 @@ pytestmark = [pytest.mark.mlflow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ALIAS_WRITE = "/registered-models/alias"
+# The deploys here move @champion; the same step also points the rollback alias at the old holder, which
+# is a second alias write the faults must not hit.
+CHAMPION = {"alias": "champion"}
 STAGE_WRITE = "/model-versions/transition-stage"
 TAG_WRITE = "/model-versions/set-tag"
 TIMEOUT = 1.5  # the console's MLflow timeout in these tests; faults hold answers well past it
@@ -69,9 +72,13 @@ class FaultProxy:
     def log(self) -> dict:
         return self._call("/__faults__/log")
 
-    def writes(self, *paths: str) -> list[dict]:
-        """The write requests MLflow received (forwarded by the proxy) to any of these paths."""
-        return [w for w in self.log()["writes"] if w["forwarded"] and any(p in w["path"] for p in paths)]
+    def writes(self, *paths: str, **body) -> list[dict]:
+        """The write requests MLflow received (forwarded by the proxy) to any of these paths, whose JSON body
+        has the given values (`alias="champion"`; `key_prefix=` matches the start of a tag's key)."""
+        prefix = body.pop("key_prefix", None)
+        return [w for w in self.log()["writes"] if w["forwarded"] and any(p in w["path"] for p in paths)
+                and all((w.get("body") or {}).get(k) == v for k, v in body.items())
+                and (prefix is None or str((w.get("body") or {}).get("key", "")).startswith(prefix))]
 
     def wait(self, condition, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -159,11 +166,11 @@ def run_at_once(fn, args_list):
 def test_sixteen_concurrent_retries_of_a_failed_deploy_write_mlflow_once(proxy, promo):
     req = approved(promo, target_alias="champion")
     first = make_user("ops-first", "ops")
-    proxy.rule(ALIAS_WRITE, "reset")  # the connection dies before MLflow sees the move
+    proxy.rule(ALIAS_WRITE, "reset", body=CHAMPION)  # the connection dies before MLflow sees the move
     with pytest.raises(DeployFailed, match="not applied"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=first)
     assert PromotionRequest.objects.get(pk=req.pk).state == "failed"
-    assert proxy.writes(ALIAS_WRITE) == [] and champion(promo) == 1
+    assert proxy.writes(ALIAS_WRITE, alias="champion") == [] and champion(promo) == 1
 
     ops = [make_user(f"ops{i}", "ops") for i in range(16)]
 
@@ -181,7 +188,7 @@ def test_sixteen_concurrent_retries_of_a_failed_deploy_write_mlflow_once(proxy, 
     assert winner.json()["state"] == "deployed"
     details = [r.json()["detail"] for r in responses if r.status_code == 409]
     assert all("in progress (started" in d or "deployed" in d for d in details), details
-    assert len(proxy.writes(ALIAS_WRITE)) == 1  # counted at the proxy: what MLflow received
+    assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == 1  # counted at the proxy: what MLflow received
     assert AuditEvent.objects.filter(request_id=req.pk, action="deploy.succeeded").count() == 1
     assert AuditEvent.objects.filter(request_id=req.pk, action="deploy.started").count() == 2
     assert champion(promo) == 2
@@ -194,13 +201,13 @@ def test_a_second_click_while_a_deploy_holds_the_lease_is_told_who_and_since_whe
 
     req = approved(promo, target_alias="champion")
     first, second = make_user("ops-a", "ops"), make_user("ops-b", "ops")
-    proxy.rule(ALIAS_WRITE, "delay", seconds=TIMEOUT * 2)
+    proxy.rule(ALIAS_WRITE, "delay", body=CHAMPION, seconds=TIMEOUT * 2)
     outcome = run_at_once_in_background(lambda: workflow.promotion_request_deploy(request_id=req.pk, actor=first))
     proxy.wait(lambda log: log["held"] >= 1)  # the first deploy is waiting on MLflow's answer
     with pytest.raises(Conflict, match=r"in progress \(started \d\d:\d\d by ops-a\)"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=second)
     assert outcome().state == "deployed"
-    assert len(proxy.writes(ALIAS_WRITE)) == 1
+    assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == 1
 
 
 def run_at_once_in_background(fn):
@@ -236,10 +243,10 @@ def run_at_once_in_background(fn):
 def test_a_write_applied_but_not_answered_is_one_write_and_the_console_agrees(proxy, promo, fault):
     req = approved(promo, target_alias="champion")
     ops = make_user("ops-x", "ops")
-    proxy.rule(ALIAS_WRITE, fault, seconds=TIMEOUT * 3)
+    proxy.rule(ALIAS_WRITE, fault, body=CHAMPION, seconds=TIMEOUT * 3)
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops)
     assert req.state == "deployed" and champion(promo) == 2
-    assert len(proxy.writes(ALIAS_WRITE)) == 1 and len(proxy.writes(TAG_WRITE)) == 1
+    assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == 1 and len(proxy.writes(TAG_WRITE, key_prefix="governance.deploy.alias.champion")) == 1
     dep = Deployment.objects.get(request=req)
     assert dep.state == "succeeded" and dep.after == {"alias": "champion", "version": 2}
     assert actions(req)[-2:] == ["deploy.started", "deploy.succeeded"]
@@ -251,12 +258,12 @@ def test_a_write_applied_but_not_answered_is_one_write_and_the_console_agrees(pr
 def test_a_reset_write_is_not_applied_and_the_retry_sends_it_once(proxy, promo):
     req = approved(promo, target_alias="champion")
     ops = make_user("ops-x", "ops")
-    proxy.rule(ALIAS_WRITE, "reset")
+    proxy.rule(ALIAS_WRITE, "reset", body=CHAMPION)
     with pytest.raises(DeployFailed, match="not applied"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops)
-    assert Deployment.objects.get(request=req).state == "failed" and proxy.writes(ALIAS_WRITE) == []
+    assert Deployment.objects.get(request=req).state == "failed" and proxy.writes(ALIAS_WRITE, alias="champion") == []
     req = workflow.promotion_request_deploy(request_id=req.pk, actor=ops)
-    assert req.state == "deployed" and champion(promo) == 2 and len(proxy.writes(ALIAS_WRITE)) == 1
+    assert req.state == "deployed" and champion(promo) == 2 and len(proxy.writes(ALIAS_WRITE, alias="champion")) == 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,9 +317,10 @@ CRASHES = {
     # point: (rule, decision, MLflow writes of the move, champion after)
     "before the write (reading the candidate)": (("/model-versions/get", "hold", {"methods": ["GET"]}),
                                                  "not applied", 0, 1),
-    "during the write (applied, no answer yet)": ((ALIAS_WRITE, "delay", {}), "applied", 1, 2),
-    "during the write (not yet at MLflow)": ((ALIAS_WRITE, "hold", {}), "not applied", 1, 2),
-    "after the write (confirming)": (("/registered-models/get", "hold", {"methods": ["GET"], "after": ALIAS_WRITE}),
+    "during the write (applied, no answer yet)": ((ALIAS_WRITE, "delay", {"body": CHAMPION}), "applied", 1, 2),
+    "during the write (not yet at MLflow)": ((ALIAS_WRITE, "hold", {"body": CHAMPION}), "not applied", 1, 2),
+    "after the write (confirming)": (("/registered-models/get", "hold", {"methods": ["GET"], "after": ALIAS_WRITE,
+                                                                         "after_body": CHAMPION}),
                                      "applied", 1, 2),
 }
 
@@ -342,10 +350,11 @@ def test_a_deployer_killed_mid_deploy_is_resolved_from_mlflow_once_and_is_never_
     assert decisions == ["deploy.succeeded" if decision == "applied" else "deploy.not_applied"]
     assert PromotionRequest.objects.get(pk=req.pk).state == ("deployed" if decision == "applied" else "failed")
     if late:  # the held write reaches MLflow now, after the resolver decided "not applied"
-        proxy.wait(lambda log: any(w["forwarded"] and ALIAS_WRITE in w["path"] for w in log["writes"]))
+        proxy.wait(lambda log: any(w["forwarded"] and ALIAS_WRITE in w["path"] and (w.get("body") or {}).get("alias")
+                                   == "champion" for w in log["writes"]))
     sync_model(promo.name, uri=promo.factory.uri)
     assert drift(promo) == []
-    assert len(proxy.writes(ALIAS_WRITE)) == moves and champion(promo) == holder
+    assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == moves and champion(promo) == holder
     if late:
         assert PromotionRequest.objects.get(pk=req.pk).state == "deployed"
         assert actions(req)[-2:] == ["deploy.not_applied", "deploy.succeeded"]
@@ -364,8 +373,9 @@ def test_each_resolver_decision_is_an_event_with_its_evidence_and_a_dead_mlflow_
     settings.MLFLOW_WEB_RETRIES = 0
     req = approved(promo, target_alias="champion")
     ops = make_user("ops-x", "ops")
-    proxy.rule(ALIAS_WRITE, "drop")  # applied, never answered...
-    proxy.rule("/registered-models/get", "reset", methods=["GET"], after=ALIAS_WRITE, times=10)  # ...nor read back
+    proxy.rule(ALIAS_WRITE, "drop", body=CHAMPION)  # applied, never answered...
+    proxy.rule("/registered-models/get", "reset", methods=["GET"], after=ALIAS_WRITE, after_body=CHAMPION,
+               times=10)  # ...nor read back
     with pytest.raises(DeployFailed, match="reading it back failed"):
         workflow.promotion_request_deploy(request_id=req.pk, actor=ops)
     dep = Deployment.objects.get(request=req)
@@ -390,7 +400,7 @@ def test_each_resolver_decision_is_an_event_with_its_evidence_and_a_dead_mlflow_
     assert decided.after["evidence"]["target"] == {"alias": "champion", "version": 2}
     assert actions(req)[-3:] == ["deploy.failed", "deploy.outcome_unknown", "deploy.succeeded"]
     assert PromotionRequest.objects.get(pk=req.pk).state == "deployed" and champion(promo) == 2
-    assert len(proxy.writes(ALIAS_WRITE)) == 0  # the resolver only reads: the one write came before
+    assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == 0  # the resolver only reads: the one write came before
     sync_model(promo.name, uri=promo.factory.uri)
     assert drift(promo) == []
 
