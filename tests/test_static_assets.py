@@ -4,10 +4,15 @@ manifest does not know (nothing collected yet) keeps its own name instead of bre
 
 import json
 
+import pytest
 from django.core.management import call_command
 from django.templatetags.static import static
 
 from registry_ui.staticfiles import ConsoleStaticFilesStorage
+
+# The demo/settings/collectstatic run on a database of their own (or none): the PostgreSQL suite would
+# repeat them unchanged, so CI runs them in the SQLite suite only (.ci/run).
+pytestmark = pytest.mark.own_database
 
 
 def test_collectstatic_hashes_and_compresses_and_pages_link_the_hashed_names(settings, tmp_path):
