@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
             self.stdout.write(f"Scheduler {me}: " + ", ".join(f"{j.name} every {j.interval()} s"
                                                               for j in jobs.values()))
-        leading = False
+        leading = None  # unknown until the first tick: the first state is always said
         try:
             while not stop.is_set():
                 leadership.beat(node_id=me, kind=NodeKind.SCHEDULER)
