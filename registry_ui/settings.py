@@ -247,6 +247,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Hashed names + gzip/brotli copies (registry_ui/staticfiles.py); `manage.py demo` runs collectstatic.
     "staticfiles": {"BACKEND": "registry_ui.staticfiles.ConsoleStaticFilesStorage"},
+    # Signed audit checkpoints (governance/audit/storage.py): the folder AUDIT_CHECKPOINT_DIR by
+    # default; with several nodes, one store all of them share (e.g. S3 through django-storages).
+    "audit_checkpoints": {"BACKEND": "governance.audit.storage.CheckpointFileStorage"},
 }
 # Serve straight from static/ when no collectstatic has run (tests, first demo start).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
