@@ -85,7 +85,7 @@ def _leader():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_schedulers_one_leads_and_the_other_takes_over_when_the_leader_is_killed(tmp_path):
-    args = ["manage.py", "scheduler", "--tick", "0.2", "--lease", "2"]
+    args = ["manage.py", "scheduler", "--tick", "0.2", "--lease", "2", "-v", "2"]  # -v 2: says what it enqueues
     a = Process(tmp_path, "scheduler-a", args)
     b = Process(tmp_path, "scheduler-b", args)
     try:
@@ -98,6 +98,9 @@ def test_two_schedulers_one_leads_and_the_other_takes_over_when_the_leader_is_ki
         wait_until(lambda: "waiting (another scheduler leads)" in follower.output(), timeout=30,
                    what="the other candidate to wait")
         assert "leading" in leader_proc.output()
+        wait_until(lambda: "enqueued workers.heartbeat" in leader_proc.output(), timeout=30,
+                   what="the leader to enqueue the due jobs")
+        assert "enqueued" not in follower.output()  # only the leader enqueues
         assert leader_proc.kill() == -signal.SIGKILL
         second = wait_until(lambda: (h := _leader()) and h != first and h, timeout=30,
                             what="the other scheduler to lead once the killed leader's lease ran out")
