@@ -19,6 +19,12 @@ class RegistryUiConfig(AppConfig):
         from registry_ui.scheduler.jobs import load_jobs
 
         load_jobs()
+        # Worker heartbeats (registry_ui.scheduler.heartbeat): every task a worker starts records one.
+        from django_tasks.signals import task_started
+
+        from registry_ui.scheduler.heartbeat import record_worker_beat
+
+        task_started.connect(record_worker_beat, dispatch_uid="registry_ui.worker_heartbeat")
         setting_changed.connect(_reload_extensions, dispatch_uid="registry_ui.extensions")
 
 

@@ -12,4 +12,4 @@ from registry_ui.mirror.models import (  # noqa: F401
     SyncState,
     WebhookDelivery,
 )
-from registry_ui.scheduler.models import JobOutcome, ScheduledJob  # noqa: F401
+from registry_ui.scheduler.models import Heartbeat, JobOutcome, Lease, NodeKind, ScheduledJob  # noqa: F401

@@ -34,6 +34,10 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # Production behind TLS: DJANGO_HTTPS=1 turns on HTTPS-only cookies, HSTS and the SSL redirect, and
 # demands a real DJANGO_SECRET_KEY. Off by default so the embedded demo works on http://127.0.0.1.
 HTTPS = env_bool("DJANGO_HTTPS", False)
+# How many nodes (web, worker, scheduler machines) share this deployment's database. Above 1 nothing
+# may be node-local: a secret key generated into one node's var/ would make every other node refuse
+# its sessions and signatures, so a configured DJANGO_SECRET_KEY is required.
+CONSOLE_NODES = int(os.environ.get("CONSOLE_NODES", "1") or "1")
 
 
 def _secret_key() -> str:
@@ -42,6 +46,10 @@ def _secret_key() -> str:
         return key
     if HTTPS:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_HTTPS is on (production).")
+    if CONSOLE_NODES > 1:
+        raise ImproperlyConfigured(
+            f"DJANGO_SECRET_KEY must be set when CONSOLE_NODES is {CONSOLE_NODES}: every node needs the same key "
+            "(a key generated into one node's var/ makes the others refuse its sessions and signatures).")
     # Local use: a random key kept in var/ (git-ignored), so sessions survive a restart.
     path = VAR_DIR / "secret_key"
     if not path.exists():
@@ -222,6 +230,8 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
+    # Probes of load balancers often speak plain HTTP to the node itself.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(365 * 24 * 3600)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -237,6 +247,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Hashed names + gzip/brotli copies (registry_ui/staticfiles.py); `manage.py demo` runs collectstatic.
     "staticfiles": {"BACKEND": "registry_ui.staticfiles.ConsoleStaticFilesStorage"},
+    # Signed audit checkpoints (governance/audit/storage.py): the folder AUDIT_CHECKPOINT_DIR by
+    # default; with several nodes, one store all of them share (e.g. S3 through django-storages).
+    "audit_checkpoints": {"BACKEND": "governance.audit.storage.CheckpointFileStorage"},
 }
 # Serve straight from static/ when no collectstatic has run (tests, first demo start).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
@@ -350,7 +363,10 @@ REGISTRY_ALL_RUNS_EVERY = int(os.environ.get("REGISTRY_ALL_RUNS_EVERY", "3600"))
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
 REGISTRY_WATCH_HOOKS = ["governance.audit.services.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)
-REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "600"))  # lease of the sync lock
+# Lease of the full-sync lock: renewed as the sync progresses (each page of models, each deletion
+# check), so a sync killed mid-way holds it at most this long and the next scheduled sync takes over.
+# Keep it well above the time one page takes (REGISTRY_SYNC_PAGE_SIZE models with their runs).
+REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "60"))
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
 MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
@@ -440,7 +456,23 @@ SCHEDULED_JOBS = [
     "governance.notify.tasks.SWEEP_JOB",
     "governance.workflow.recertification.RECERTIFICATION_JOB",
     "governance.workflow.tasks.RETENTION_JOB",
+    "registry_ui.scheduler.heartbeat.HEARTBEAT_JOB",
 ]
+# Several nodes (docs/operations.md): every scheduler beats each tick and only the holder of the
+# "scheduler" lease enqueues; a dead leader's lease runs out after this many seconds and another
+# candidate takes over (keep it a few ticks long).
+SCHEDULER_LEASE_SECONDS = float(os.environ.get("SCHEDULER_LEASE_SECONDS", "10"))
+# Readiness (/readyz, registry_ui/health.py). MLflow is asked with a short timeout; its failure makes
+# the node "not ready" only with READY_REQUIRE_MLFLOW on (pages are served from the mirror meanwhile).
+# The worker and scheduler-leader heartbeats are required to be younger than these many seconds
+# (0: reported, not required).
+READY_MLFLOW_TIMEOUT = float(os.environ.get("READY_MLFLOW_TIMEOUT", "2"))
+READY_REQUIRE_MLFLOW = env_bool("READY_REQUIRE_MLFLOW", True)
+READY_REDIS_TIMEOUT = float(os.environ.get("READY_REDIS_TIMEOUT", "2"))
+READY_MAX_WORKER_AGE = float(os.environ.get("READY_MAX_WORKER_AGE", "0"))
+READY_MAX_SCHEDULER_AGE = float(os.environ.get("READY_MAX_SCHEDULER_AGE", "0"))
+# Seconds between two runs of the workers' heartbeat job (a no-op task: the worker that starts it beats).
+WORKER_HEARTBEAT_INTERVAL = int(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "30"))
 # Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).
 REGISTRY_SYNC_INTERVAL = int(os.environ.get("REGISTRY_SYNC_INTERVAL", "300"))
 # Seconds between two runs of the deploy-outbox resolution.

@@ -41,3 +41,13 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = run_manage("check", env_extra={"DJANGO_HTTPS": "1"}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_several_nodes_refuse_to_start_without_a_shared_secret_key(tmp_path):
+    result = run_manage("check", env_extra={"CONSOLE_NODES": "2"}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when CONSOLE_NODES is 2" in result.stderr
+    assert not (tmp_path / "secret_key").exists()  # no node-local key was generated
+
+    result = run_manage("check", env_extra={"CONSOLE_NODES": "2", "DJANGO_SECRET_KEY": "k" * 60}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr

@@ -2,8 +2,9 @@
 
 A hash chain alone does not stop someone with write access to the database: they can edit a row and
 recompute every later hash. A checkpoint (seq, head hash, count, time) signed with HMAC-SHA256 under
-AUDIT_SIGNING_KEY (from the environment, never stored in the database) and appended as a file to
-AUDIT_CHECKPOINT_DIR (a place the database cannot write) pins what the chain was. verify_audit
+AUDIT_SIGNING_KEY (from the environment, never stored in the database) and appended as a file to the
+"audit_checkpoints" storage (AUDIT_CHECKPOINT_DIR by default, a place the database cannot write; an
+object store shared by every node in production, see storage.py) pins what the chain was. verify_audit
 checks the chain against every checkpoint.
 
 A checkpoint also pins its own `audit.checkpoint` event (written under the chain lock, in the same
@@ -19,17 +20,18 @@ import hashlib
 import hmac
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from governance import audit
 from governance.audit import chain
 from governance.audit.models import AuditEvent
+from governance.audit.storage import checkpoint_storage
 
 # Past this many events since the previous checkpoint, digests cover spans of several events (the
 # report then names the first changed span), which keeps a file under about 1 MB.
@@ -95,10 +97,9 @@ def write_checkpoint() -> Checkpoint:
     """Sign the current head, record the audit.checkpoint event and append the file (never overwrites
     one), all under the chain lock in one transaction: the file pins the event, and if the file cannot
     be written the event is rolled back."""
-    _key()  # fail before touching the disk
-    folder = checkpoint_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path, written = None, False
+    _key()  # fail before touching the storage
+    storage = checkpoint_storage()
+    name, written = None, False
     try:
         with transaction.atomic():
             chain.lock_chain()
@@ -110,10 +111,10 @@ def write_checkpoint() -> Checkpoint:
                            default=0)
             created_at = audit.format_timestamp(timezone.now())
             stamp = created_at.replace(":", "").replace("-", "").replace(".", "")
-            path = folder / f"checkpoint-{seq:012d}-{stamp}.json"
+            name = f"checkpoint-{seq:012d}-{stamp}.json"
             event = audit.record(actor_name="system:audit", action="audit.checkpoint",
-                                 after={"seq": seq, "head_hash": head_hash, "file": path.name},
-                                 comment=f"signed checkpoint {path.name}")
+                                 after={"seq": seq, "head_hash": head_hash, "file": name},
+                                 comment=f"signed checkpoint {name}")
             first, last = previous + 1, event.seq
             step = max(1, math.ceil((last - first + 1) / MAX_DIGESTS))
             digests = {"from": first, "to": last, "step": step,
@@ -124,30 +125,58 @@ def write_checkpoint() -> Checkpoint:
                             pins_signature=sign(seq, head_hash, count, created_at, **extra), **extra)
             body = json.dumps({k: v for k, v in cp.as_dict().items() if k != "file"}, indent=2,
                               sort_keys=True) + "\n"
-            # O_EXCL: append-only in spirit, a checkpoint file is created once and never rewritten.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(body)
+            # Append-only in spirit: a checkpoint is created once, never rewritten nor renamed.
+            if storage.exists(name):
+                raise CheckpointError(f"checkpoint {name} exists already")
+            saved = storage.save(name, ContentFile(body.encode("utf-8")))
             written = True
+            if saved != name:
+                raise CheckpointError(f"the checkpoint storage saved {name} as {saved}")
     except BaseException:
         # The event did not commit: a file pinning it would be a false alarm at the next verify.
         if written:
-            path.unlink(missing_ok=True)
+            storage.delete(saved)
         raise
-    cp.file = path.name
+    cp.file = name
     return cp
 
 
-def load_checkpoints() -> list[Checkpoint]:
-    """Every checkpoint on disk, signature checked; raises CheckpointError naming a bad file."""
-    folder = checkpoint_dir()
-    if not folder.is_dir():
+def checkpoint_names() -> list[str]:
+    """The checkpoints in the storage, oldest first (names sort by seq, then time)."""
+    try:
+        _, files = checkpoint_storage().listdir("")
+    except FileNotFoundError:  # the folder of the file-system storage does not exist yet
         return []
-    key = _key()
+    return sorted(f for f in files if f.startswith("checkpoint-") and f.endswith(".json"))
+
+
+def latest_checkpoint_name() -> str | None:
+    names = checkpoint_names()
+    return names[-1] if names else None
+
+
+def checkpoint_written_at(name: str) -> float:
+    """When a checkpoint was written (POSIX time), as its storage says (any node, any backend)."""
+    return checkpoint_storage().get_modified_time(name).timestamp()
+
+
+def open_checkpoint(name: str):
+    return checkpoint_storage().open(name, "rb")
+
+
+def read_checkpoint(name: str) -> bytes:
+    with open_checkpoint(name) as fh:
+        return fh.read()
+
+
+def load_checkpoints() -> list[Checkpoint]:
+    """Every checkpoint in the storage, signature checked; raises CheckpointError naming a bad file."""
+    names = checkpoint_names()
+    key = _key() if names else b""
     found = []
-    for path in sorted(folder.glob("checkpoint-*.json")):
+    for name in names:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_checkpoint(name).decode("utf-8"))
             seq, head_hash, count, created_at = (int(data["seq"]), str(data["head_hash"]), int(data["count"]),
                                                  str(data["created_at"]))
             signature = str(data["signature"])
@@ -157,24 +186,22 @@ def load_checkpoints() -> list[Checkpoint]:
                          "digests": dict(data["digests"])}
                 pins_signature = str(data["pins_signature"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"checkpoint {path.name} is unreadable: {exc}") from exc
+            raise CheckpointError(f"checkpoint {name} is unreadable: {exc}") from exc
         signed = [(signature, _signed_part(seq, head_hash, count, created_at))]
         if extra:
             signed.append((pins_signature, _signed_part(seq, head_hash, count, created_at, **extra)))
         for given, part in signed:
             if not hmac.compare_digest(hmac.new(key, part, hashlib.sha256).hexdigest(), given):
-                raise CheckpointError(f"checkpoint {path.name} has an invalid signature (forged or altered)")
+                raise CheckpointError(f"checkpoint {name} has an invalid signature (forged or altered)")
         found.append(Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at,
-                                signature=signature, file=path.name, pins_signature=pins_signature, **extra))
+                                signature=signature, file=name, pins_signature=pins_signature, **extra))
     return found
 
 
 def latest_checkpoint_path() -> Path | None:
-    folder = checkpoint_dir()
-    if not folder.is_dir():
-        return None
-    files = sorted(folder.glob("checkpoint-*.json"))
-    return files[-1] if files else None
+    """The newest checkpoint as a local file (file-system storage only; tests and operators' scripts)."""
+    name = latest_checkpoint_name()
+    return Path(checkpoint_storage().path(name)) if name else None
 
 
 def _missing_checkpoints(cps: list[Checkpoint]) -> str:

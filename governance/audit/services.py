@@ -67,10 +67,10 @@ def audit_scheduled_checkpoint() -> str:
     Returns what it did, in a few words; a broken chain raises (the job is recorded as failed)."""
     if not checkpoints.has_key():
         return "no AUDIT_SIGNING_KEY: nothing signed"
-    latest = checkpoints.latest_checkpoint_path()
+    latest = checkpoints.latest_checkpoint_name()
     interval = getattr(settings, "AUDIT_CHECKPOINT_INTERVAL", 3600)
-    if latest is not None and time.time() - latest.stat().st_mtime < interval:
-        return f"latest checkpoint {latest.name} is recent"
+    if latest is not None and time.time() - checkpoints.checkpoint_written_at(latest) < interval:
+        return f"latest checkpoint {latest} is recent"
     result, cp = audit_verify(source="sync", checkpoint=True)
     if not result.ok:
         raise checkpoints.CheckpointError(f"chain broken at seq {result.broken_seq}: {result.reason}")

@@ -122,7 +122,7 @@ def model_report(request, name: str):
                "may_verify": audit_selectors.sees_everything(request.user),
                "form": {k: request.GET.get(k, "") for k in ("since", "until")},
                "sees_everything": audit_selectors.sees_everything(request.user),
-               "latest_checkpoint": checkpoints.latest_checkpoint_path()}
+               "latest_checkpoint": checkpoints.latest_checkpoint_name()}
     stem = f"audit-report-{slugify(name) or 'model'}"
     if fmt in ("csv", "html"):
         audit_service.audit_export_record(actor=request.user, fmt=fmt, filters={"model": name, **period},
@@ -148,10 +148,11 @@ def model_report(request, name: str):
 def checkpoint_download(request):
     if not audit_selectors.sees_everything(request.user):
         raise Http404("No checkpoint")
-    path = checkpoints.latest_checkpoint_path()
-    if path is None:
+    name = checkpoints.latest_checkpoint_name()
+    if name is None:
         raise Http404("No signed checkpoint has been written yet")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/json")
+    return FileResponse(checkpoints.open_checkpoint(name), as_attachment=True, filename=name,
+                        content_type="application/json")
 
 
 @login_required

@@ -16,8 +16,9 @@ from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskResultStatus, default_t
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from registry_ui.mirror.models import RegisteredModel, SyncState
+from registry_ui.scheduler import leadership
 from registry_ui.scheduler.jobs import registered_jobs
-from registry_ui.scheduler.models import ScheduledJob
+from registry_ui.scheduler.models import Heartbeat, ScheduledJob
 
 FAILURES_SHOWN = 50
 AGES_SHOWN = 50
@@ -44,6 +45,16 @@ def jobs() -> list[dict]:
     described = {j.name: j.description for j in registered_jobs().values()}
     return [{"row": row, "description": described.get(row.name, "(no longer in SCHEDULED_JOBS)")}
             for row in ScheduledJob.objects.all()]
+
+
+def nodes() -> list[dict]:
+    """Every scheduler candidate and worker that beat, newest first per kind: its host, pid, last beat,
+    age, and whether it holds the scheduler lease now."""
+    now = timezone.now()
+    lease = leadership.current_holder(leadership.SCHEDULER_LEASE)
+    leader = lease.holder if lease else None
+    return [{"beat": beat, "age": (now - beat.last_beat_at).total_seconds(), "leader": beat.node_id == leader}
+            for beat in Heartbeat.objects.order_by("kind", "-last_beat_at")]
 
 
 def _is_database_backend() -> bool:

@@ -29,7 +29,7 @@ def _require_operator(request: HttpRequest) -> None:
 def dashboard(request: HttpRequest) -> HttpResponse:
     _require_operator(request)
     context = {"jobs": selectors.jobs(), "queue": selectors.queue_depth(), "failures": selectors.recent_failures(),
-               "ages": selectors.mirror_ages()}
+               "ages": selectors.mirror_ages(), "nodes": selectors.nodes()}
     template = "operations/_live.html" if request.htmx else "operations/dashboard.html"
     return render(request, template, context)
 

@@ -361,6 +361,14 @@ def get_registered_model(name: str, *, uri: str | None = None, budget: Budget | 
         raise MlflowUnavailable(" ".join(str(exc).split())[:500] or exc.__class__.__name__) from exc
 
 
+def ping(*, timeout: float = 2.0, uri: str | None = None) -> None:
+    """Is MLflow answering? One cheap read with `timeout` and no retry (readiness probes); raises
+    MlflowUnavailable otherwise."""
+    client = _client(uri)
+    with _reading(Budget(timeout, 0), "asking whether MLflow answers", uri):
+        client.search_registered_models(max_results=1)
+
+
 def list_experiments(*, uri: str | None = None, budget: Budget | None = None) -> dict[str, str]:
     """experiment id -> name, including deleted experiments (a version's run may live in one)."""
     configure()

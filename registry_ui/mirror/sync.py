@@ -317,6 +317,7 @@ class _Scan:
         missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]
         gone = []
         for name in missing:
+            _renew_lock(self.owner)
             read_at = timezone.now()
             record = gw.get_registered_model(name, uri=self.uri)
             if record is None:

@@ -36,3 +36,44 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} every {self.interval_seconds} s"
+
+
+class NodeKind(models.TextChoices):
+    WEB = "web"
+    WORKER = "worker"
+    SCHEDULER = "scheduler"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of one process of the deployment (a scheduler candidate, a task worker),
+    written by that process; readiness and the Operations page read how old it is."""
+
+    node_id = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=NodeKind.choices)
+    host = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    last_beat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "node_id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.node_id} (last beat {self.last_beat_at})"
+
+
+class Lease(models.Model):
+    """A named lease held by one process until `expires_at` (e.g. "scheduler": the scheduler leader).
+    Claimed and renewed by conditional UPDATEs (see leadership.py); a holder that dies stops renewing
+    and the lease simply runs out."""
+
+    name = models.CharField(max_length=100, unique=True)
+    holder = models.CharField(max_length=200, blank=True, default="")
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"lease {self.name} held by {self.holder or 'nobody'} until {self.expires_at}"
