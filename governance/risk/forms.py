@@ -1,0 +1,37 @@
+"""Forms of model risk: parse and check input; the services decide."""
+
+from django import forms
+
+from governance.risk import selectors
+from governance.risk.models import Severity
+
+
+class TierChangeForm(forms.Form):
+    model = forms.CharField(max_length=256)
+    tier = forms.ChoiceField(choices=())
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000,
+                             error_messages={"required": "A reason for the tier change is required."})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].choices = [(k, f"{v.get('label', k)}: {v.get('meaning', '')}")
+                                       for k, v in selectors.tiers().items()]
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, required=False)
+
+
+class FindingForm(forms.Form):
+    model = forms.CharField(max_length=256)
+    version = forms.IntegerField(min_value=1, required=False, help_text="Empty: the finding is on the model.")
+    severity = forms.ChoiceField(choices=Severity.choices)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=8000,
+                                  error_messages={"required": "A description of the finding is required."})
+    owner = forms.CharField(max_length=150, error_messages={"required": "An owner (a username) is required."})
+    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}),
+                               error_messages={"required": "A due date is required."})
+
+
+class FindingNoteForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=8000, required=False)
