@@ -1,4 +1,5 @@
-"""Forms of model risk: parse and check input; the services decide."""
+"""Forms of model risk: parse input. Required values are checked by the services, after the permission
+check, so someone who may not act learns that first and the message is the same on every entry point."""
 
 from django import forms
 
@@ -8,9 +9,8 @@ from governance.risk.models import Severity
 
 class TierChangeForm(forms.Form):
     model = forms.CharField(max_length=256)
-    tier = forms.ChoiceField(choices=())
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000,
-                             error_messages={"required": "A reason for the tier change is required."})
+    tier = forms.ChoiceField(choices=(), required=False)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=4000, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,12 +25,10 @@ class DecisionForm(forms.Form):
 class FindingForm(forms.Form):
     model = forms.CharField(max_length=256)
     version = forms.IntegerField(min_value=1, required=False, help_text="Empty: the finding is on the model.")
-    severity = forms.ChoiceField(choices=Severity.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=8000,
-                                  error_messages={"required": "A description of the finding is required."})
-    owner = forms.CharField(max_length=150, error_messages={"required": "An owner (a username) is required."})
-    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}),
-                               error_messages={"required": "A due date is required."})
+    severity = forms.ChoiceField(choices=Severity.choices, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=8000, required=False)
+    owner = forms.CharField(max_length=150, required=False)
+    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
 
 
 class FindingNoteForm(forms.Form):
