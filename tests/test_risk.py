@@ -18,6 +18,7 @@ from governance.risk import selectors as risk
 from governance.risk import services
 from governance.risk.models import Finding, FindingState, TierChange
 from governance.workflow import services as workflow
+from governance.workflow.inbox import awaiting_my_action
 from governance.workflow.models import ModelPolicy, RequestState
 from governance.workflow.policies import effective_policy
 from tests.conftest import make_user
@@ -111,6 +112,7 @@ def test_a_blocking_finding_blocks_approval_until_another_approver_accepts_its_c
                                             justification="better")
     with pytest.raises(PolicyViolation, match=f"Blocking finding #{finding.pk} on v2"):
         workflow.promotion_request_approve(request_id=req.pk, actor=engineer2)
+    assert req.pk not in [r.pk for r in awaiting_my_action(engineer2)[0]]  # the inbox agrees
     # The review page shows the approve button disabled with the reason, and the findings.
     client.force_login(engineer2)
     page = client.get(reverse("governance:request_detail", args=[req.pk])).content.decode()
@@ -130,6 +132,7 @@ def test_a_blocking_finding_blocks_approval_until_another_approver_accepts_its_c
     closed = Finding.objects.get(pk=finding.pk)
     assert (closed.state, closed.closed_by, closed.remediation_note) == ("closed", "engineer",
                                                                          "re-run validation #4 passed")
+    assert req.pk in [r.pk for r in awaiting_my_action(engineer2)[0]]
     assert workflow.promotion_request_approve(request_id=req.pk, actor=engineer2).state == RequestState.APPROVED
     assert actions(name) == ["finding.raised", "finding.raised", "finding.closure_proposed",
                              "finding.closure_declined", "finding.closure_proposed", "finding.closed"]

@@ -51,6 +51,17 @@ def blocking_findings(model, version: int) -> list[Finding]:
     return list(findings_of(model, version, open_only=True).filter(severity=Severity.BLOCKING).order_by("id"))
 
 
+def annotate_blocking(requests) -> None:
+    """Set `_risk_blocking` (what blocking_findings would answer) on each promotion request, in one query:
+    lists of requests (the inbox, the menu count) then judge approval without a query per row."""
+    model_ids = {r.model_id for r in requests if r.model_id}
+    found = list(Finding.objects.filter(model_id__in=model_ids, state__in=OPEN_FINDING_STATES,
+                                        severity=Severity.BLOCKING).order_by("id")) if model_ids else []
+    for req in requests:
+        req._risk_blocking = [f for f in found if f.model_id == req.model_id
+                              and (f.version is None or f.version == req.version)]
+
+
 def overdue_findings(*, today=None):
     today = today or timezone.localdate()
     return Finding.objects.filter(state__in=OPEN_FINDING_STATES, due_date__lt=today).select_related("model", "owner")

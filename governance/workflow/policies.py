@@ -561,7 +561,9 @@ def blocking_finding_refusal(req: PromotionRequest) -> Exception | None:
     if req.operation != Operation.MOVE or is_demotion(target_stage=req.target_stage,
                                                       candidate=(req.evidence or {}).get("candidate")):
         return None
-    blocking = risk_selectors.blocking_findings(req.model, req.version)
+    blocking = getattr(req, "_risk_blocking", None)  # annotated on lists (inbox): no query per row
+    if blocking is None:
+        blocking = risk_selectors.blocking_findings(req.model, req.version)
     if not blocking:
         return None
     names = ", ".join(f"#{f.pk}" + (f" on v{f.version}" if f.version else " on the model")
