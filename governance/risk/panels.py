@@ -34,7 +34,7 @@ def risk_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
     findings = list(selectors.findings_of(model, version).select_related("model"))
     context = _findings_context(user, model, findings, checker)
     context.update({"version": version, "next": request.get_full_path(),
-                    "form": FindingForm(initial={"model": model.name, "version": version})})
+                    "form": FindingForm(initial={"model": model.name, "version": version}, auto_id="finding_%s")})
     panels = []
     if kind == "model":
         tier = selectors.tier_of(model)
@@ -48,7 +48,7 @@ def risk_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
             "may_request": pending is None and (can(user, "request", model, checker=checker)
                                                 or can(user, "approve", model, checker=checker)),
             "history": selectors.tier_changes(model), "next": request.get_full_path(),
-            "form": TierChangeForm(initial={"model": model.name}),
+            "form": TierChangeForm(initial={"model": model.name}, auto_id="tier_%s"),
         }))
     panels.append(("risk/panels/findings.html", context))
     return panels
