@@ -17,6 +17,7 @@ from django.db import transaction
 
 from governance import grants
 from governance.notify import admin as admin_notify  # noqa: F401
+from governance.risk import admin as admin_risk  # noqa: F401
 from governance.workflow import admin as admin_workflow  # noqa: F401
 from registry_ui.client_ip import client_ip
 

@@ -10,10 +10,11 @@ from governance.notify.models import (
     OutboundEvent,
     Subscription,
 )
+from governance.risk.models import Finding, ModelRiskTier, TierChange
 from governance.tokens.models import ApiToken
 from governance.validation.models import ValidationRun
 from governance.workflow.models import Approval, Deployment, ModelPolicy, PromotionRequest
 
 __all__ = ["ApiToken", "AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
            "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch",
-           "ValidationRun"]
+           "ValidationRun", "Finding", "ModelRiskTier", "TierChange"]

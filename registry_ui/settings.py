@@ -346,8 +346,9 @@ LOGGING = {
 REGISTRY_VISIBILITY = "governance.access.visible_models"
 REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels",
                             "governance.notify.panels.watch_panels",
-                            "governance.operations.panels.operations_panels"]
-REGISTRY_CATALOGUE_ANNOTATOR = "governance.workflow.panels.catalogue_annotations"
+                            "governance.operations.panels.operations_panels",
+                            "governance.risk.panels.risk_panels"]
+REGISTRY_CATALOGUE_ANNOTATOR = "governance.portfolio.panels.catalogue_annotations"
 
 # --- Sync -----------------------------------------------------------------------------------------
 # Called with the part of a SyncReport each sync transaction wrote (a page, a deletion batch, a targeted
@@ -412,6 +413,23 @@ WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "3
 CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
 # Re-certification: days an approval of a protected holder stays valid (0: approvals never expire).
 WORKFLOW_APPROVAL_VALIDITY_DAYS = int(os.environ.get("WORKFLOW_APPROVAL_VALIDITY_DAYS", "0"))
+# Model risk (governance.risk): the tiers a registered model may be in (keys, labels, meaning), and the
+# policy each tier brings by default. A model without an approved tier follows the global defaults; the
+# model's own ModelPolicy still overrides what it sets. quorum: approvals a Production / protected-alias
+# move needs; require_validation: such a move needs a validation spec in the policy (and it must pass);
+# approval_validity_days: re-certification period (0: never expires).
+RISK_TIERS = {
+    "tier1": {"label": "Tier 1", "meaning": "High risk: material decisions, regulated use; full validation"},
+    "tier2": {"label": "Tier 2", "meaning": "Medium risk: business-relevant, limited exposure"},
+    "tier3": {"label": "Tier 3", "meaning": "Low risk: internal or advisory use"},
+}
+RISK_TIER_POLICY = {
+    "tier1": {"quorum": 2, "require_validation": True, "approval_validity_days": 180},
+    "tier2": {"quorum": 1, "require_validation": True, "approval_validity_days": 365},
+    "tier3": {"quorum": 1, "require_validation": False, "approval_validity_days": 0},
+}
+# Seconds between two runs of the overdue-findings reminder.
+RISK_FINDINGS_REMIND_INTERVAL = int(os.environ.get("RISK_FINDINGS_REMIND_INTERVAL", "86400"))
 # Hours an approver has to close the post-hoc review of a break-glass deploy.
 WORKFLOW_EMERGENCY_REVIEW_HOURS = int(os.environ.get("WORKFLOW_EMERGENCY_REVIEW_HOURS", "24"))
 # A deploy left "deploying" longer than this (a crashed worker) is resolved by resolve_outbox.
@@ -421,7 +439,8 @@ WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECOND
 # --- Audit ----------------------------------------------------------------------------------------
 # Sections other packages add to the auditor's reports page: dotted paths of callables (user) ->
 # [(template, context)] (a string, so the audit package never imports the workflow).
-AUDIT_REPORT_SECTIONS = ["governance.workflow.panels.audit_report_sections"]
+AUDIT_REPORT_SECTIONS = ["governance.workflow.panels.audit_report_sections",
+                         "governance.risk.panels.audit_report_sections"]
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 # Checkpoint files are appended here: a place the database (and its role) cannot write.
@@ -457,6 +476,7 @@ SCHEDULED_JOBS = [
     "governance.workflow.recertification.RECERTIFICATION_JOB",
     "governance.workflow.tasks.RETENTION_JOB",
     "registry_ui.scheduler.heartbeat.HEARTBEAT_JOB",
+    "governance.risk.tasks.FINDINGS_JOB",
 ]
 # Several nodes (docs/operations.md): every scheduler beats each tick and only the holder of the
 # "scheduler" lease enqueues; a dead leader's lease runs out after this many seconds and another

@@ -37,6 +37,9 @@ urlpatterns = [
     path("operations/", include("governance.operations.urls")),
     # the user's API tokens
     path("account/tokens/", include("governance.tokens.urls")),
+    # model risk: tier changes and findings; the portfolio view
+    path("risk/", include("governance.risk.urls")),
+    path("portfolio/", include("governance.portfolio.urls")),
 ]
 
 if settings.OIDC_ENABLED:

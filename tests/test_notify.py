@@ -266,7 +266,7 @@ def test_a_person_turns_kinds_of_mail_off_and_watches_a_model(role_perms, engine
     response = client.post(reverse("notify:profile"), {"enabled": ["my_request", "watched_drift"]})
     assert response.status_code == 302
     assert MailPreference.objects.get(user=engineer).muted == ["approval_needed", "deploy_needed", "emergency",
-                                                               "recertification"]
+                                                               "findings", "recertification"]
     assert client.post(reverse("notify:profile"), {"enabled": ["nonsense"]}).status_code == 400
     model_page = reverse("registry:model_detail", args=["fraud"])
     assert "Watch this model" in client.get(model_page).content.decode()

@@ -30,7 +30,8 @@ def test_every_configured_job_gets_a_row_and_is_enqueued_once_when_due():
     loop.ensure_rows()
     assert set(ScheduledJob.objects.values_list("name", flat=True)) == {
         "mirror.sync", "audit.checkpoint", "workflow.resolve_outbox", "notify.sweep_outbox",
-        "workflow.recertification_remind", "workflow.retention_propose", "workers.heartbeat"}
+        "workflow.recertification_remind", "workflow.retention_propose", "workers.heartbeat",
+        "risk.findings_remind"}
 
     first = loop.tick()
     again = loop.tick()  # not due yet, and the previous runs are still queued

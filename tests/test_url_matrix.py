@@ -170,6 +170,14 @@ MATRIX = {
     "operations:sync_model": (None, "", POST_ONLY_PAGE),
     "operations:task_status": (lambda t: {"task_id": "00000000-0000-4000-8000-000000000000"}, "",
                                _row(302, 403, 403, 403, 404, 403, 404, 403)),
+    # Model risk: tier changes and findings are POSTs (tests/test_risk.py); the portfolio is for
+    # approvers (the team member approves on the team's model), auditors and admins.
+    "risk:tier_change_request": (None, "", POST_ONLY_PAGE),
+    "risk:tier_change_decide": (lambda t: {"pk": 999999, "action": "approve"}, "", POST_ONLY_PAGE),
+    "risk:finding_raise": (None, "", POST_ONLY_PAGE),
+    "risk:finding_transition": (lambda t: {"pk": 999999, "action": "accept"}, "", POST_ONLY_PAGE),
+    "portfolio:portfolio": (None, "", _row(302, 403, 403, 200, 403, 200, 200, 200)),
+    "portfolio:portfolio_csv": (None, "tier=tier1", _row(302, 403, 403, 200, 403, 200, 200, 200)),
     # The OpenAPI schema and its readers describe endpoints, never data: open to everyone.
     "api_docs:schema": (None, "", EVERYONE),
     "api_docs:swagger": (None, "", EVERYONE),

@@ -48,6 +48,17 @@ ACTIONS = frozenset(
         # Re-certification: an approver confirmed a protected holder again; the reminder run's summary.
         "recertification.confirmed",
         "recertification.reminded",
+        # Model risk (governance.risk): a tier change requested, approved (the tier takes effect) or
+        # rejected by a second person; findings raised, proposed for closure, closed (accepted by someone
+        # other than the owner) or sent back open; the overdue reminder's summary per model.
+        "tier.change_requested",
+        "tier.changed",
+        "tier.change_rejected",
+        "finding.raised",
+        "finding.closure_proposed",
+        "finding.closed",
+        "finding.closure_declined",
+        "finding.overdue",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",

@@ -16,6 +16,8 @@ class EventKind(models.TextChoices):
     # An ops user deployed without approval in an incident: approvers review it after the fact.
     REQUEST_BREAK_GLASS = "request.break_glass"
     RECERTIFICATION_REMINDED = "recertification.reminded"
+    # Open findings past their due date: their owners and the model's approvers are told.
+    FINDING_OVERDUE = "finding.overdue"
     DEPLOY_SUCCEEDED = "deploy.succeeded"
     DEPLOY_FAILED = "deploy.failed"
     DRIFT_DETECTED = "registry.drift"
@@ -31,6 +33,7 @@ class MailKind(models.TextChoices):
     WATCHED_DRIFT = "watched_drift", "Drift on a model I watch"
     EMERGENCY = "emergency", "An emergency (break-glass) deploy I must review"
     RECERTIFICATION = "recertification", "Versions in production whose approval needs renewing"
+    FINDINGS = "findings", "Model-risk findings past their due date (mine, or on models I approve)"
 
 
 class OutboundEvent(models.Model):

@@ -112,6 +112,11 @@ def _audience(kind: str, event, subject, turn) -> list[tuple[str, object]]:
         out += [(MailKind.EMERGENCY, u) for u in _holders("approve", model)]
     if kind == "recertification.reminded":
         out += [(MailKind.RECERTIFICATION, u) for u in _holders("approve", model)]
+    if kind == "finding.overdue":
+        owners = set(after.get("owners") or [])
+        people = [u for u in get_user_model().objects.filter(username__in=owners, is_active=True)
+                  if u.email and can(u, "view", model)]
+        out += [(MailKind.FINDINGS, u) for u in people + list(_holders("approve", model))]
     if kind == "request.approved" and after.get("state") == "approved":
         out += [(MailKind.DEPLOY_NEEDED, u) for u in _holders("deploy", model) if turn is None or turn(u, "deploy")]
     if kind in ("request.approved", "request.rejected", "deploy.succeeded", "deploy.failed"):

@@ -16,6 +16,7 @@ def summary(kind: str, data: dict) -> str:
         "deploy.failed": f"Deploy of {what}{target} failed",
         "registry.drift": f"Drift on {what}: changed in MLflow outside governance",
         "validation.finished": f"Validation of {what} finished",
+        "finding.overdue": f"Open findings on {what} are past their due date",
     }.get(kind, f"{kind}: {what}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 
+from governance.risk import selectors as risk_selectors
 from governance.workflow.models import Approval, RequestState
 from governance.workflow.policies import request_actions
 from governance.workflow.services import requests_visible_to
@@ -27,6 +28,7 @@ def _prepared(qs):
                 req.model._governance_scoped = bool(req.model.policy.scoped)
             except req.model._meta.get_field("policy").related_model.DoesNotExist:
                 req.model._governance_scoped = False
+    risk_selectors.annotate_blocking(rows)
     return rows
 
 

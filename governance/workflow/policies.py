@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from governance.access import can
 from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
+from governance.risk import selectors as risk_selectors
 from governance.validation import selectors as validation_selectors
 from governance.workflow.models import Operation, PromotionRequest, RequestState
 from registry_ui.mirror import client as gateway
@@ -81,7 +82,9 @@ def is_demotion(*, target_stage: str, candidate: dict | None) -> bool:
 
 
 def effective_policy(model) -> dict:
-    """Global defaults (settings.WORKFLOW_DEFAULT_GATES) overridden by the model's own ModelPolicy."""
+    """Global defaults (settings.WORKFLOW_DEFAULT_GATES), then the defaults of the model's risk tier
+    (settings.RISK_TIER_POLICY: quorum, require_validation, approval_validity_days), then the model's
+    own ModelPolicy, each overriding what it sets. A model without a tier has no tier keys at all."""
     from governance.workflow.models import ModelPolicy
 
     policy = dict(settings.WORKFLOW_DEFAULT_GATES)
@@ -90,6 +93,10 @@ def effective_policy(model) -> dict:
     policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
     policy["retention_keep"] = settings.WORKFLOW_RETENTION_KEEP
     policy["approval_validity_days"] = settings.WORKFLOW_APPROVAL_VALIDITY_DAYS
+    tier = risk_selectors.tier_of(model)
+    if tier:
+        policy["risk_tier"] = tier
+        policy.update(risk_selectors.tier_policy(tier))
     own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
@@ -238,6 +245,11 @@ def evaluate_gates(*, model, candidate: dict | None, incumbent: dict | None, tar
             actual = candidate["tags"].get(key)
             results.append({"gate": f"tag:{key}", "passed": actual == str(expected),
                             "detail": f"tag {key} must be {expected!r}; it is {actual!r}"})
+        if policy.get("require_validation") and validation_spec(policy) is None:
+            results.append({"gate": "tier:validation", "passed": False,
+                            "detail": f"risk tier {policy.get('risk_tier') or '?'} requires a validation before "
+                                      "Production or a protected alias; the model's policy names no "
+                                      "evaluation dataset"})
     for metric, bounds in sorted((policy.get("metric_thresholds") or {}).items()):
         value = _number(candidate["metrics"].get(metric))
         ok = value is not None
@@ -520,6 +532,8 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
             return PolicyViolation("Separation of duties: nobody approves or rejects their own request.")
         if action == "approve" and _has_approved(req, user.get_username(), live_only=True):
             return TransitionNotAllowed("You have already approved this request.")
+        if action == "approve":
+            return blocking_finding_refusal(req)
         return None
     if req.state == RequestState.DEPLOYING and req.lease_live(timezone.now()):
         return Conflict(deploy_in_progress(req))
@@ -527,6 +541,8 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
     # over, and settles the stalled attempt from MLflow's state before writing anything.
     if req.state not in (RequestState.APPROVED, RequestState.FAILED, RequestState.DEPLOYING):
         return TransitionNotAllowed(f"A {req.state} request cannot be deployed.")
+    if not req.emergency and (refusal := blocking_finding_refusal(req)):
+        return refusal
     if request_is_production_like(req) and not req.emergency:
         # Break-glass: the emergency's own requester deploys it (the review comes after).
         # Every approval counts here, superseded ones too: whoever approved this request once does not deploy it.
@@ -537,6 +553,23 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
             return PolicyViolation("Separation of duties: an approver may not deploy a Production or "
                                    "protected-alias target.")
     return None
+
+
+def blocking_finding_refusal(req: PromotionRequest) -> Exception | None:
+    """A version going up (not a demotion, removal or deletion) waits while a blocking finding on it or
+    on its model is open (governance.risk): closing it needs acceptance by someone other than its owner."""
+    if req.operation != Operation.MOVE or is_demotion(target_stage=req.target_stage,
+                                                      candidate=(req.evidence or {}).get("candidate")):
+        return None
+    blocking = getattr(req, "_risk_blocking", None)  # annotated on lists (inbox): no query per row
+    if blocking is None:
+        blocking = risk_selectors.blocking_findings(req.model, req.version)
+    if not blocking:
+        return None
+    names = ", ".join(f"#{f.pk}" + (f" on v{f.version}" if f.version else " on the model")
+                      + f" (owner {f.owner_username}, due {f.due_date:%Y-%m-%d})" for f in blocking)
+    return PolicyViolation(f"Blocking finding {names} is open: v{req.version} cannot go up until it is closed "
+                           "and its closure accepted by someone other than its owner.")
 
 
 def deploy_in_progress(req: PromotionRequest) -> str:

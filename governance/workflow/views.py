@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from governance.access import can, visible_models
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
+from governance.risk.panels import review_findings
 from governance.validation import display as validation_display
 from governance.validation import selectors as validation_selectors
 from governance.workflow import services as workflow
@@ -95,7 +96,8 @@ def _detail_context(request: HttpRequest, req, form=None, open_action: str = "")
     return {"req": req, "r": r, "form": form or TransitionForm(), "open_action": open_action,
             "approvals": list(req.approvals.all()), "evidence": r.evidence, "candidate": r.candidate,
             "incumbent": r.incumbent, "actions": [o.name for o in r.offers if o.allowed],
-            "frozen_at_request": req.evidence, "validation": validation, "may_validate": may_validate}
+            "frozen_at_request": req.evidence, "validation": validation, "may_validate": may_validate,
+            "findings": review_findings(request.user, req) | {"next": request.get_full_path()}}
 
 
 @login_required
