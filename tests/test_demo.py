@@ -73,6 +73,7 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
     import mlflow.sklearn
 
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # another test of this process may have pointed the registry elsewhere
     model = mlflow.sklearn.load_model("models:/churn-classifier@champion")
     assert model.n_estimators == 120
 

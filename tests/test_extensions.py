@@ -33,12 +33,14 @@ def start_with(tmp_path, overrides: str) -> subprocess.CompletedProcess:
     ('REGISTRY_SYNC_REPORT_HANDLERS = ["governance.workflow.drift.gone"]\n', "REGISTRY_SYNC_REPORT_HANDLERS"),
     ('REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.gone"]\n', "REGISTRY_PANEL_PROVIDERS"),
 ])
+@pytest.mark.own_database  # a `manage.py check` of its own, on a var/ of its own
 def test_a_hook_that_does_not_import_stops_start_up_naming_the_setting(tmp_path, overrides, named):
     result = start_with(tmp_path, overrides)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and named in result.stderr
 
 
+@pytest.mark.own_database
 def test_the_project_settings_start(tmp_path):
     result = start_with(tmp_path, "")
     assert result.returncode == 0, result.stderr
