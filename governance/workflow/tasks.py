@@ -3,7 +3,7 @@
 from django.conf import settings
 from django_tasks import task
 
-from governance.errors import Conflict, EvidenceUnavailable
+from governance.errors import KNOWN_ERRORS, Conflict, EvidenceUnavailable, detail
 from governance.workflow.models import OPEN_STATES, Operation, PromotionRequest
 from governance.workflow.services import resolve_outbox, retention_request_propose
 from registry_ui.mirror.models import RegisteredModel
@@ -39,18 +39,18 @@ def retention_propose_task() -> dict:
         models = RegisteredModel.objects.filter(policy__retention_keep__gt=0)
     open_batches = PromotionRequest.objects.filter(operation=Operation.RETENTION, state__in=OPEN_STATES)
     models = models.exclude(pk__in=open_batches.values("model_id")).order_by("name")
-    proposed, unreachable = [], []
+    proposed, refused = [], []
     for name in models.values_list("name", flat=True):
         try:
             if retention_request_propose(model_name=name) is not None:
                 proposed.append(name)
         except Conflict:
             continue  # proposed by someone else meanwhile
-        except EvidenceUnavailable:
-            unreachable.append(name)
-    if unreachable:
-        names = ", ".join(unreachable[:5])
-        raise EvidenceUnavailable(f"MLflow could not be read for {len(unreachable)} model(s): {names}")
+        except KNOWN_ERRORS as exc:  # one model MLflow cannot answer for does not stop the others
+            refused.append(f"{name}: {detail(exc)}")
+    if refused:
+        raise EvidenceUnavailable(f"{len(proposed)} batch(es) proposed; {len(refused)} model(s) could not be "
+                                  f"judged: {'; '.join(refused[:3])}")
     return {"outcome": "done", "detail": f"{len(proposed)} batch(es) proposed", "proposed": proposed}
 
 
