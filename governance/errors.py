@@ -83,6 +83,15 @@ def known(exc: BaseException) -> bool:
 KNOWN_ERRORS = (DomainError, PermissionDenied, Http404)
 
 
+def raise_page_error(exc: BaseException) -> None:
+    """For pages: a refusal of permission renders the 403 page and a missing object the 404 page; any
+    other domain error returns, for the view to show its message on the page."""
+    if isinstance(exc, PermissionDenied):
+        raise exc
+    if isinstance(exc, NotFound | Http404):
+        raise Http404(detail(exc))
+
+
 # --- The API's one error shape ----------------------------------------------------------------------
 # Every API error is {"detail": "<one line>", "code": "<machine-readable>", "fields": {field: [messages]}}
 # with the status above (DRF's own errors keep theirs: 401, 405, 406, 415, 429...). An unexpected

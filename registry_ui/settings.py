@@ -499,6 +499,10 @@ REGISTRY_SYNC_INTERVAL = int(os.environ.get("REGISTRY_SYNC_INTERVAL", "300"))
 WORKFLOW_OUTBOX_RESOLVE_INTERVAL = int(os.environ.get("WORKFLOW_OUTBOX_RESOLVE_INTERVAL", "60"))
 # A run still "queued"/"running" after this long is taken as lost (its worker died): enqueue the next.
 SCHEDULER_STUCK_SECONDS = int(os.environ.get("SCHEDULER_STUCK_SECONDS", "3600"))
+# Seconds between two re-certification reminders (approvers of overdue protected holders are mailed).
+WORKFLOW_RECERTIFICATION_REMIND_INTERVAL = int(os.environ.get("WORKFLOW_RECERTIFICATION_REMIND_INTERVAL", "86400"))
+# Seconds between two proposals of retention batches (models whose policy keeps the newest N versions).
+WORKFLOW_RETENTION_PROPOSE_INTERVAL = int(os.environ.get("WORKFLOW_RETENTION_PROPOSE_INTERVAL", "86400"))
 
 # --- Notifications: email and outbound webhooks (governance.notify) ---------------------------------
 # Mail goes out through Django's email framework, only from tasks. The demo prints it on the worker's
@@ -526,10 +530,6 @@ OUTBOUND_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOF
 OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
 # governance.notify.tasks.sweep_outbox re-enqueues outbox rows whose task is this late (seconds).
 NOTIFY_SWEEP_GRACE_SECONDS = int(os.environ.get("NOTIFY_SWEEP_GRACE_SECONDS", "120"))
-# Seconds between two re-certification reminders (approvers of overdue protected holders are mailed).
-WORKFLOW_RECERTIFICATION_REMIND_INTERVAL = int(os.environ.get("WORKFLOW_RECERTIFICATION_REMIND_INTERVAL", "86400"))
-# Seconds between two proposals of retention batches (models whose policy keeps the newest N versions).
-WORKFLOW_RETENTION_PROPOSE_INTERVAL = int(os.environ.get("WORKFLOW_RETENTION_PROPOSE_INTERVAL", "86400"))
 # Seconds between two sweeps (the scheduler's notify.sweep_outbox job).
 NOTIFY_SWEEP_INTERVAL = int(os.environ.get("NOTIFY_SWEEP_INTERVAL", "60"))
 EVENT_FEED_PAGE_SIZE = int(os.environ.get("EVENT_FEED_PAGE_SIZE", "100"))

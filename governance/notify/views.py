@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
+from governance.errors import KNOWN_ERRORS, detail, http_status, raise_page_error
 from governance.notify import selectors, services
 from governance.notify.forms import PreferencesForm, SubscriptionEditForm, SubscriptionForm, WatchForm
 from governance.notify.models import MailKind, OutboxState, Subscription
@@ -20,12 +20,6 @@ def _require_admin(request: HttpRequest) -> None:
     if not services.may_manage_webhooks(request.user):
         raise PermissionDenied("Only administrators manage outbound webhooks.")
 
-
-def _raise_http(exc: BaseException) -> None:
-    if isinstance(exc, PermissionDenied):
-        raise exc
-    if isinstance(exc, NotFound | Http404):
-        raise Http404(detail(exc))
 
 
 @login_required
@@ -57,7 +51,7 @@ def watch(request: HttpRequest) -> HttpResponse:
         watching = services.model_watch_set(actor=request.user, model_name=form.cleaned_data["model"],
                                             watch=form.cleaned_data["watch"])
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         raise
     messages.success(request, f"{'Watching' if watching else 'No longer watching'} {form.cleaned_data['model']}.")
     back = request.POST.get("next", "")
@@ -79,7 +73,7 @@ def subscription_list(request: HttpRequest) -> HttpResponse:
                 created = services.subscription_create(actor=request.user, **form.values(),
                                                        source_ip=client_ip(request))
             except KNOWN_ERRORS as exc:
-                _raise_http(exc)
+                raise_page_error(exc)
                 form.add_error(None, detail(exc))
                 status = http_status(exc)
             else:
@@ -107,7 +101,7 @@ def subscription_edit(request: HttpRequest, pk: int) -> HttpResponse:
                                                    rotate_secret=form.cleaned_data["rotate_secret"],
                                                    source_ip=client_ip(request))
             except KNOWN_ERRORS as exc:
-                _raise_http(exc)
+                raise_page_error(exc)
                 form.add_error(None, detail(exc))
                 status = http_status(exc)
             else:
@@ -130,7 +124,7 @@ def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.subscription_delete(actor=request.user, subscription_id=pk, source_ip=client_ip(request))
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         raise
     messages.success(request, "Subscription deleted.")
     return redirect("notify:subscription_list")
@@ -155,7 +149,7 @@ def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.delivery_resend(actor=request.user, delivery_id=pk, source_ip=client_ip(request))
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         messages.error(request, detail(exc))
         return redirect("notify:delivery_list")
     messages.success(request, "Queued to be sent again (same webhook-id).")

@@ -15,7 +15,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.access import can, visible_models
-from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status
+from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status, raise_page_error
 from governance.risk.panels import review_findings
 from governance.validation import display as validation_display
 from governance.validation import selectors as validation_selectors
@@ -40,14 +40,6 @@ from governance.workflow.review import review
 from governance.workflow.timemachine import held_at
 from registry_ui.client_ip import client_ip
 from registry_ui.mirror.models import RegisteredModel
-
-
-def _raise_http(exc: BaseException) -> None:
-    """403 and 404 render the error pages; the other domain errors are shown on the page."""
-    if isinstance(exc, PermissionDenied):
-        raise exc
-    if isinstance(exc, NotFound | Http404):
-        raise Http404(detail(exc))
 
 
 @login_required
@@ -137,7 +129,7 @@ def request_transition(request: HttpRequest, pk: int, action: str) -> HttpRespon
         req = TRANSITIONS[action](request_id=pk, actor=request.user, source_ip=client_ip(request),
                                   **form.service_kwargs())
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         messages.error(request, detail(exc))
         req = workflow.get_request_for(request.user, pk)
         return render(request, "governance/request_detail.html", _detail_context(request, req, form, action),
@@ -179,7 +171,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
                     archive_existing=data["archive_existing"], justification=data["justification"],
                     source_ip=client_ip(request))
             except KNOWN_ERRORS as exc:
-                _raise_http(exc)
+                raise_page_error(exc)
                 messages.error(request, detail(exc))
                 return render(request, "governance/request_form.html", context, status=http_status(exc))
             messages.success(request, f"Request #{req.pk} created.")
@@ -228,7 +220,7 @@ def request_rollback(request: HttpRequest) -> HttpResponse:
                 justification=form.cleaned_data["justification"], urgent=form.cleaned_data["urgent"],
                 source_ip=client_ip(request))
         except KNOWN_ERRORS as exc:
-            _raise_http(exc)
+            raise_page_error(exc)
             messages.error(request, detail(exc))
             return render(request, "governance/rollback_form.html", {"form": form}, status=http_status(exc))
         messages.success(request, f"Rollback request #{req.pk} created (v{req.version}).")
@@ -257,7 +249,7 @@ def retention(request: HttpRequest) -> HttpResponse:
             return redirect("governance:request_detail", pk=req.pk)
         dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         messages.error(request, detail(exc))
         dry_run = workflow.retention_dry_run(user=request.user, model_name=name)
         return render(request, "governance/retention.html", {"form": form, **dry_run,
@@ -290,7 +282,7 @@ def break_glass(request: HttpRequest) -> HttpResponse:
             actor=request.user, model_name=data["model"], version=data["version"], rollback=data["rollback"],
             reason=data["reason"], source_ip=client_ip(request), **form.target_kwargs())
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         messages.error(request, detail(exc))
         return render(request, "governance/break_glass.html", {"form": form}, status=http_status(exc))
     messages.warning(request, f"EMERGENCY deploy #{req.pk}: {req.state}. Approvers must review it by "
@@ -326,7 +318,7 @@ def recertification(request: HttpRequest) -> HttpResponse:
             try:
                 recertification_confirm(actor=request.user, source_ip=client_ip(request), **form.cleaned_data)
             except KNOWN_ERRORS as exc:
-                _raise_http(exc)
+                raise_page_error(exc)
                 messages.error(request, detail(exc))
                 status = http_status(exc)
             else:
@@ -347,7 +339,7 @@ def request_validate(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         run = workflow.promotion_request_validate(request_id=pk, actor=request.user, source_ip=client_ip(request))
     except KNOWN_ERRORS as exc:
-        _raise_http(exc)
+        raise_page_error(exc)
         messages.error(request, detail(exc))
         req = workflow.get_request_for(request.user, pk)
         return render(request, "governance/request_detail.html", _detail_context(request, req),
