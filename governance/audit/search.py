@@ -3,7 +3,7 @@ the per-model auditor report.
 
 Search stays fast at 1,000,000 events: filters ride composite indexes ending in seq, pages are keyset
 (`seq < cursor`, newest first, LIMIT n+1: no COUNT(*)), and free text uses PostgreSQL full-text
-search (GIN index on a tsvector expression) or SQLite FTS5 (external-content table).
+search (a stored tsvector column with a GIN index) or SQLite FTS5 (external-content table).
 """
 
 from __future__ import annotations
@@ -117,14 +117,15 @@ def _text_filter(qs: QuerySet, q: str, *, drive: bool = False, lo: int | None = 
         return qs
     if connection.vendor == "postgresql":
         tsquery = " & ".join(f"{t}:*" for t in tokens)  # tokens are \w+ only: safe tsquery syntax
+        column = f"{audit_db.TABLE}.{audit_db.PG_SEARCH_COLUMN}"
         if drive:
             # Fenced (OFFSET 0): the GIN index finds the matches first; used for rare words, where a
             # newest-first scan would test the whole table (see search_page).
             sql = (f"{audit_db.TABLE}.id IN (SELECT id FROM (SELECT id FROM {audit_db.TABLE} "  # noqa: S608
-                   f"WHERE {audit_db.PG_TSVECTOR} @@ to_tsquery('simple', %s) OFFSET 0) AS fts_matches)")
+                   f"WHERE {column} @@ to_tsquery('simple', %s) OFFSET 0) AS fts_matches)")
             return qs.extra(where=[sql], params=[tsquery])  # noqa: S610
-        # The WHERE text is a constant (it must equal the GIN index expression); the user's words are a param.
-        return qs.extra(where=[f"{audit_db.PG_TSVECTOR} @@ to_tsquery('simple', %s)"], params=[tsquery])  # noqa: S610
+        # The WHERE text is a constant (the stored, GIN-indexed vector); the user's words are a param.
+        return qs.extra(where=[f"{column} @@ to_tsquery('simple', %s)"], params=[tsquery])  # noqa: S610
     if connection.vendor == "sqlite":
         match = " AND ".join('"' + t.replace('"', '""') + '"*' for t in tokens)
         fts, table = audit_db.FTS_TABLE, audit_db.TABLE
