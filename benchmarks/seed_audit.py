@@ -68,8 +68,11 @@ def seed_audit_events(count: int, model_names: list[str]) -> float:
     start, end = audit_window(count)
     step = (end - start) / max(count, 1)
     with transaction.atomic():
-        last = AuditEvent.objects.order_by("-seq").only("seq", "hash").first()
+        last = AuditEvent.objects.order_by("-seq").only("seq", "hash", "timestamp").first()
         seq, prev = (last.seq, last.hash) if last else (0, GENESIS_HASH)
+        if last is not None and last.timestamp >= start:
+            # Appending after events recorded now (a checkpoint): time must never go backwards along the chain.
+            start, step = last.timestamp + timedelta(milliseconds=1), timedelta(milliseconds=1)
         batch = []
         for n in range(count):
             seq += 1

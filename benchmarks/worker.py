@@ -333,8 +333,8 @@ def measure_verify_audit(figs: dict[str, Figure], repeat: int, config: dict | No
         out = StringIO()
         try:
             seconds, _ = timed(lambda out=out: call_command("verify_audit", whole=True, stdout=out, stderr=out))
-        except Exception as exc:  # noqa: BLE001 - a failing verify is a figure's note, not a crash
-            fig.note = f"verify_audit failed: {exc}"[:200]
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing verify is a figure's note, not a crash
+            fig.note = f"verify_audit failed: {out.getvalue().strip() or exc}"[:200]
             return
         fig.samples.append(seconds)
     log(f"verify_audit --whole: median {fig.median:.2f} s")
@@ -347,7 +347,11 @@ def measure_verify_audit(figs: dict[str, Figure], repeat: int, config: dict | No
     inc.extra.update(new_events=INCREMENTAL_EVENTS, checkpoint_seq=cp.seq)
     for _ in range(repeat):
         out = StringIO()
-        seconds, _ = timed(lambda out=out: call_command("verify_audit", stdout=out, stderr=out))
+        try:
+            seconds, _ = timed(lambda out=out: call_command("verify_audit", stdout=out, stderr=out))
+        except SystemExit:
+            inc.note = f"verify_audit failed: {out.getvalue().strip()}"[:200]
+            return
         if "since signed checkpoint" not in out.getvalue():
             inc.note = f"not incremental: {out.getvalue().strip()[:200]}"
             return
