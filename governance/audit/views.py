@@ -159,9 +159,9 @@ def checkpoint_download(request):
 @require_POST
 def verify(request):
     """"Verify chain" on the report and search pages (auditors and staff): runs now, in the request, and
-    says the result on the page it came from. By default from the newest signed checkpoint (under a
-    second after 10,000 new events at any trail size); scope=whole re-hashes every event (about ten
-    seconds per million). The check is itself an audit event."""
+    says the result on the page it came from. By default from the newest signed checkpoint (its cost is
+    the events since then, whatever the size of the trail); scope=whole re-hashes every event (its cost
+    grows with the trail). The check is itself an audit event."""
     whole = request.POST.get("scope") == "whole"
     result = audit_service.audit_verify_requested(actor=request.user, source_ip=client_ip(request), whole=whole)
     if result.ok and result.scope == "incremental":
