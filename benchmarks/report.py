@@ -41,7 +41,8 @@ FIGURES: list[tuple[str, str, str]] = [
     ("queries_audit_text", "queries", "SQL queries: audit search, text"),
     ("queries_audit_date", "queries", "SQL queries: audit search, date"),
     ("queries_inbox", "queries", "SQL queries: request inbox"),
-    ("verify_audit", "s", "verify_audit over the whole trail"),
+    ("verify_audit", "s", "verify_audit --whole over the whole trail"),
+    ("verify_audit_incremental", "s", "verify_audit from the newest signed checkpoint, 10,000 events after it"),
 ]
 UNITS = {name: unit for name, unit, _ in FIGURES}
 LABELS = {name: label for name, _, label in FIGURES}

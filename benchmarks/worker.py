@@ -236,7 +236,8 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
 
     from benchmarks import servers
 
-    urls = page_urls(config)
+    urls = {key: spec for key, spec in page_urls(config).items() if key.startswith("audit_")
+            or not config.get("audit_only")}
     cookies = {}
     for role in {role for role, _, _ in urls.values()}:
         client = Client(HTTP_HOST="127.0.0.1")
@@ -284,7 +285,7 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
         "mlflow_model_versions": f"{api}/model-versions/search?"
         + urlencode({"max_results": 1000, "filter": f"name='{WIDE_MODEL}'"}),
     }
-    for name, url in mlflow_calls.items():
+    for name, url in mlflow_calls.items() if not config.get("audit_only") else ():
         times, status = sample(url)
         if status == 200:
             figs[name].samples.extend(times)
@@ -316,7 +317,12 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
             figs[page].ratio = figs[page].median / figs[mlflow_name].median
 
 
-def measure_verify_audit(figs: dict[str, Figure], repeat: int) -> None:
+INCREMENTAL_EVENTS = 10_000  # events appended after the signed checkpoint for the incremental figure
+
+
+def measure_verify_audit(figs: dict[str, Figure], repeat: int, config: dict | None = None) -> None:
+    """verify_audit --whole over the seeded trail; then a signed checkpoint, INCREMENTAL_EVENTS more
+    events, and verify_audit's default (from that checkpoint on)."""
     fig = figs["verify_audit"]
     if "verify_audit" not in get_commands():
         fig.note = f"{NOT_BUILT} (manage.py verify_audit)"
@@ -326,12 +332,32 @@ def measure_verify_audit(figs: dict[str, Figure], repeat: int) -> None:
     for _ in range(repeat):
         out = StringIO()
         try:
-            seconds, _ = timed(lambda out=out: call_command("verify_audit", stdout=out, stderr=out))
-        except Exception as exc:  # noqa: BLE001 - a failing verify is a figure's note, not a crash
-            fig.note = f"verify_audit failed: {exc}"[:200]
+            seconds, _ = timed(lambda out=out: call_command("verify_audit", whole=True, stdout=out, stderr=out))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing verify is a figure's note, not a crash
+            fig.note = f"verify_audit failed: {out.getvalue().strip() or exc}"[:200]
             return
         fig.samples.append(seconds)
-    log(f"verify_audit: median {fig.median:.2f} s")
+    log(f"verify_audit --whole: median {fig.median:.2f} s")
+
+    inc = figs["verify_audit_incremental"]
+    from governance.audit import checkpoints
+
+    cp = checkpoints.write_checkpoint()
+    seed_audit.seed_audit_events(INCREMENTAL_EVENTS, (config or {}).get("model_names", []))
+    inc.extra.update(new_events=INCREMENTAL_EVENTS, checkpoint_seq=cp.seq)
+    for _ in range(repeat):
+        out = StringIO()
+        try:
+            seconds, _ = timed(lambda out=out: call_command("verify_audit", stdout=out, stderr=out))
+        except SystemExit:
+            inc.note = f"verify_audit failed: {out.getvalue().strip()}"[:200]
+            return
+        if "since signed checkpoint" not in out.getvalue():
+            inc.note = f"not incremental: {out.getvalue().strip()[:200]}"
+            return
+        inc.samples.append(seconds)
+    inc.note = f"{INCREMENTAL_EVENTS} events after a signed checkpoint at seq {cp.seq}"
+    log(f"verify_audit (incremental, {INCREMENTAL_EVENTS} new events): median {inc.median:.3f} s")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,6 +378,14 @@ def run(config: dict) -> dict:
     figs["seed_audit"].extra["events"] = config["audit_events"]
     log(f"audit trail seeded in {seconds:.1f} s")
 
+    if config.get("audit_only"):
+        measure_pages(figs, config, users, mlflow_url, config["page_samples"])
+        measure_verify_audit(figs, min(repeat, 3), config)
+        for fig in figs.values():
+            if not fig.samples and not fig.note:
+                fig.note = "not measured: --audit-only"
+        return {name: fig.to_dict() for name, fig in figs.items()}
+
     for r in range(repeat):
         floor = read_floor(mlflow_url, config.get("run_batch", RUN_BATCH))
         for part in ("models", "versions", "runs", "total"):
@@ -362,5 +396,5 @@ def run(config: dict) -> dict:
 
     measure_syncs(figs, config, mlflow_url, repeat)
     measure_pages(figs, config, users, mlflow_url, config["page_samples"])
-    measure_verify_audit(figs, min(repeat, 3))
+    measure_verify_audit(figs, min(repeat, 3), config)
     return {name: fig.to_dict() for name, fig in figs.items()}

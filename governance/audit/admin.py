@@ -28,4 +28,4 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditVerification)
 class AuditVerificationAdmin(ReadOnlyAdmin):
-    list_display = ("verified_at", "ok", "count", "head_seq", "broken_seq", "source")
+    list_display = ("verified_at", "ok", "scope", "from_seq", "count", "head_seq", "broken_seq", "source")

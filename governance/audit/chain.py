@@ -279,10 +279,20 @@ class Verification:
     checkpoints_checked: int = 0
     notes: list[str] = field(default_factory=list)
     verified_at: str = ""
+    # "whole": every event from seq 1. "incremental": the events after the newest signed checkpoint,
+    # which was checked against the chain at `from_seq` (its own audit.checkpoint event).
+    scope: str = "whole"
+    from_seq: int | None = None
+    checkpoint_file: str = ""
 
     def summary(self) -> str:
         if self.ok:
             extra = f", {self.checkpoints_checked} signed checkpoint(s) matched" if self.checkpoints_checked else ""
+            if self.scope == "incremental":
+                return (f"audit chain intact since signed checkpoint {self.checkpoint_file} (seq {self.from_seq}): "
+                        f"{self.count} later events verified, head seq {self.head_seq}; events up to seq "
+                        f"{self.from_seq} are vouched for by that checkpoint (verify the whole chain to re-hash "
+                        "them)")
             return f"audit chain intact: {self.count} events, head seq {self.head_seq}{extra}"
         if self.broken_seq is None:
             return f"audit verification FAILED: {self.reason}"
@@ -329,21 +339,23 @@ def _timestamp_from_db(value) -> str:
     return _timestamp_from_db(parsed)
 
 
-def _raw_rows(chunk: int = 20000) -> Iterator[tuple]:
-    """Every row in seq order by keyset pages, straight from the cursor (no ORM conversion: the
-    verifier handles 1,000,000 rows, and the ORM would triple the per-row cost)."""
+def _raw_rows(after: int = -(2**62), chunk: int = 20000) -> Iterator[tuple]:
+    """Every row after seq `after` in seq order by keyset pages, straight from the cursor (no ORM
+    conversion: the verifier handles 1,000,000 rows, and model instances would triple the per-row cost)."""
     table = AuditEvent._meta.db_table
     quote = connection.ops.quote_name
     # Read the timestamp as text instead of letting the driver build a datetime only for us to format it
     # back (on PostgreSQL that was 40% of the verifier's time). SQLite: its stored text
     # ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC). PostgreSQL: the canonical form itself (format_timestamp).
+    # The JSON details as text too: psycopg would parse jsonb into dicts and _canon() would then walk
+    # them in Python; one C decode of the text (integral floats as ints) gives the same values.
     if connection.vendor == "postgresql":
         timestamp = f"""to_char({quote('timestamp')} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+        columns = {"timestamp": timestamp, "before": f"{quote('before')}::text", "after": f"{quote('after')}::text"}
     else:
-        timestamp = f"CAST({quote('timestamp')} AS TEXT)"
-    columns = ", ".join(timestamp if c == "timestamp" else quote(c) for c in (*HASHED_FIELDS, "hash"))
-    sql = f"SELECT {columns} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s"  # noqa: S608 - constants only
-    after = -(2**62)
+        columns = {"timestamp": f"CAST({quote('timestamp')} AS TEXT)"}
+    select = ", ".join(columns.get(c, quote(c)) for c in (*HASHED_FIELDS, "hash"))
+    sql = f"SELECT {select} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s"  # noqa: S608 - constants only
     while True:
         with connection.cursor() as cursor:
             cursor.execute(sql, [after, chunk])
@@ -412,8 +424,11 @@ def _span_text(span: tuple[int, int]) -> str:
     return f"seq {span[0]}" if span[0] == span[1] else f"seq {span[0]}..{span[1]}"
 
 
-def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
+def verify_chain(checkpoints: list[dict] | None = None, *, start: tuple[int, str, str] | None = None) -> Verification:
     """Walk the chain in seq order; name the first broken link and why.
+
+    `start` (seq, stored hash, canonical timestamp) of a row already vouched for (by a signed
+    checkpoint): the walk begins after it instead of at seq 1, linking the first row to that hash.
 
     `checkpoints` are verified, signed checkpoints ({"seq", "head_hash", "count", "file"}, and for
     newer ones "event_seq"/"event_hash" of their own audit.checkpoint event plus "digests"). Each pins
@@ -427,6 +442,8 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
         if cp.get("event_seq") is not None:
             pinned.setdefault(cp["event_seq"], []).append((cp, cp.get("event_hash", ""), "event"))
     expected_seq, prev_hash, count, head_hash, prev_ts = 1, GENESIS_HASH, 0, GENESIS_HASH, ""
+    if start is not None:
+        expected_seq, prev_hash, head_hash, prev_ts = start[0] + 1, start[1], start[1], start[2]
     matched = 0
     sha256 = hashlib.sha256
     encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -440,8 +457,32 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
             return "null"
         return str(value) if kind is int else encode(value)
 
+    # Stored JSON text -> its canonical text. Recorded details repeat a lot ({"stage": ...}, {"ok": true}),
+    # and decoding and re-encoding them was the biggest part of each row's cost; bounded so a trail of
+    # unique details costs one dict lookup more per value, never memory.
+    memo: dict[str, str] = {}
+
     def enc_json(value) -> str:
-        return "null" if value is None else encode(_json_from_db(value))
+        if value is None:
+            return "null"
+        if value.__class__ is not str:
+            return encode(_json_from_db(value))
+        text = memo.get(value)
+        if text is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            text = memo[value] = encode(_decode_json(value))
+        return text
+
+    def generic_text(seq, timestamp, actor, action, model, version, request_id, before, after, comment, ip,
+                     row_prev) -> str:
+        # canonical_json() of hash_fields' payload, written out field by field in sorted key order: the
+        # same text (tests/test_audit_chain.py verifies odd content both ways), without building and
+        # sorting a dict and walking it in the generic encoder for each of a million rows.
+        return (f'{{"action":{enc(action)},"actor":{enc(actor)},"after":{enc_json(after)},'
+                f'"before":{enc_json(before)},"comment":{enc(comment)},"model":{enc(model)},'
+                f'"prev_hash":{enc(row_prev)},"request":{enc(request_id)},"seq":{enc(seq)},'
+                f'"source_ip":{enc(ip)},"timestamp":{enc(timestamp)},"version":{enc(version)}}}')
 
     def result(seq, reason):
         return Verification(ok=False, count=count, head_seq=expected_seq - 1 or None, head_hash=head_hash,
@@ -472,7 +513,8 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
                                    "and every later hash recomputed (chain rewritten)")
         return result(seq, f"hash differs from {where} (chain rewritten after the checkpoint)")
 
-    for seq, ts, actor, action, model, version, request_id, before, after, comment, ip, row_prev, stored in _raw_rows():
+    rows = _raw_rows(start[0]) if start is not None else _raw_rows()
+    for seq, ts, actor, action, model, version, request_id, before, after, comment, ip, row_prev, stored in rows:
         if seq != expected_seq:
             if seq > expected_seq:
                 missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
@@ -481,14 +523,27 @@ def verify_chain(checkpoints: list[dict] | None = None) -> Verification:
         if row_prev != prev_hash:
             return broken(seq, f"does not link to seq {seq - 1}: prev_hash differs (reordered, replaced or "
                                "deleted row)")
-        timestamp = _timestamp_from_db(ts)
-        # canonical_json() of hash_fields' payload, written out field by field in sorted key order: the
-        # same text (tests/test_audit_chain.py verifies odd content both ways), without building and sorting a dict and
-        # walking it in the generic encoder for each of a million rows.
-        text = (f'{{"action":{enc(action)},"actor":{enc(actor)},"after":{enc_json(after)},'
-                f'"before":{enc_json(before)},"comment":{enc(comment)},"model":{enc(model)},'
-                f'"prev_hash":{enc(row_prev)},"request":{enc(request_id)},"seq":{enc(seq)},'
-                f'"source_ip":{enc(ip)},"timestamp":{enc(timestamp)},"version":{enc(version)}}}')
+        # The two spellings the database hands back, inline (a call per row counts at a million rows):
+        # SQLite's stored text "YYYY-MM-DD HH:MM:SS.ffffff" and PostgreSQL's to_char, already canonical.
+        if ts.__class__ is str and len(ts) == 26 and ts[10] == " " and ts[4] == "-":
+            timestamp = ts.replace(" ", "T") + "Z"
+        elif ts.__class__ is str and len(ts) == 27 and ts[26] == "Z" and ts[10] == "T" and ts[4] == "-":
+            timestamp = ts
+        else:
+            timestamp = _timestamp_from_db(ts)
+        try:
+            # generic_text() unrolled for the usual types: the NOT NULL text columns straight to the C string
+            # encoder, numbers as digits; row_prev equals the previous stored hash (checked above).
+            text = (f'{{"action":{encode_str(action)},"actor":{encode_str(actor)},"after":{enc_json(after)},'
+                    f'"before":{enc_json(before)},"comment":{encode_str(comment)},"model":{encode_str(model)},'
+                    f'"prev_hash":{encode_str(row_prev)},"request":'
+                    f'{"null" if request_id is None else (str(request_id) if request_id.__class__ is int else enc(request_id))},'  # noqa: E501
+                    f'"seq":{seq},"source_ip":{"null" if ip is None else encode_str(ip)},'
+                    f'"timestamp":{encode_str(timestamp)},"version":'
+                    f'{"null" if version is None else (str(version) if version.__class__ is int else enc(version))}}}')
+        except TypeError:  # a NULL or a number where text belongs (planted by hand): the generic path
+            text = generic_text(seq, timestamp, actor, action, model, version, request_id, before, after, comment,
+                                ip, row_prev)
         if sha256(text.encode("utf-8")).hexdigest() != stored:
             return broken(seq, "content does not match its hash (edited row)")
         if timestamp < prev_ts:

@@ -169,33 +169,36 @@ def read_checkpoint(name: str) -> bytes:
         return fh.read()
 
 
+def load_checkpoint(name: str, key: bytes | None = None) -> Checkpoint:
+    """One checkpoint from the storage, signature checked; raises CheckpointError naming a bad file."""
+    key = key if key is not None else _key()
+    try:
+        data = json.loads(read_checkpoint(name).decode("utf-8"))
+        seq, head_hash, count, created_at = (int(data["seq"]), str(data["head_hash"]), int(data["count"]),
+                                             str(data["created_at"]))
+        signature = str(data["signature"])
+        extra, pins_signature = {}, ""
+        if data.get("event_seq") is not None:
+            extra = {"event_seq": int(data["event_seq"]), "event_hash": str(data["event_hash"]),
+                     "digests": dict(data["digests"])}
+            pins_signature = str(data["pins_signature"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {name} is unreadable: {exc}") from exc
+    signed = [(signature, _signed_part(seq, head_hash, count, created_at))]
+    if extra:
+        signed.append((pins_signature, _signed_part(seq, head_hash, count, created_at, **extra)))
+    for given, part in signed:
+        if not hmac.compare_digest(hmac.new(key, part, hashlib.sha256).hexdigest(), given):
+            raise CheckpointError(f"checkpoint {name} has an invalid signature (forged or altered)")
+    return Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at, signature=signature,
+                      file=name, pins_signature=pins_signature, **extra)
+
+
 def load_checkpoints() -> list[Checkpoint]:
     """Every checkpoint in the storage, signature checked; raises CheckpointError naming a bad file."""
     names = checkpoint_names()
     key = _key() if names else b""
-    found = []
-    for name in names:
-        try:
-            data = json.loads(read_checkpoint(name).decode("utf-8"))
-            seq, head_hash, count, created_at = (int(data["seq"]), str(data["head_hash"]), int(data["count"]),
-                                                 str(data["created_at"]))
-            signature = str(data["signature"])
-            extra, pins_signature = {}, ""
-            if data.get("event_seq") is not None:
-                extra = {"event_seq": int(data["event_seq"]), "event_hash": str(data["event_hash"]),
-                         "digests": dict(data["digests"])}
-                pins_signature = str(data["pins_signature"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"checkpoint {name} is unreadable: {exc}") from exc
-        signed = [(signature, _signed_part(seq, head_hash, count, created_at))]
-        if extra:
-            signed.append((pins_signature, _signed_part(seq, head_hash, count, created_at, **extra)))
-        for given, part in signed:
-            if not hmac.compare_digest(hmac.new(key, part, hashlib.sha256).hexdigest(), given):
-                raise CheckpointError(f"checkpoint {name} has an invalid signature (forged or altered)")
-        found.append(Checkpoint(seq=seq, head_hash=head_hash, count=count, created_at=created_at,
-                                signature=signature, file=name, pins_signature=pins_signature, **extra))
-    return found
+    return [load_checkpoint(name, key) for name in names]
 
 
 def latest_checkpoint_path() -> Path | None:
@@ -204,11 +207,12 @@ def latest_checkpoint_path() -> Path | None:
     return Path(checkpoint_storage().path(name)) if name else None
 
 
-def _missing_checkpoints(cps: list[Checkpoint]) -> str:
+def _missing_checkpoints(cps: list[Checkpoint], names: set[str] | None = None) -> str:
     """Checkpoint files and audit.checkpoint events must match one to one: an event whose file is gone
     (a signed checkpoint removed to hide a rewrite), or an older file whose event is gone. Newer files
-    pin their event's hash, which the chain walk checks."""
-    names = {cp.file for cp in cps}
+    pin their event's hash, which the chain walk checks. `names`: every file in the storage (default:
+    those of `cps`)."""
+    names = names if names is not None else {cp.file for cp in cps}
     recorded = {}
     for seq, after in AuditEvent.objects.filter(action="audit.checkpoint").order_by("seq").values_list("seq",
                                                                                                        "after"):
@@ -226,25 +230,81 @@ def _missing_checkpoints(cps: list[Checkpoint]) -> str:
     return ""
 
 
-def verify(*, use_checkpoints: bool = True) -> audit.Verification:
-    """The chain checked against every signed checkpoint (when a key is configured)."""
+def _failed(reason: str) -> audit.Verification:
+    seq, head = audit.chain_head()
+    return audit.Verification(ok=False, count=0, head_seq=seq or None, head_hash=head, broken_seq=None,
+                              reason=reason, verified_at=audit.format_timestamp(timezone.now()))
+
+
+def verify(*, use_checkpoints: bool = True, whole: bool = True) -> audit.Verification:
+    """The chain checked against the signed checkpoints (when a key is configured).
+
+    whole=True: every event from seq 1, re-hashed, against every checkpoint. whole=False: incremental
+    (see verify_incremental), or the whole chain when there is no signed checkpoint to start from.
+    """
     notes = []
+    if not whole and use_checkpoints and has_key():
+        result = verify_incremental()
+        if result is not None:
+            return result
+        notes.append("no signed checkpoint yet: the whole chain was verified")
     loaded: list[Checkpoint] = []
     if use_checkpoints:
         if has_key():
             try:
                 loaded = load_checkpoints()
             except CheckpointError as exc:
-                seq, head = audit.chain_head()
-                return audit.Verification(ok=False, count=0, head_seq=seq or None, head_hash=head,
-                                          broken_seq=None, reason=str(exc),
-                                          verified_at=audit.format_timestamp(timezone.now()))
+                return _failed(str(exc))
         else:
-            notes.append("AUDIT_SIGNING_KEY unset: signed checkpoints not checked")
+            notes.append("AUDIT_SIGNING_KEY unset: signed checkpoints not checked, the whole chain was verified")
     result = audit.verify_chain([c.as_dict() for c in loaded])
     if result.ok and use_checkpoints and has_key():
         reason = _missing_checkpoints(loaded)
         if reason:
             result.ok, result.reason = False, reason
     result.notes.extend(notes)
+    return result
+
+
+def verify_incremental() -> audit.Verification | None:
+    """Verify from the newest signed checkpoint on; None when there is none.
+
+    What it covers: that checkpoint's signature; that the chain still holds, at the seq it signed and at
+    its own audit.checkpoint event, exactly the hashes it pinned (so any rewrite of the chain that
+    recomputed the hashes up to there is caught); every event after it (content hash, link, order, time,
+    no gap, nothing deleted from the end); and that no audit.checkpoint event names a file missing from
+    the storage. What it does not: re-hashing each event before the checkpoint, so a row edited in place
+    without touching the hashes up to the checkpoint stays unseen until the whole chain is verified
+    (verify_audit --whole, "Verify whole chain"), which the pages and the command offer.
+
+    When the checkpoint no longer matches the chain, the whole chain is walked to name the first event
+    that changed (that costs the full walk only when something is wrong).
+    """
+    names = checkpoint_names()
+    if not names:
+        return None
+    name = names[-1]
+    try:
+        cp = load_checkpoint(name)
+    except CheckpointError as exc:
+        return _failed(str(exc))
+    anchor = cp.event_seq if cp.event_seq is not None else cp.seq
+    stored = {seq: (stored_hash, ts) for seq, stored_hash, ts in
+              AuditEvent.objects.filter(seq__in={cp.seq, anchor}).values_list("seq", "hash", "timestamp")}
+    pins = [(cp.seq, cp.head_hash)] + ([(cp.event_seq, cp.event_hash)] if cp.event_seq is not None else [])
+    if any(stored.get(seq, ("",))[0] != pinned for seq, pinned in pins):
+        result = verify(whole=True)
+        if result.ok:  # the whole walk checks the same pins: only a change racing this check lands here
+            result.ok, result.reason = False, f"the chain no longer matches signed checkpoint {name}"
+        result.notes.append(f"the chain differs from the newest signed checkpoint {name}: the whole chain was "
+                            "verified to name the first change")
+        return result
+    hash_at, ts_at = stored[anchor]
+    result = audit.verify_chain([cp.as_dict()], start=(anchor, hash_at, audit.format_timestamp(ts_at)))
+    result.scope, result.from_seq, result.checkpoint_file = "incremental", anchor, name
+    if result.ok:
+        result.checkpoints_checked = 1
+        reason = _missing_checkpoints([cp], set(names))
+        if reason:
+            result.ok, result.reason = False, reason
     return result

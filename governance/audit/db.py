@@ -7,7 +7,7 @@ Nothing here is called by the running application.
 
 TABLE = "governance_auditevent"
 FTS_TABLE = "governance_auditevent_fts"
-# The one text expression PostgreSQL full-text search indexes and queries (they must match exactly).
+# The one text expression PostgreSQL full-text search stores per row (see PG_SEARCH).
 # The recorded before/after JSON is in it too, so a search for an alias, a tag or a stage finds the
 # events whose details name it (the keys and values are words to the 'simple' parser).
 PG_TSVECTOR = ("to_tsvector('simple'::regconfig, actor_username || ' ' || action || ' ' || model_name || ' ' "
@@ -54,8 +54,20 @@ SQLITE_SEARCH = [
     f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('rebuild')",
 ]
 SQLITE_DROP_SEARCH = [f"DROP TRIGGER IF EXISTS {FTS_TABLE}_ai", f"DROP TABLE IF EXISTS {FTS_TABLE}"]
-PG_SEARCH = [f"CREATE INDEX IF NOT EXISTS {TABLE}_fts ON {TABLE} USING gin ({PG_TSVECTOR})"]
-PG_DROP_SEARCH = [f"DROP INDEX IF EXISTS {TABLE}_fts"]
+# PostgreSQL: the tsvector is stored in a generated column (computed once, at INSERT) with a GIN index on
+# it. With only an expression index, every plan that filters rows instead of reading the index (the
+# newest-first scan of a text search, a seq range under stale statistics) recomputed to_tsvector() over
+# each row's text and JSON: 20,000 rows cost half a second. Reading the stored vector costs microseconds.
+# The ORM never names the column (the model does not declare it): INSERTs fill it, SELECTs skip it.
+PG_SEARCH_COLUMN = "search_vector"
+PG_SEARCH = [
+    f"DROP INDEX IF EXISTS {TABLE}_fts",  # the expression index the column replaces
+    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {PG_SEARCH_COLUMN} tsvector "
+    f"GENERATED ALWAYS AS ({PG_TSVECTOR}) STORED",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_search_vector ON {TABLE} USING gin ({PG_SEARCH_COLUMN})",
+]
+PG_DROP_SEARCH = [f"DROP INDEX IF EXISTS {TABLE}_search_vector", f"DROP INDEX IF EXISTS {TABLE}_fts",
+                  f"ALTER TABLE {TABLE} DROP COLUMN IF EXISTS {PG_SEARCH_COLUMN}"]
 
 
 def _run(connection, statements) -> None:

@@ -59,6 +59,10 @@ class AuditVerification(models.Model):
     checkpoints_checked = models.IntegerField(default=0)
     checkpoint_file = models.CharField(max_length=255, blank=True, default="")
     source = models.CharField(max_length=32, default="command")
+    # "whole": every event re-hashed from seq 1. "incremental": the events after the newest signed
+    # checkpoint (from_seq), which itself was checked against the chain; `count` is what was re-hashed.
+    scope = models.CharField(max_length=16, default="whole")
+    from_seq = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-verified_at", "-id"]

@@ -13,40 +13,47 @@ from governance.audit import checkpoints
 from governance.audit.models import AuditVerification
 
 
-def audit_verify(*, source: str, checkpoint: bool = False):
-    """Verify the chain against every signed checkpoint, store the result; on success optionally
-    append a new signed checkpoint (and record that it was written). Returns (Verification, Checkpoint|None).
+def audit_verify(*, source: str, checkpoint: bool = False, whole: bool = False):
+    """Verify the chain, store the result; on success optionally append a new signed checkpoint (and
+    record that it was written). Returns (Verification, Checkpoint|None).
+
+    By default incremental: from the newest signed checkpoint on (checkpoints.verify_incremental says
+    what that covers), the whole chain when there is no checkpoint yet. `whole`: every event from seq 1
+    against every signed checkpoint. Signing after an incremental check keeps the anchors chained: each
+    checkpoint is written only after the events since the previous one were verified.
 
     Raises CheckpointError when a checkpoint is asked for without AUDIT_SIGNING_KEY.
     """
     if checkpoint and not checkpoints.has_key():
         raise checkpoints.CheckpointError("AUDIT_SIGNING_KEY is not set: cannot sign a checkpoint")
-    result = checkpoints.verify()
+    result = checkpoints.verify(whole=whole)
     cp = None
     if result.ok and checkpoint:
         cp = checkpoints.write_checkpoint()  # records its audit.checkpoint event in its own transaction
     AuditVerification.objects.create(
         ok=result.ok, count=result.count, head_seq=result.head_seq, head_hash=result.head_hash or "",
         broken_seq=result.broken_seq, reason=result.reason, checkpoints_checked=result.checkpoints_checked,
-        checkpoint_file=cp.file if cp else "", source=source,
+        checkpoint_file=cp.file if cp else "", source=source, scope=result.scope,
+        from_seq=result.from_seq,
     )
     return result, cp
 
 
-def audit_verify_requested(*, actor, source_ip: str | None = None):
-    """An auditor's "Verify chain" from the pages: walk the chain now, store the result, and record
-    who asked and what it found as an event (appended after the walk, so it is not part of what was
-    checked). Auditors and staff only."""
+def audit_verify_requested(*, actor, source_ip: str | None = None, whole: bool = False):
+    """An auditor's "Verify chain" from the pages: walk the chain now (since the newest signed
+    checkpoint, or `whole`), store the result, and record who asked and what it found as an event
+    (appended after the walk, so it is not part of what was checked). Auditors and staff only."""
     from governance.audit.search import sees_everything
 
     if not sees_everything(actor):
         raise PermissionDenied("Only auditors and staff may verify the audit trail.")
-    result, _ = audit_verify(source="page")
+    result, _ = audit_verify(source="page", whole=whole)
     with transaction.atomic():
         audit.record(actor=actor, action="audit.verified", source_ip=source_ip,
                      after={"ok": result.ok, "count": result.count, "head_seq": result.head_seq,
                             "head_hash": result.head_hash or "", "broken_seq": result.broken_seq,
-                            "reason": result.reason, "checkpoints_checked": result.checkpoints_checked},
+                            "reason": result.reason, "checkpoints_checked": result.checkpoints_checked,
+                            "scope": result.scope, "from_seq": result.from_seq},
                      comment="chain intact" if result.ok else f"chain BROKEN at seq {result.broken_seq}")
     return result
 

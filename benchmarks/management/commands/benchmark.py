@@ -54,6 +54,9 @@ class Command(BaseCommand):
                             help="a seeded MLflow store to reuse (SQLite file): when PATH exists and was seeded for "
                                  "the same sizes it is copied instead of seeding again (seeding the large preset "
                                  "takes 10-15 minutes); when it does not exist, the fresh seed is saved there")
+        parser.add_argument("--audit-only", action="store_true",
+                            help="measure only the audit rows (seeding, search pages, verify): no REST floor, sync "
+                                 "or other pages; with a small --models the MLflow seed takes seconds")
         parser.add_argument("--worker", help=argparse.SUPPRESS)
         parser.add_argument("--sync-probe", help=argparse.SUPPRESS)
 
@@ -107,6 +110,7 @@ class Command(BaseCommand):
             config = {
                 "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
                 "page_samples": opts["page_samples"], "run_batch": opts["run_batch"], "rss_probe": opts["rss_probe"],
+                "audit_only": opts["audit_only"],
                 "mlflow_url": mlflow.url, "workdir": str(workdir),
                 "seed": seeded.to_dict(), "model_names": seeded.model_names[:-1] if spec.wide_versions
                 else seeded.model_names, "alias_models": seeded.alias_models,
@@ -118,7 +122,9 @@ class Command(BaseCommand):
             env = {**os.environ, "DATABASE_URL": scratch.url, "MLFLOW_TRACKING_URI": mlflow.url,
                    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "MGC_VAR_DIR": str(var),
                    "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "registry_ui.settings"),
-                   "DJANGO_DEBUG": "0", "DJANGO_HTTPS": "0", "BENCH_RESULT": str(result_path)}
+                   "DJANGO_DEBUG": "0", "DJANGO_HTTPS": "0", "BENCH_RESULT": str(result_path),
+                   # Signed checkpoints (into the scratch var/) for the incremental verify figure.
+                   "AUDIT_SIGNING_KEY": secrets.token_urlsafe(32), "AUDIT_CHECKPOINT_DIR": str(var / "checkpoints")}
             subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "benchmark",
                             "--worker", str(config_path)], env=env, check=True)
             figures = json.loads(result_path.read_text())

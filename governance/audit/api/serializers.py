@@ -56,4 +56,7 @@ class VerificationSerializer(serializers.Serializer):
     checkpoints_checked = serializers.IntegerField()
     notes = serializers.ListField(child=serializers.CharField())
     verified_at = serializers.CharField(allow_blank=True)
+    scope = serializers.ChoiceField(choices=["whole", "incremental"])
+    from_seq = serializers.IntegerField(allow_null=True)
+    checkpoint_file = serializers.CharField(allow_blank=True)
     summary = serializers.CharField()

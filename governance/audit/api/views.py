@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,13 +46,20 @@ class AuditEventList(APIView):
 
 
 @extend_schema(tags=["audit"], summary="Verify the audit chain now (auditors, staff)",
+               parameters=[OpenApiParameter(
+                   "scope", str, enum=["incremental", "whole"], required=False,
+                   description="incremental (default): the events after the newest signed checkpoint, whose "
+                               "signature and pinned hashes are checked; whole: every event from seq 1.")],
                responses={**ok(VerificationSerializer, "The result of walking the chain and its checkpoints."),
-                          **errors()})
+                          **errors(400)})
 class AuditVerify(APIView):
-    """GET /api/v1/audit/verify/: walk the chain now (auditors and staff)."""
+    """GET /api/v1/audit/verify/?scope=incremental|whole: walk the chain now (auditors and staff)."""
 
     def get(self, request):
         if not audit_selectors.sees_everything(request.user):
             raise PermissionDenied("Only auditors and staff may verify the audit trail.")
-        result, _ = audit_service.audit_verify(source="api")
+        scope = request.query_params.get("scope", "incremental")
+        if scope not in ("incremental", "whole"):
+            raise ValidationError(invalid_input_body({"scope": ["must be incremental or whole"]}))
+        result, _ = audit_service.audit_verify(source="api", whole=scope == "whole")
         return Response(result.as_dict())
