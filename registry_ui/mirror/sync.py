@@ -555,9 +555,11 @@ class _Context:
                     todo.setdefault(key, []).append(run_id)
         max_points = int(getattr(settings, "REGISTRY_HISTORY_MAX_POINTS", 1000))
         for key, run_ids in sorted(todo.items()):
-            for start in range(0, len(run_ids), gw.HISTORY_RUNS_MAX):
-                chunk = run_ids[start:start + gw.HISTORY_RUNS_MAX]
-                read = gw.metric_history_bulk(chunk, key, max_points=max_points, uri=self.uri, budget=self.budget)
+            for chunk, sampled in _history_batches(run_ids, {r: latest[r][key][0] for r in run_ids}, max_points):
+                read = gw.metric_history_bulk(chunk, key, max_points=max_points, sampled=sampled, uri=self.uri,
+                                              budget=self.budget)
+                if not sampled:  # read whole: keep at most max_points, evenly spread, first and last kept
+                    read = {r: _thin(rows, max_points) for r, rows in read.items()}
                 now = timezone.now()
                 rows = [MetricHistory(run_id=pks[r], key=key, points=read.get(r, []), last_step=latest[r][key][0],
                                       last_value=latest[r][key][1], fetched_at=now) for r in chunk]
@@ -568,6 +570,34 @@ class _Context:
                 self.report.histories_fetched += len(rows)
                 self.report.rows_written += len(rows)
                 self.heartbeat()
+
+
+def _history_batches(run_ids: list[str], last_steps: dict[str, int], max_points: int):
+    """(runs, sampled) batches for one metric: runs whose history fits `max_points` are read whole, as
+    many a request as keep it under MLflow's cap (a step is about a point); longer ones sampled by MLflow."""
+    short = [r for r in run_ids if last_steps[r] + 1 <= max_points]
+    long = [r for r in run_ids if last_steps[r] + 1 > max_points]
+    batch, points = [], 0
+    for run_id in short:
+        size = last_steps[run_id] + 1
+        if batch and (len(batch) == gw.HISTORY_RUNS_MAX or points + size > gw.HISTORY_BULK_POINTS):
+            yield batch, False
+            batch, points = [], 0
+        batch.append(run_id)
+        points += size
+    if batch:
+        yield batch, False
+    for start in range(0, len(long), gw.HISTORY_RUNS_MAX):
+        yield long[start:start + gw.HISTORY_RUNS_MAX], True
+
+
+def _thin(rows: list[list], n: int) -> list[list]:
+    if len(rows) <= n:
+        return rows
+    if n < 2:
+        return rows[-1:]
+    step = (len(rows) - 1) / (n - 1)
+    return [rows[round(i * step)] for i in range(n)]
 
 
 def _finite(value) -> float | None:
