@@ -17,7 +17,9 @@ PAIRS = {"page_catalogue": "mlflow_models_page", "page_catalogue_search": "mlflo
 
 def _name(report: dict, path: str) -> str:
     config = report.get("config", {})
-    return f"{config.get('database', '?')} {config.get('preset', '')}".strip() or Path(path).stem
+    models = (config.get("spec") or {}).get("models")
+    size = f"{models} models" if models is not None else config.get("preset", "")
+    return f"{config.get('database', '?')}, {size} ({Path(path).stem})"
 
 
 def combine(paths: list[str]) -> dict:
