@@ -83,7 +83,7 @@ def to_html(combined: dict) -> str:
             if c.get("p95_ratio") is not None:
                 mlflow += f" ({c['p95_ratio']:.2f}x at p95)"
             elif c.get("ratio") is not None:
-                mlflow += f"{c['ratio']:.2f}x"
+                mlflow += f" ({c['ratio']:.2f}x at p50)" if mlflow else f"{c['ratio']:.2f}x"
             cls = {"pass": "pass", "miss": "miss"}.get(c["verdict"], "")
             cells.append(f'<td>{_fmt(c["median"])}</td><td>{_fmt(c["p95"])}</td><td>{esc(mlflow)}</td>'
                          f'<td class="{cls}" title="{esc(c["note"])}">{esc(c["verdict"])}</td>')
