@@ -84,11 +84,11 @@ def mlflow_server(backend_uri: str, artifacts: Path, workdir: Path, *, workers: 
                        env=dict(os.environ), log=workdir / "mlflow-server.log")
 
 
-def wsgi_server(env: dict, workdir: Path, *, threads: int = 4) -> ChildServer:
-    """The console under gunicorn (one worker, a few threads), the way it is deployed."""
+def wsgi_server(env: dict, workdir: Path, *, threads: int = 4, workers: int = 1) -> ChildServer:
+    """The console under gunicorn (one worker by default, a few threads), the way it is deployed."""
     port = free_port()
     args = [_bin("gunicorn"), "registry_ui.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", "1", "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "3",
+            "--workers", str(workers), "--threads", str(threads), "--timeout", "120", "--graceful-timeout", "3",
             "--log-level", "warning"]
     return ChildServer("gunicorn", args, url=f"http://127.0.0.1:{port}", probe="/accounts/login/",
                        env=env, log=workdir / "gunicorn.log")

@@ -67,15 +67,41 @@ def read_floor(uri: str, run_batch: int = RUN_BATCH) -> dict[str, float]:
     t2 = time.perf_counter()
     experiment_ids = [e.experiment_id for e in client.search_experiments()]
     runs = 0
+    histories: dict[str, list[str]] = {}  # metric key -> runs that logged it past step 0
     for i in range(0, len(run_ids), run_batch):
         batch = run_ids[i:i + run_batch]
         quoted = ",".join(f"'{r}'" for r in batch)
         found = client.search_runs(experiment_ids, filter_string=f"attributes.run_id IN ({quoted})",
                                    max_results=len(batch))
         runs += len(found)
+        for run in found:
+            for metric in run.data._metric_objs:
+                if metric.step:
+                    histories.setdefault(metric.key, []).append(run.info.run_id)
     t3 = time.perf_counter()
-    return {"models": t1 - t0, "versions": t2 - t1, "runs": t3 - t2, "total": t3 - t0,
-            "n_models": models, "n_versions": len(run_ids), "n_runs": runs}
+    n_histories = read_histories(uri, histories)
+    t4 = time.perf_counter()
+    return {"models": t1 - t0, "versions": t2 - t1, "runs": t3 - t2, "histories": t4 - t3, "total": t4 - t0,
+            "n_models": models, "n_versions": len(run_ids), "n_runs": runs, "n_histories": n_histories}
+
+
+def read_histories(uri: str, histories: dict[str, list[str]]) -> int:
+    """The metric histories the sync mirrors, read the cheapest way MLflow offers: one request per
+    metric key for 100 runs (the endpoint MLflow's own UI draws its charts from; the seeded histories
+    are 100 steps, well under its 25,000 points a request)."""
+    import requests
+
+    read = 0
+    with requests.Session() as session:
+        for key, run_ids in sorted(histories.items()):
+            for i in range(0, len(run_ids), 100):
+                batch = run_ids[i:i + 100]
+                response = session.get(f"{uri}/ajax-api/2.0/mlflow/metrics/get-history-bulk",
+                                       params={"run_id": batch, "metric_key": key, "max_results": 25_000},
+                                       timeout=120)
+                response.raise_for_status()
+                read += len(batch)
+    return read
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,8 +236,9 @@ def page_urls(config: dict) -> dict[str, tuple[str, str | None, str]]:
         "catalogue": ("scientist", "registry:catalogue", {}, {}),
         "catalogue_search": ("scientist", "registry:catalogue", {}, {"q": "churn"}),
         "model": ("scientist", "registry:model_detail", {"name": WIDE_MODEL}, {}),
+        "version": ("scientist", "registry:version_detail", {"name": WIDE_MODEL, "version": wide_versions}, {}),
         "compare": ("scientist", "registry:compare", {},
-                    {"model": WIDE_MODEL, "versions": ",".join(str(v) for v in range(1, min(10, wide_versions) + 1))}),
+                    {"model": WIDE_MODEL, "versions": ",".join(str(v) for v in range(1, min(5, wide_versions) + 1))}),
         "lineage": ("scientist", "registry:lineage", {"name": WIDE_MODEL, "version": wide_versions}, {}),
         "audit_text": ("auditor", "audit:search", {}, {"q": "fraud"}),
         "audit_date": ("auditor", "audit:search", {},
@@ -239,7 +266,7 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
     urls = {key: spec for key, spec in page_urls(config).items() if key.startswith("audit_")
             or not config.get("audit_only")}
     cookies = {}
-    for role in {role for role, _, _ in urls.values()}:
+    for role in {role for role, _, _ in urls.values()} | (set(LOAD_USERS.values()) & set(users)):
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(users[role])
         cookies[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
@@ -262,18 +289,28 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
 
     session = requests.Session()
 
-    def sample(url: str, cookie: str | None = None) -> tuple[list[float], int]:
+    def sample(url: str | list[str], cookie: str | None = None, first: list | None = None) -> tuple[list[float], int]:
+        """`samples` timings of GET `url` (of every URL of a list, one after the other, as one sample)
+        after two warm-up requests; `first` receives the first request's time."""
         headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"} if cookie else {}
+        urls = [url] if isinstance(url, str) else url
         status = 0
-        for _ in range(2):
-            status = session.get(url, headers=headers, timeout=60).status_code
-        times = []
-        for _ in range(samples):
+
+        def once() -> float:
+            nonlocal status
             started = time.perf_counter()
-            response = session.get(url, headers=headers, timeout=60)
-            _ = response.content
-            times.append((time.perf_counter() - started) * 1000)
-            status = response.status_code
+            for u in urls:
+                response = session.get(u, headers=headers, timeout=60)
+                _ = response.content
+                status = response.status_code if status in (0, 200) else status
+            return (time.perf_counter() - started) * 1000
+
+        status = 0
+        took = once()
+        if first is not None:
+            first.append(took)
+        once()
+        times = [once() for _ in range(samples)]
         return times, status
 
     # MLflow's own REST for the same data, through the same HTTP client.
@@ -284,6 +321,7 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
         + urlencode({"max_results": 50, "filter": "name LIKE '%churn%'"}),
         "mlflow_model_versions": f"{api}/model-versions/search?"
         + urlencode({"max_results": 1000, "filter": f"name='{WIDE_MODEL}'"}),
+        "mlflow_version": _mlflow_version_urls(api, config["spec"]["wide_versions"]),
     }
     for name, url in mlflow_calls.items() if not config.get("audit_only") else ():
         times, status = sample(url)
@@ -301,20 +339,98 @@ def measure_pages(figs: dict[str, Figure], config: dict, users: dict, mlflow_url
             if url is None:
                 fig.note = reason
                 continue
-            times, status = sample(server.url + url, cookies[role])
+            first: list[float] = []
+            times, status = sample(server.url + url, cookies[role], first)
             if status == 200:
                 fig.samples.extend(times)
+                fig.extra["first_ms"] = round(first[0], 1)
                 log(f"page {key}: median {fig.median:.1f} ms, p95 {fig.p95:.1f} ms")
             else:
                 fig.note = f"HTTP {status} for {url}"
                 log(f"page {key}: HTTP {status}")
         session.close()  # idle keep-alive connections would hold gunicorn's graceful shutdown
     pairs = (("page_catalogue", "mlflow_models_page"), ("page_catalogue_search", "mlflow_models_search"),
-             ("page_model", "mlflow_model_versions"))
+             ("page_model", "mlflow_model_versions"), ("page_version", "mlflow_version"))
     for page, mlflow_name in pairs:
         if figs[page].samples and figs[mlflow_name].samples:
             figs[page].ratio_to = mlflow_name
             figs[page].ratio = figs[page].median / figs[mlflow_name].median
+            figs[page].extra["p95_ratio"] = round(figs[page].p95 / figs[mlflow_name].p95, 4)
+    if config.get("load"):
+        measure_load(figs, config, cookies, env, workdir)
+
+
+def _mlflow_version_urls(api: str, version: int) -> list[str]:
+    """What the version page shows, from MLflow's REST: the version, then its run."""
+    import requests
+
+    got = requests.get(f"{api}/model-versions/get?" + urlencode({"name": WIDE_MODEL, "version": version}), timeout=60)
+    run_id = got.json().get("model_version", {}).get("run_id", "") if got.ok else ""
+    return [f"{api}/model-versions/get?" + urlencode({"name": WIDE_MODEL, "version": version}),
+            f"{api}/runs/get?" + urlencode({"run_id": run_id})]
+
+
+def load_urls(config: dict) -> dict[str, dict[str, str]]:
+    """The pages each role opens in the load scenario (the roles' usual reading)."""
+    names = config["model_names"]
+    some = names[len(names) // 2] if names else WIDE_MODEL
+    wide = config["spec"]["wide_versions"]
+    spec = {
+        "requester": {"catalogue": ("registry:catalogue", {}, {}),
+                      "search": ("registry:catalogue", {}, {"q": "churn"}),
+                      "model": ("registry:model_detail", {"name": some}, {}),
+                      "wide_model": ("registry:model_detail", {"name": WIDE_MODEL}, {}),
+                      "version": ("registry:version_detail", {"name": WIDE_MODEL, "version": wide}, {})},
+        "reviewer": {"inbox": ("governance:inbox", {}, {}),
+                     "model": ("registry:model_detail", {"name": some}, {}),
+                     "compare": ("registry:compare", {}, {"model": WIDE_MODEL, "versions": "1,2,3,4,5"}),
+                     "lineage": ("registry:lineage", {"name": WIDE_MODEL, "version": wide}, {})},
+        "auditor": {"audit_search": ("audit:search", {}, {"q": "fraud"}),
+                    "reports": ("audit:report_index", {}, {}),
+                    "model_report": ("audit:model_report", {"name": some}, {})},
+        "ops": {"operations": ("operations:dashboard", {}, {})},
+    }
+    out: dict[str, dict[str, str]] = {}
+    for role, pages in spec.items():
+        out[role] = {}
+        for label, (url_name, kwargs, query) in pages.items():
+            try:
+                url = reverse(url_name, kwargs=kwargs or None)
+            except NoReverseMatch:
+                continue
+            out[role][label] = url + (f"?{urlencode(query)}" if query else "")
+    return out
+
+
+LOAD_USERS = {"requester": "scientist", "reviewer": "engineer", "auditor": "auditor", "ops": "ops"}
+
+
+def measure_load(figs: dict[str, Figure], config: dict, cookies: dict, env: dict, workdir: Path) -> None:
+    """50 concurrent users (by default) on a gunicorn of a few workers, the way it is deployed."""
+    from benchmarks import servers
+    from benchmarks.load import run_load
+
+    load = config["load"]
+    roles = {role: {"cookie": cookies[user], "urls": urls}
+             for role, urls in load_urls(config).items() if (user := LOAD_USERS[role]) in cookies}
+    with servers.wsgi_server(env, workdir, workers=load.get("workers", 2), threads=load.get("threads", 4)) as server:
+        log(f"load: {load['users']} users for {load['seconds']} s against {server.url}")
+        result = run_load(host=server.url, cookie_name=settings.SESSION_COOKIE_NAME, roles=roles,
+                          users=load["users"], seconds=load["seconds"], spawn_rate=load.get("spawn_rate", 10),
+                          workdir=workdir)
+    if "error" in result:
+        for name in ("load_web", "load_errors", "load_throughput"):
+            figs[name].note = result["error"]
+        log(result["error"])
+        return
+    figs["load_web"].extra.update(median=result["median_ms"], p95=result["p95_ms"], n=result["requests"],
+                                  p99=result["p99_ms"], pages=result["pages"], errors=result["errors"])
+    figs["load_web"].note = (f"{result['users']} users, {result['seconds']} s, gunicorn {load.get('workers', 2)} "
+                             f"workers x {load.get('threads', 4)} threads")
+    figs["load_errors"].extra.update(median=result["failures"], p95=result["failures"], n=result["requests"])
+    figs["load_throughput"].extra.update(median=result["throughput_rps"], p95=result["throughput_rps"], n=1)
+    log(f"load: {result['requests']} requests, {result['failures']} failed, p95 {result['p95_ms']} ms, "
+        f"{result['throughput_rps']} req/s")
 
 
 INCREMENTAL_EVENTS = 10_000  # events appended after the signed checkpoint for the incremental figure
@@ -388,11 +504,12 @@ def run(config: dict) -> dict:
 
     for r in range(repeat):
         floor = read_floor(mlflow_url, config.get("run_batch", RUN_BATCH))
-        for part in ("models", "versions", "runs", "total"):
+        for part in ("models", "versions", "runs", "histories", "total"):
             figs[f"floor_{part}"].samples.append(floor[part])
         log(f"floor {r + 1}/{repeat}: {floor['total']:.2f} s ({floor['n_models']} models, "
             f"{floor['n_versions']} versions, {floor['n_runs']} runs)")
-    figs["floor_total"].extra.update(models=floor["n_models"], versions=floor["n_versions"], runs=floor["n_runs"])
+    figs["floor_total"].extra.update(models=floor["n_models"], versions=floor["n_versions"], runs=floor["n_runs"],
+                                     histories=floor["n_histories"])
 
     measure_syncs(figs, config, mlflow_url, repeat)
     measure_pages(figs, config, users, mlflow_url, config["page_samples"])

@@ -364,6 +364,10 @@ REGISTRY_ALL_RUNS_EVERY = int(os.environ.get("REGISTRY_ALL_RUNS_EVERY", "3600"))
 # Called after every pass of `sync_registry --watch` (scheduled work that rides on the watcher).
 REGISTRY_WATCH_HOOKS = ["governance.audit.services.audit_scheduled_checkpoint"]
 REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))  # models a page (MLflow max 1000)
+# The sync mirrors the history of every metric a run it reads logged past step 0 (the comparison's
+# curves, so no page waits on MLflow), at most this many points a run (MLflow samples longer ones).
+REGISTRY_SYNC_HISTORIES = os.environ.get("REGISTRY_SYNC_HISTORIES", "1") != "0"
+REGISTRY_HISTORY_MAX_POINTS = min(2500, int(os.environ.get("REGISTRY_HISTORY_MAX_POINTS", "1000")))
 # Lease of the full-sync lock: renewed as the sync progresses (each page of models, each deletion
 # check), so a sync killed mid-way holds it at most this long and the next scheduled sync takes over.
 # Keep it well above the time one page takes (REGISTRY_SYNC_PAGE_SIZE models with their runs).

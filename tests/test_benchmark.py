@@ -74,18 +74,38 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys, store):
         call_command("benchmark", models=4, versions_per_model=2, wide_versions=10, mlflow_store=str(store))
 
 
-def test_a_run_can_reuse_the_seeded_store_and_skip_the_memory_probe(tmp_path, store):
+def test_a_run_can_reuse_the_seeded_store_skip_the_memory_probe_and_load_the_web(tmp_path, store, capsys):
     existed = store.exists()  # the test above saved it; alone, this run seeds and saves it
     path = tmp_path / "bench.json"
     call_command("benchmark", **TINY, audit_events=10, repeat=1, page_samples=1, json_path=str(path),
-                 mlflow_store=str(store), rss_probe=False)
+                 mlflow_store=str(store), rss_probe=False, load=True, load_users=3, load_seconds=3, load_workers=1)
     figures = json.loads(path.read_text())["figures"]
+    # The locust scenario ran against gunicorn: every role's pages answered 200.
+    load = figures["load_web"]
+    assert load["n"] > 0 and load["p95"] is not None, load["note"]
+    assert figures["load_errors"]["median"] == 0, load["errors"]
+    assert {name.split(":")[0] for name in load["pages"]} <= {"requester", "reviewer", "auditor", "ops"}
+    assert figures["load_throughput"]["median"] > 0
+    # Pages with a target carry their verdict.
+    assert figures["page_lineage"]["target"] == "p95 <= 100 ms"
+    assert figures["page_lineage"]["verdict"] in ("pass", "miss")
     assert ("reused" in figures["seed_mlflow"]["note"]) is existed
     assert figures["seed_mlflow"]["versions"] == 16
     assert figures["sync_peak_rss"]["median"] is None and "--no-rss-probe" in figures["sync_peak_rss"]["note"]
     assert (figures["floor_total"]["models"], figures["floor_total"]["versions"]) == (4, 16)
     if figures["sync_unchanged"]["n"]:  # the mirror stayed full without the probe's sync
         assert figures["sync_unchanged_rows_written"]["median"] == 0
+
+
+    # Two runs (here the same one twice) in one report: a table per run side by side, JSON and HTML.
+    out_html, out_json = tmp_path / "report.html", tmp_path / "combined.json"
+    call_command("benchmark", report=[str(path), str(path)], html_path=str(out_html), json_path=str(out_json))
+    combined = json.loads(out_json.read_text())
+    assert len(combined["runs"]) == 2
+    row = next(r for r in combined["rows"] if r["figure"] == "page_catalogue")
+    assert row["target"] == "p95 <= 0.8x MLflow" and row["runs"][0]["mlflow_p95"] is not None
+    page = out_html.read_text()
+    assert "Benchmark report" in page and "ours vs MLflow" in page and "Plotly" in page
 
 
 def test_benchmark_refuses_nonsense_sizes_with_one_line():

@@ -1,5 +1,5 @@
 """Version comparison: pandas table (best per row, deltas, params diff), the page, CSV, JSON API, and
-the lazily fetched metric histories (real MLflow server; and MLflow down)."""
+the metric histories the sync mirrors (real MLflow server; and MLflow down)."""
 
 import csv
 import io
@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from governance.tokens.services import api_token_create
-from registry_ui.mirror.history import ensure_metric_histories
 from registry_ui.mirror.models import MetricHistory
+from registry_ui.mirror.sync import sync_model
 from registry_ui.pages.compare import compare, lower_is_better
 from registry_ui.pages.selectors import BadSelection, CompareItem, VersionRef, parse_version_refs
 from tests.conftest import make_user
@@ -206,26 +206,41 @@ def test_compare_api_errors_are_json_detail(client, two_models, reader, params, 
     assert detail in response.json()["detail"]
 
 
-# --- metric histories: fetched lazily from the real MLflow server, kept afterwards -----------------
+# --- metric histories: mirrored by the sync from the real MLflow server; the page never asks MLflow ----
+
+
+def _figures(body: str) -> dict:
+    return json.loads(body.split('<script id="compare-figures" type="application/json">')[1].split("</script>")[0])
 
 
 @pytest.mark.mlflow
-def test_histories_are_fetched_from_mlflow_once_then_kept(client, mirror, reader, mlflow_factory, use_mlflow_server):
+def test_the_sync_mirrors_histories_and_the_page_draws_them_with_mlflow_down(
+        client, reader, mlflow_factory, use_mlflow_server, settings):
+    from mlflow.entities import Metric
+
+    name = mlflow_factory.model()
     run_a = mlflow_factory.run(metrics={"val_acc": 0.9}, history={"loss": [1.0, 0.5, 0.25, 0.2]})
     run_b = mlflow_factory.run(metrics={"val_acc": 0.8}, history={"loss": [1.0, 0.7, float("nan")]})
-    m = mirror.model("lazy")
-    mirror.version(m, run=mirror.run(run_id=run_a, metrics={"val_acc": 0.9, "loss": 0.2}, store_history=False))
-    mirror.version(m, run=mirror.run(run_id=run_b, metrics={"val_acc": 0.8, "loss": 0.7}, store_history=False))
-    assert not MetricHistory.objects.exists()
-    body = client.get(reverse("registry:compare"), {"v": ["lazy:1", "lazy:2"]}).content.decode()
+    mlflow_factory.version(name, run_id=run_a)
+    mlflow_factory.version(name, run_id=run_b)
+    mlflow_factory.alias(name, "champion", 1)  # the champion's run is re-read by every sync
+
+    assert sync_model(name).histories_fetched == 2  # loss of each run; val_acc has a single step
     stored = {(h.run.run_id, h.key): h.points for h in MetricHistory.objects.select_related("run")}
     assert [p[:2] for p in stored[(run_a, "loss")]] == [[0, 1.0], [1, 0.5], [2, 0.25], [3, 0.2]]
     assert stored[(run_b, "loss")][2][1] is None  # NaN stored as null
-    data = json.loads(body.split('<script id="compare-figures" type="application/json">')[1].split("</script>")[0])
-    loss = next(f for k, f in data.items() if k.startswith("history-") and f["layout"]["title"]["text"] == "loss")
-    assert loss["data"][0]["y"] == [1.0, 0.5, 0.25, 0.2]
-    # Second time: everything is in the mirror, MLflow is not asked again.
-    assert ensure_metric_histories([run_a, run_b]).fetched == 0
+    assert sync_model(name).histories_fetched == 0  # nothing new: nothing read, nothing written
+    mlflow_factory.client.log_batch(run_a, metrics=[Metric("loss", 0.1, 0, 4)])
+    again = sync_model(name)
+    assert again.histories_fetched == 1
+    assert [p[:2] for p in MetricHistory.objects.get(run__run_id=run_a, key="loss").points][-1] == [4, 0.1]
+
+    settings.MLFLOW_TRACKING_URI, settings.MLFLOW_WEB_RETRIES = "http://127.0.0.1:9", 0  # MLflow is down
+    body = client.get(reverse("registry:compare"), {"v": [f"{name}:1", f"{name}:2"]}).content.decode()
+    loss = next(f for k, f in _figures(body).items()
+                if k.startswith("history-") and f["layout"]["title"]["text"] == "loss")
+    assert {t["name"]: t["y"] for t in loss["data"]}[f"{name} v1"] == [1.0, 0.5, 0.25, 0.2, 0.1]
+    assert "Curves as mirrored by the sync, read from MLflow" in body
 
 
 def test_when_mlflow_is_down_the_comparison_still_renders(client, mirror, reader, mlflow_down):
@@ -235,7 +250,7 @@ def test_when_mlflow_is_down_the_comparison_still_renders(client, mirror, reader
     response = client.get(reverse("registry:compare"), {"v": ["offline:1", "offline:2"]})
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Metric curves are unavailable" in body
+    assert "No metric history in the mirror for these versions" in body
     assert 'aria-label="0.6, best">0.6' in body  # the mirror's data is still compared
     assert not MetricHistory.objects.exists()
 

@@ -199,3 +199,16 @@ def test_runs_are_fetched_once_and_only_for_new_versions(mlflow_factory, synced)
     assert synced(name).runs_fetched == 1
     assert synced(name).runs_fetched == 0
     time.sleep(0)  # nothing timed: counts only
+
+
+def test_history_batches_stay_under_mlflows_caps_and_long_histories_are_sampled():
+    from registry_ui.mirror.sync import _history_batches, _thin
+
+    steps = {f"r{i}": 99 for i in range(150)} | {"big": 20_000, "long": 5_000}
+    batches = list(_history_batches(sorted(steps), steps, max_points=1000))
+    whole = [b for b, sampled in batches if not sampled]
+    assert sorted(r for b, _ in batches for r in b) == sorted(steps)
+    assert all(len(b) <= 100 and sum(steps[r] + 1 for r in b) <= 25_000 for b in whole)
+    assert [b for b, sampled in batches if sampled] == [["big", "long"]]
+    rows = [[i, float(i), i] for i in range(10)]
+    assert _thin(rows, 4) == [rows[0], rows[3], rows[6], rows[9]] and _thin(rows, 20) == rows

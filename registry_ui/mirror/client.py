@@ -188,6 +188,8 @@ class RunRecord:
     tags: dict[str, str]
     datasets: tuple[DatasetRecord, ...]
     logged_model_id: str
+    # The step of each metric's latest value: a metric logged past step 0 has a history worth a curve.
+    metric_steps: dict[str, int] = field(default_factory=dict)
 
 
 def why(exc: BaseException) -> str:
@@ -420,6 +422,7 @@ def _run_record(run, experiments: dict[str, str]) -> RunRecord:
         tags=dict(data.tags or {}),
         datasets=tuple(datasets),
         logged_model_id=model_outputs[0].model_id if model_outputs else "",
+        metric_steps={m.key: int(m.step or 0) for m in getattr(data, "_metric_objs", None) or []},
     )
 
 
@@ -504,8 +507,64 @@ def register_webhook(*, name: str, url: str, secret: str, events: tuple[str, ...
 
 
 # --------------------------------------------------------------------------------------------------
-# Metric histories: fetched when a chart first needs them.
+# Metric histories: read by the sync for the comparison's curves.
 # --------------------------------------------------------------------------------------------------
+
+HISTORY_RUNS_MAX = 100  # run ids per bulk history request (MLflow's limit)
+HISTORY_POINTS_MAX = 2500  # points per run of a sampled request (MLflow's limit)
+HISTORY_BULK_POINTS = 25_000  # points per full-history request (MLflow's limit: beyond it, cut short)
+_HISTORY_BULK = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+_HISTORY_SAMPLED = "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
+
+
+def metric_history_bulk(run_ids: list[str], key: str, *, max_points: int = 1000, sampled: bool = False,
+                        uri: str | None = None, budget: Budget | None = None) -> dict[str, list[list]]:
+    """The history of metric `key` for up to HISTORY_RUNS_MAX runs in one request:
+    {run_id: [[step, value, timestamp_ms], ...]} ordered by step. One request per (runs, key) instead
+    of one per (run, key), through the endpoints MLflow's own UI draws its charts from: every point
+    (one SQL query on MLflow's side; the caller keeps the batch under HISTORY_BULK_POINTS), or with
+    `sampled` at most `max_points` a run, evenly sampled by MLflow keeping the first and last (a query
+    per run on its side: for the histories too long to read whole). A full read that came back cut
+    short is read again sampled. A server without these endpoints (older MLflow) is read run by run.
+    Non-finite values become None. Raises MlflowUnavailable."""
+    configure()
+    from mlflow.utils import rest_utils
+    from mlflow.utils.credentials import get_default_host_creds
+
+    ids = list(dict.fromkeys(r for r in run_ids if r))[:HISTORY_RUNS_MAX]
+    out: dict[str, list[list]] = {r: [] for r in ids}
+    if not ids:
+        return out
+    points = max(1, min(int(max_points), HISTORY_POINTS_MAX))
+    uri = uri or tracking_uri()
+    if sampled:
+        endpoint, params = _HISTORY_SAMPLED, {"run_ids": ids, "metric_key": key, "max_results": points}
+    else:
+        endpoint, params = _HISTORY_BULK, {"run_id": ids, "metric_key": key, "max_results": HISTORY_BULK_POINTS}
+    with _reading(budget, f"reading the history of {key!r}", uri):
+        response = rest_utils.http_request(get_default_host_creds(uri), endpoint, "GET", params=params,
+                                           raise_on_status=False)
+        if response.status_code == 404:  # no such endpoint (a run MLflow lacks just has no points)
+            return {r: rows[:points] for r, rows in _histories_one_by_one(ids, key, uri, budget).items()}
+        rest_utils.verify_rest_response(response, endpoint)
+        metrics = response.json().get("metrics", [])
+    if not sampled and len(metrics) >= HISTORY_BULK_POINTS:
+        return metric_history_bulk(ids, key, max_points=points, sampled=True, uri=uri, budget=budget)
+    for m in metrics:
+        if m.get("run_id") in out:
+            value = m.get("value")
+            value = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+            out[m["run_id"]].append([int(m.get("step", 0)), value, int(m.get("timestamp", 0))])
+    for rows in out.values():
+        rows.sort(key=lambda r: (r[0], r[2]))
+    return out
+
+
+def _histories_one_by_one(run_ids: list[str], key: str, uri: str, budget: Budget | None) -> dict[str, list[list]]:
+    out = {}
+    for run_id in run_ids:
+        out[run_id] = metric_histories(run_id, [key], uri=uri, budget=budget or sync_budget()).get(key, [])
+    return out
 
 
 def metric_histories(run_id: str, keys: list[str], *, uri: str | None = None,

@@ -137,11 +137,18 @@ class DatasetInput(models.Model):
 
 
 class MetricHistory(models.Model):
-    """Every logged value of one metric of one run, fetched when a chart first needs it, then kept."""
+    """The logged values of one metric of one run (the comparison's curves), mirrored by the sync for
+    the metrics a run logged at more than one step; at most REGISTRY_HISTORY_MAX_POINTS points, evenly
+    sampled by MLflow beyond that (first and last always kept)."""
 
     run = models.ForeignKey(RunSnapshot, on_delete=models.CASCADE, related_name="histories")
     key = models.CharField(max_length=256)
     points = models.JSONField(default=list)  # [[step, value, timestamp_ms], ...] ordered by step
+    # The run's latest (step, value) of this metric when the history was read: a later sync fetches the
+    # history again only when the run's latest point differs (more steps logged, a value corrected).
+    last_step = models.BigIntegerField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run_id", "key"]

@@ -17,8 +17,15 @@ those). Every run behind a version is re-read by a full sync at most REGISTRY_AL
 after the last one that did (or when asked: `sync_registry --all-runs`): re-reading every run costs
 as much as the rest of the scan together, and decisions never rest on the mirror anyway (they read
 MLflow at that moment). A run that did not
-change writes nothing, so an unchanged re-sync still writes 0 rows. Metric histories are not the
-sync's business (the pages fetch them when a chart first needs them).
+change writes nothing, so an unchanged re-sync still writes 0 rows.
+
+Metric histories (the comparison's curves) are mirrored too, so no page ever waits on MLflow for
+them: for each run the sync has just read, every metric whose latest value was logged past step 0
+has its history read (one request per metric key for up to 100 runs, at most
+REGISTRY_HISTORY_MAX_POINTS points a run) when the mirror has none yet or the run's latest point
+differs from the one the stored history ended on. Histories are written after the page's
+transaction, 100 runs at a time, so the sync's memory stays bounded by one such batch; they carry no
+change the governance report needs (the run's final metrics are in the snapshot).
 
 The report lists every stage and alias change seen on models the mirror already knew (`changes`,
 classified as drift by governance) and every other change it saw (`observed`): models and versions
@@ -52,7 +59,15 @@ from django.utils import timezone
 
 from registry_ui import extensions
 from registry_ui.mirror import client as gw
-from registry_ui.mirror.models import DatasetInput, ModelAlias, ModelVersion, RegisteredModel, RunSnapshot, SyncState
+from registry_ui.mirror.models import (
+    DatasetInput,
+    MetricHistory,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    RunSnapshot,
+    SyncState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +127,7 @@ class SyncReport:
     models_seen: int = 0
     versions_seen: int = 0
     runs_fetched: int = 0
+    histories_fetched: int = 0  # (run, metric) histories read from MLflow and written
     # Models left as they were because a fresher write (a targeted sync, a deploy) reached the mirror
     # after this page was read from MLflow: writing the older read would undo it (and report false drift).
     skipped_fresher: int = 0
@@ -129,7 +145,7 @@ class SyncReport:
     def add(self, part: SyncReport) -> None:
         """Fold in what one committed transaction of this sync did."""
         for name in ("created", "updated", "deleted", "unchanged", "rows_written", "models_seen", "versions_seen",
-                     "runs_fetched", "skipped_fresher"):
+                     "runs_fetched", "histories_fetched", "skipped_fresher"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.changes.extend(part.changes)
         self.observed.extend(part.observed)
@@ -139,7 +155,7 @@ class SyncReport:
                 f"{self.updated} updated, {self.deleted} deleted, {self.unchanged} unchanged; "
                 f"{len(self.changes)} stage/alias changes, {len(self.observed)} other changes; "
                 f"{self.rows_written} rows written; "
-                f"{self.runs_fetched} runs fetched")
+                f"{self.runs_fetched} runs, {self.histories_fetched} metric histories fetched")
 
     def to_dict(self) -> dict:
         return {
@@ -152,6 +168,7 @@ class SyncReport:
             "models_seen": self.models_seen,
             "versions_seen": self.versions_seen,
             "runs_fetched": self.runs_fetched,
+            "histories_fetched": self.histories_fetched,
             "skipped_fresher": self.skipped_fresher,
             "first_import": self.first_import,
             "changes": [c.to_dict() for c in self.changes],
@@ -291,7 +308,8 @@ def _clip(value: str, n: int) -> str:
 class _Scan:
     def __init__(self, *, uri, owner, report, progress, all_runs: bool = True):
         self.uri, self.owner, self.report, self.progress = uri, owner, report, progress
-        self.ctx = _Context(uri=uri, budget=None, report=report, refresh_all_runs=all_runs)
+        self.ctx = _Context(uri=uri, budget=None, report=report, refresh_all_runs=all_runs,
+                            heartbeat=lambda: _renew_lock(owner))
 
     def run(self) -> None:
         page_size = int(getattr(settings, "REGISTRY_SYNC_PAGE_SIZE", gw.MODELS_PAGE_MAX))
@@ -416,9 +434,11 @@ def _differs(obj, values: dict) -> list[str]:
 class _Context:
     """State shared by the pages of one sync: the report and the experiment names (read once)."""
 
-    def __init__(self, *, uri, budget, report: SyncReport, refresh_all_runs: bool = False):
+    def __init__(self, *, uri, budget, report: SyncReport, refresh_all_runs: bool = False,
+                 heartbeat: Callable[[], None] | None = None):
         self.uri, self.budget, self.report = uri, budget, report
         self.refresh_all_runs = refresh_all_runs
+        self.heartbeat = heartbeat or (lambda: None)  # keeps a full sync's lease while histories are read
         self._experiments: dict[str, str] | None = None
 
     def experiments(self, refresh: bool = False) -> dict[str, str]:
@@ -503,6 +523,89 @@ class _Context:
             _Writer(part, read_at).write(records, versions, runs, renames)
 
         _commit(self.report, write)
+        self._mirror_histories(runs)
+
+    def _mirror_histories(self, runs: dict[str, gw.RunRecord | None]) -> None:
+        """Read and store the histories of the multi-step metrics of `runs` that the mirror lacks or
+        holds out of date (see the module doc). Bounded: 100 runs of one metric per request and write."""
+        if not getattr(settings, "REGISTRY_SYNC_HISTORIES", True):
+            return
+        latest: dict[str, dict[str, tuple[int, float | None]]] = {}
+        for run_id, record in runs.items():
+            for key, step in (record.metric_steps if record else {}).items():
+                if step > 0:
+                    latest.setdefault(run_id, {})[key] = (step, _finite(record.metrics.get(key)))
+        if not latest:
+            return
+        ids = sorted(latest)
+        pks: dict[str, int] = {}
+        stored: dict[tuple[str, str], tuple[int | None, float | None]] = {}
+        for start in range(0, len(ids), BULK_BATCH):
+            batch = ids[start:start + BULK_BATCH]
+            pks.update(RunSnapshot.objects.filter(run_id__in=batch).values_list("run_id", "pk"))
+            for run_id, key, step, value in (MetricHistory.objects.filter(run__run_id__in=batch)
+                                             .values_list("run__run_id", "key", "last_step", "last_value")):
+                stored[(run_id, key)] = (step, value)
+        todo: dict[str, list[str]] = {}
+        for run_id in ids:
+            if run_id not in pks:
+                continue
+            for key, point in latest[run_id].items():
+                if stored.get((run_id, key)) != point:
+                    todo.setdefault(key, []).append(run_id)
+        max_points = int(getattr(settings, "REGISTRY_HISTORY_MAX_POINTS", 1000))
+        for key, run_ids in sorted(todo.items()):
+            for chunk, sampled in _history_batches(run_ids, {r: latest[r][key][0] for r in run_ids}, max_points):
+                read = gw.metric_history_bulk(chunk, key, max_points=max_points, sampled=sampled, uri=self.uri,
+                                              budget=self.budget)
+                if not sampled:  # read whole: keep at most max_points, evenly spread, first and last kept
+                    read = {r: _thin(rows, max_points) for r, rows in read.items()}
+                now = timezone.now()
+                rows = [MetricHistory(run_id=pks[r], key=key, points=read.get(r, []), last_step=latest[r][key][0],
+                                      last_value=latest[r][key][1], fetched_at=now) for r in chunk]
+                with transaction.atomic():
+                    MetricHistory.objects.bulk_create(
+                        rows, batch_size=BULK_BATCH, update_conflicts=True, unique_fields=["run", "key"],
+                        update_fields=["points", "last_step", "last_value", "fetched_at"])
+                self.report.histories_fetched += len(rows)
+                self.report.rows_written += len(rows)
+                self.heartbeat()
+
+
+def _history_batches(run_ids: list[str], last_steps: dict[str, int], max_points: int):
+    """(runs, sampled) batches for one metric: runs whose history fits `max_points` are read whole, as
+    many a request as keep it under MLflow's cap (a step is about a point); longer ones sampled by MLflow."""
+    short = [r for r in run_ids if last_steps[r] + 1 <= max_points]
+    long = [r for r in run_ids if last_steps[r] + 1 > max_points]
+    batch, points = [], 0
+    for run_id in short:
+        size = last_steps[run_id] + 1
+        if batch and (len(batch) == gw.HISTORY_RUNS_MAX or points + size > gw.HISTORY_BULK_POINTS):
+            yield batch, False
+            batch, points = [], 0
+        batch.append(run_id)
+        points += size
+    if batch:
+        yield batch, False
+    for start in range(0, len(long), gw.HISTORY_RUNS_MAX):
+        yield long[start:start + gw.HISTORY_RUNS_MAX], True
+
+
+def _thin(rows: list[list], n: int) -> list[list]:
+    if len(rows) <= n:
+        return rows
+    if n < 2:
+        return rows[-1:]
+    step = (len(rows) - 1) / (n - 1)
+    return [rows[round(i * step)] for i in range(n)]
+
+
+def _finite(value) -> float | None:
+    """A metric value as the float a history ends on (None for NaN/inf, which the mirror keeps as text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
 class _Writer:

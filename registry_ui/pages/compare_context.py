@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.http import Http404, HttpRequest
 
-from registry_ui.mirror.history import ensure_metric_histories, history_frame
+from registry_ui.mirror.history import history_frame, history_status
 from registry_ui.pages import charts, selectors
 from registry_ui.pages.compare import compare as build_comparison
 
@@ -75,7 +75,7 @@ def comparison_context(request: HttpRequest, selection: Selection) -> dict:
     for item in selection.items:
         if item.run:
             labels_by_run.setdefault(item.run.run_id, []).append(item.label)
-    status = ensure_metric_histories(list(labels_by_run))
+    status = history_status(list(labels_by_run))
     curves = charts.history_curves(history_frame(labels_by_run))
     for i, fig in enumerate(curves):
         figures[f"history-{i}"] = fig

@@ -5,6 +5,9 @@ Markdown passes raw HTML through, so sanitising AFTER rendering is what makes th
 http(s)/mailto or relative targets (javascript: and data: URLs are removed).
 """
 
+import threading
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -24,12 +27,31 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 
+# Building a Markdown parser costs more than converting a short description with it, and a catalogue
+# page converts fifty: each thread keeps its parsers (they are not thread-safe) and resets them per text.
+_parsers = threading.local()
+
+
+def _convert(text: str, extensions: tuple[str, ...]) -> str:
+    cache = getattr(_parsers, "by_extensions", None)
+    if cache is None:
+        cache = _parsers.by_extensions = {}
+    parser = cache.get(extensions)
+    if parser is None:
+        parser = cache[extensions] = md.Markdown(extensions=list(extensions), output_format="html")
+    return parser.reset().convert(text)
+
 
 def render_markdown(text: str) -> SafeString:
     """Markdown -> sanitised HTML, safe to insert in a page."""
     if not text:
         return mark_safe("")  # noqa: S308 - empty
-    html = md.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    return mark_safe(_render_markdown(text))  # noqa: S308 - sanitised by nh3
+
+
+@lru_cache(maxsize=1024)  # a pure function of the text: the same description renders the same way
+def _render_markdown(text: str) -> str:
+    html = _convert(text, ("tables", "fenced_code", "sane_lists"))
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -38,7 +60,7 @@ def render_markdown(text: str) -> SafeString:
         clean_content_tags={"script", "style"},
         link_rel="noopener noreferrer nofollow",
     )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above
+    return clean
 
 
 EXCERPT_TAGS = {"a", "b", "code", "del", "em", "i", "s", "strong", "sub", "sup"}
@@ -49,8 +71,13 @@ def render_markdown_excerpt(text: str, length: int = 120) -> SafeString:
     (no headings, images or tables in a list row), then cut at `length` visible characters."""
     if not text:
         return mark_safe("")  # noqa: S308 - empty
-    html = md.markdown(text[: length * 4], extensions=["sane_lists"], output_format="html")
+    return mark_safe(_render_excerpt(text[: length * 4], length))  # noqa: S308 - sanitised by nh3
+
+
+@lru_cache(maxsize=8192)  # a pure function of the text; a catalogue page shows fifty of them
+def _render_excerpt(text: str, length: int) -> str:
+    html = _convert(text, ("sane_lists",))
     clean = nh3.clean(html, tags=EXCERPT_TAGS, attributes={"a": {"href", "title"}}, url_schemes=URL_SCHEMES,
                       clean_content_tags={"script", "style"}, link_rel="noopener noreferrer nofollow")
     clean = " ".join(clean.split())
-    return mark_safe(Truncator(clean).chars(length, html=True))  # noqa: S308 - sanitised above; Truncator keeps tags balanced
+    return Truncator(clean).chars(length, html=True)  # Truncator keeps the tags balanced

@@ -57,12 +57,25 @@ class Command(BaseCommand):
         parser.add_argument("--audit-only", action="store_true",
                             help="measure only the audit rows (seeding, search pages, verify): no REST floor, sync "
                                  "or other pages; with a small --models the MLflow seed takes seconds")
+        parser.add_argument("--load", action="store_true",
+                            help="also run the web under load: a locust scenario (headless) of --load-users "
+                                 "concurrent users in the roles' usual mix against a gunicorn it starts")
+        parser.add_argument("--load-users", type=int, default=50, help="concurrent users for --load (default 50)")
+        parser.add_argument("--load-seconds", type=int, default=60, help="duration of --load (default 60 s)")
+        parser.add_argument("--load-workers", type=int, default=2,
+                            help="gunicorn workers for --load (default 2, one per core here; 4 threads each)")
+        parser.add_argument("--report", nargs="+", metavar="JSON",
+                            help="measure nothing: combine these runs' JSON (e.g. a SQLite and a PostgreSQL run) "
+                                 "into one table; with --html, a page with charts; with --json, the combined JSON")
+        parser.add_argument("--html", dest="html_path", help="with --report: write the HTML report here")
         parser.add_argument("--worker", help=argparse.SUPPRESS)
         parser.add_argument("--sync-probe", help=argparse.SUPPRESS)
 
     def handle(self, *args, **opts):
         if opts["worker"]:
             return self._worker(Path(opts["worker"]))
+        if opts["report"]:
+            return self._combine(opts)
         if opts["sync_probe"]:
             from benchmarks.worker import sync_probe
 
@@ -79,6 +92,25 @@ class Command(BaseCommand):
             write_json(opts["json_path"], report)
             self.stdout.write(f"\nJSON written to {opts['json_path']}")
         return None
+
+    def _combine(self, opts) -> None:
+        from benchmarks.html_report import combine, to_html
+
+        try:
+            combined = combine(opts["report"])
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read the reports: {exc}") from exc
+        names = [r["name"] for r in combined["runs"]]
+        for row in combined["rows"]:
+            cells = "  ".join(f"{c['p95'] if c['p95'] is not None else '-'}({c['verdict']})" for c in row["runs"])
+            self.stdout.write(f"{row['figure']:32} {row['target']:26} {cells}")
+        self.stdout.write("runs: " + ", ".join(names))
+        if opts["html_path"]:
+            Path(opts["html_path"]).write_text(to_html(combined))
+            self.stdout.write(f"HTML written to {opts['html_path']}")
+        if opts["json_path"]:
+            Path(opts["json_path"]).write_text(json.dumps(combined, indent=2) + "\n")
+            self.stdout.write(f"JSON written to {opts['json_path']}")
 
     def _run(self, opts) -> dict:
         from benchmarks import scratch_db, servers
@@ -111,6 +143,8 @@ class Command(BaseCommand):
                 "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
                 "page_samples": opts["page_samples"], "run_batch": opts["run_batch"], "rss_probe": opts["rss_probe"],
                 "audit_only": opts["audit_only"],
+                "load": {"users": opts["load_users"], "seconds": opts["load_seconds"],
+                         "workers": opts["load_workers"]} if opts["load"] else None,
                 "mlflow_url": mlflow.url, "workdir": str(workdir),
                 "seed": seeded.to_dict(), "model_names": seeded.model_names[:-1] if spec.wide_versions
                 else seeded.model_names, "alias_models": seeded.alias_models,
