@@ -74,6 +74,7 @@ new MutationObserver(function (records) {
   });
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-drawn"]});
 if (window.__scrollThrough) {
+  history.scrollRestoration = "manual";  // a reload must start at the top, not where the last sample ended
   addEventListener("load", function () {
     var charts = Array.prototype.slice.call(document.querySelectorAll("[data-figure]"));
     (function next(i) {
