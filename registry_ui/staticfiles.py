@@ -1,6 +1,6 @@
 """Static files as served in production: WhiteNoise's compressed manifest storage (content-hashed
 names, so a file can be cached for a year; gzip and brotli copies written by collectstatic, so the
-4.8 MB -> 1.2 MB plotly bundle travels as ~0.4 MB).
+1.1 MB partial plotly bundle travels as 0.32 MB).
 
 Where collectstatic has not run (the tests, a first start before `manage.py demo` collects), the
 manifest has no entry and the file keeps its own name: WhiteNoise then serves it from static/

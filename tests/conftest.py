@@ -407,3 +407,13 @@ def browser_login(page, live_server, username: str, password: str = TEST_PASSWOR
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("domcontentloaded")
+
+
+def draw_every_chart(page) -> None:
+    """Charts are drawn as they come near the viewport (static/js/charts.js): scroll to each in turn and
+    wait until plotly drew it."""
+    from playwright.sync_api import expect
+
+    for chart in page.locator("[data-figure], [data-validation-figure]").all():
+        chart.scroll_into_view_if_needed()
+        expect(chart).to_have_attribute("data-drawn", "true")

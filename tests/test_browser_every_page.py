@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from governance import audit
 from governance.workflow import services as workflow
-from tests.conftest import browser_login
+from tests.conftest import browser_login, draw_every_chart
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.mlflow]
 
@@ -43,6 +43,7 @@ def pages(promo, pending_pk: int) -> list[tuple[str, str]]:
 
 def check(page, axe: Axe, label: str, screenshot_dir) -> list[str]:
     problems = []
+    draw_every_chart(page)  # charts are drawn when scrolled to: check and show them drawn
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     if overflow > 0:
         problems.append(f"{label}: scrolls {overflow}px sideways")

@@ -95,7 +95,7 @@ def test_unknown_url_is_a_404_page_without_traceback(client):
 
 @pytest.mark.django_db
 def test_vendored_scripts_are_served_from_static(client):
-    for path in ("/static/vendor/plotly-basic.min.js", "/static/vendor/htmx.min.js"):
+    for path in ("/static/vendor/plotly-scatter-bar.min.js", "/static/vendor/htmx.min.js"):
         response = client.get(path)
         assert response.status_code == 200, path
         first = b"".join(response.streaming_content)[:200] if response.streaming else response.content[:200]

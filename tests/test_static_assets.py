@@ -33,3 +33,21 @@ def test_collectstatic_hashes_and_compresses_and_pages_link_the_hashed_names(set
 def test_an_uncollected_file_keeps_its_name(tmp_path):
     assert ConsoleStaticFilesStorage(location=tmp_path).url("js/confirm.js") == "/static/js/confirm.js"
     assert static("js/confirm.js") == "/static/js/confirm.js"  # the tests serve static/ uncollected
+
+
+def test_every_static_file_a_template_names_exists():
+    """A template that names a missing file gives a page whose script or stylesheet answers 404 (the
+    hashed-name storage forgives a name it does not know), which no server-side test notices."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+
+    named = {}
+    for template in Path(settings.BASE_DIR, "templates").rglob("*.html"):
+        for path in re.findall(r"""{%\s*static\s+['"]([^'"]+)['"]\s*%}""", template.read_text()):
+            named.setdefault(path, template.name)
+    assert "vendor/plotly-scatter-bar.min.js" in named and "js/charts.js" in named
+    missing = {path: where for path, where in named.items() if finders.find(path) is None}
+    assert not missing, f"templates name static files that do not exist: {missing}"

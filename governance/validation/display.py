@@ -1,6 +1,6 @@
 """What the pages show of a validation: the checks, a latency chart and the two prediction
 histograms (plotly figures built here with plotly.graph_objects, sent through json_script and drawn
-by static/js/validation-charts.js), and what the model needs to run (read from MLflow's model files
+by static/js/charts.js), and what the model needs to run (read from MLflow's model files
 on demand under the web budget, cached briefly; MLflow down only hides that part)."""
 
 from __future__ import annotations

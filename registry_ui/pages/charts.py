@@ -3,9 +3,10 @@
 Figures are built with plotly.graph_objects (go.Bar, go.Scatter, go.Layout), so plotly validates every
 property name and value here rather than the browser ignoring a typo; `_figure` turns one into the
 plain JSON dict that reaches the browser through `json_script`. static/js/charts.js draws them with the
-vendored partial plotly.js bundle (static/vendor/plotly-basic.min.js: scatter and bar, the only trace
-types used here). They are built to stay readable with 20 versions: a qualitative palette that
-cycles, legends below the plot, angled tick labels, and `responsive` sizing on the JS side.
+vendored partial plotly.js bundle (static/vendor/plotly-scatter-bar.min.js, built by scripts/plotly_bundle:
+scatter and bar, the only trace types used here; a new trace type needs it rebuilt), each chart as it
+nears the viewport. They are built to stay readable with 20 versions: a qualitative palette that cycles,
+legends below the plot, angled tick labels, and `responsive` sizing on the JS side.
 """
 
 from __future__ import annotations
