@@ -12,6 +12,13 @@ the console wrote, not what came later: a key counts as long as it has a version
 its listing come from its first (oldest) version. A forged file put over a checkpoint, or a delete marker
 hiding one, changes nothing verify sees.
 
+A known limit: write_checkpoint stores the file inside the transaction that records its
+audit.checkpoint event and deletes the file when that transaction fails. Here the delete only adds a
+delete marker (the locked version stays, and this storage still reads it), so a transaction that fails
+after the upload (a connection lost at COMMIT) leaves a checkpoint pinning an event that does not exist,
+which verify reports until an operator with the right to bypass the retention (GOVERNANCE mode) removes
+that version, or forever in COMPLIANCE mode. The window is the COMMIT alone.
+
 Imported only when the storage is configured: django-storages and boto3 are the `s3` extra.
 """
 
