@@ -64,3 +64,15 @@ def test_two_nodes_share_sessions_and_the_api_throttle_and_each_beats(two_nodes,
     assert beats["web:node-a"].pid != beats["web:node-b"].pid  # each a process of its own node
     ops_page = browser.get(f"{a}/operations/", timeout=30).text
     assert 'data-node="web:node-a:' in ops_page and 'data-node="web:node-b:' in ops_page
+
+
+def test_check_deploy_warns_when_several_nodes_keep_the_cache_or_checkpoints_to_themselves(settings):
+    from registry_ui.checks import shared_state_of_several_nodes
+
+    assert shared_state_of_several_nodes() == []  # one node: nothing to share
+    settings.CONSOLE_NODES = 2
+    assert [w.id for w in shared_state_of_several_nodes()] == ["registry_ui.W001", "registry_ui.W002"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    settings.STORAGES = {**settings.STORAGES,
+                         "audit_checkpoints": {"BACKEND": "governance.audit.s3.CheckpointS3Storage"}}
+    assert shared_state_of_several_nodes() == []
