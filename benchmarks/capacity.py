@@ -58,8 +58,28 @@ def _gunicorn(workers: int, workdir: Path) -> ChildServer:
                        log=workdir / f"gunicorn-{workers}.log")
 
 
-def load(base: str, targets: list[tuple[str, str]], *, clients: int, seconds: float) -> dict:
-    """`clients` threads GET the (url, cookie) targets round-robin for `seconds`; figures of what answered."""
+def cpu_seconds(master_pid: int) -> float:
+    """CPU time (user + system) of a gunicorn master's worker processes so far, from /proc. Divided by the
+    requests served it is the CPU one request costs, which, unlike requests per second, hardly depends
+    on what else the machine runs: cores / (CPU per request) is what a node of that many cores serves."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+    return total
+
+
+def load(base: str, targets: list[tuple[str, str]], *, clients: int, seconds: float, pid: int | None = None) -> dict:
+    """`clients` threads GET the (url, cookie) targets round-robin for `seconds`; figures of what answered
+    (with `pid`, a gunicorn master's, also the workers' CPU per request)."""
     import requests
 
     times: list[float] = []
@@ -87,14 +107,17 @@ def load(base: str, targets: list[tuple[str, str]], *, clients: int, seconds: fl
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     load_before = _load()
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before if pid else None
     times.sort()
     return {"requests": len(times), "rps": round(len(times) / elapsed, 1),
+            "cpu_ms_per_request": round(cpu / len(times) * 1000, 1) if cpu and times else None,
             "median_ms": round(statistics.median(times), 1) if times else None,
             "p95_ms": round(p95(times), 1) if times else None,
             "non_200": failures[0], "load_before": load_before, "load_after": _load()}
@@ -109,13 +132,14 @@ def measure_web(config: dict, users: dict) -> dict:
     for workers in config["web_workers"]:
         with _gunicorn(workers, workdir) as server:
             load(server.url, mix, clients=2, seconds=3)  # warm every worker (imports, caches, connections)
-            figure = load(server.url, mix, clients=config["clients"], seconds=config["seconds"])
+            figure = load(server.url, mix, clients=config["clients"], seconds=config["seconds"],
+                          pid=server.process.pid)
             out["by_workers"][workers] = figure
             log(f"web, {workers} worker(s), {config['clients']} clients, mix: {figure}")
             if workers == config["page_workers"]:
                 for key, (role, url) in urls.items():
                     figure = load(server.url, [(url, cookies[role])], clients=config["clients"],
-                                  seconds=config["page_seconds"])
+                                  seconds=config["page_seconds"], pid=server.process.pid)
                     out["by_page"][key] = figure
                     log(f"web, {workers} worker(s), page {key}: {figure}")
     return out
