@@ -1,4 +1,5 @@
-"""Worker heartbeats: every task a worker starts is a sign of life, recorded under its worker id.
+"""Worker heartbeats (every task a worker starts is a sign of life, recorded under its worker id) and, at the
+end, web-process heartbeats (WebHeartbeatMiddleware).
 
 django-tasks sends `task_started` inside the worker process with the task's result, whose
 `worker_ids` ends with the id of the worker running it (db_worker's --worker-id). The periodic job
