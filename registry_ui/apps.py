@@ -26,6 +26,8 @@ class RegistryUiConfig(AppConfig):
 
         task_started.connect(record_worker_beat, dispatch_uid="registry_ui.worker_heartbeat")
         setting_changed.connect(_reload_extensions, dispatch_uid="registry_ui.extensions")
+        # Deployment checks of several nodes (manage.py check --deploy).
+        from registry_ui import checks  # noqa: F401
 
 
 def _reload_extensions(*, setting, **kwargs) -> None:

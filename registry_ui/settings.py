@@ -87,6 +87,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # This web process's heartbeat (at most once per WEB_HEARTBEAT_INTERVAL s, after the response).
+    "registry_ui.scheduler.heartbeat.WebHeartbeatMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -145,7 +147,43 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_console.sqlite3")}
 
+# A read replica (PostgreSQL streaming replication) for pages and reports: with DATABASE_REPLICA_URL set,
+# GET/HEAD requests read the mirror of MLflow and the audit events from it (registry_ui/replica.py);
+# writes, anything inside a transaction, the workflow, the audit chain's own walk, sessions, users and
+# leases always use the primary, and a browser that just wrote reads the primary for
+# DATABASE_REPLICA_PIN_SECONDS (replication lag never hides its own change from it).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_PIN_SECONDS = int(os.environ.get("DATABASE_REPLICA_PIN_SECONDS", "10"))
+DATABASE_ROUTERS: list[str] = []
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")))
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary through this alias
+    DATABASE_ROUTERS = ["registry_ui.replica.ReplicaRouter"]
+    MIDDLEWARE.insert(1, "registry_ui.replica.ReplicaReadsMiddleware")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------------
+# Per process by default (the demo, one node). With several web nodes set CACHE_URL (or REDIS_URL,
+# which it defaults to) to a Redis every node reaches: Django's RedisCache then holds the API's throttle
+# counters and anything cached, shared by all nodes. Sessions stay in the database (shared by
+# construction) and so do login-lockout counts (django-axes' database handler).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        # Several deployments (or test runs) may share one Redis: each keeps to its own prefix.
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "mgc"),
+        "TIMEOUT": int(os.environ.get("CACHE_TIMEOUT", "300")),
+    }}
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis://, rediss:// or unix:// URL, not {CACHE_URL!r}.")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mgc"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Auth -----------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -184,7 +222,9 @@ LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"  # a path: mozilla-dj
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("governance.sso.RoleMappingOIDCBackend")
 
-# django-axes: lock a username+IP pair out after repeated failures.
+# django-axes: lock a username+IP pair out after repeated failures; counted in the database, so the
+# failures of every web node add up (never move this to a per-node cache).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -251,6 +291,24 @@ STORAGES = {
     # default; with several nodes, one store all of them share (e.g. S3 through django-storages).
     "audit_checkpoints": {"BACKEND": "governance.audit.storage.CheckpointFileStorage"},
 }
+# With several nodes, the checkpoints go to S3-compatible object storage under Object Lock
+# (governance/audit/s3.py; `pip install .[s3]`): every node signs to and verifies from one bucket, and
+# nobody (the database's owner, the console's own credentials) can rewrite or delete a checkpoint before
+# its retention ends. The bucket must exist with Object Lock enabled. Credentials come from boto3's
+# usual sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an instance or pod role), never from here.
+AUDIT_CHECKPOINT_S3_BUCKET = os.environ.get("AUDIT_CHECKPOINT_S3_BUCKET", "")
+if AUDIT_CHECKPOINT_S3_BUCKET:
+    STORAGES["audit_checkpoints"] = {
+        "BACKEND": "governance.audit.s3.CheckpointS3Storage",
+        "OPTIONS": {
+            "bucket_name": AUDIT_CHECKPOINT_S3_BUCKET,
+            "location": os.environ.get("AUDIT_CHECKPOINT_S3_PREFIX", "audit-checkpoints"),
+            "endpoint_url": os.environ.get("AUDIT_CHECKPOINT_S3_ENDPOINT_URL") or None,  # MinIO, Ceph, ...
+            "region_name": os.environ.get("AUDIT_CHECKPOINT_S3_REGION") or None,
+            "lock_mode": os.environ.get("AUDIT_CHECKPOINT_S3_LOCK_MODE", "COMPLIANCE"),
+            "lock_days": int(os.environ.get("AUDIT_CHECKPOINT_S3_LOCK_DAYS", "2555")),  # about 7 years
+        },
+    }
 # Serve straight from static/ when no collectstatic has run (tests, first demo start).
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
 
@@ -463,7 +521,7 @@ TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database").strip().lower()
 if TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 elif TASKS_BACKEND == "rq":
-    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    REDIS_URL = REDIS_URL or "redis://127.0.0.1:6379/0"
     INSTALLED_APPS += ["django_rq"]
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": int(os.environ.get("RQ_JOB_TIMEOUT", "3600"))}}
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
@@ -495,6 +553,10 @@ READY_REQUIRE_MLFLOW = env_bool("READY_REQUIRE_MLFLOW", True)
 READY_REDIS_TIMEOUT = float(os.environ.get("READY_REDIS_TIMEOUT", "2"))
 READY_MAX_WORKER_AGE = float(os.environ.get("READY_MAX_WORKER_AGE", "0"))
 READY_MAX_SCHEDULER_AGE = float(os.environ.get("READY_MAX_SCHEDULER_AGE", "0"))
+# This node's name in heartbeats (web processes: web:<CONSOLE_NODE_ID>:<pid>); the host name when unset.
+CONSOLE_NODE_ID = os.environ.get("CONSOLE_NODE_ID", "")
+# Each web process writes its heartbeat at most this often (seconds; 0: never), after a response.
+WEB_HEARTBEAT_INTERVAL = int(os.environ.get("WEB_HEARTBEAT_INTERVAL", "30"))
 # Seconds between two runs of the workers' heartbeat job (a no-op task: the worker that starts it beats).
 WORKER_HEARTBEAT_INTERVAL = int(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "30"))
 # Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).

@@ -6,6 +6,8 @@ project itself keeps Django's default hashers: `real_password_hashers` (tests/co
 back for the test that proves a real PBKDF2 hash still signs in.
 """
 
+import os
+
 from django.conf import global_settings
 
 from registry_ui.settings import *  # noqa: F403
@@ -31,3 +33,11 @@ AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "governance.sso.RoleMapping
 STATIC_ROOT = VAR_DIR / "test-static"  # noqa: F405 - from the project's settings
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
+
+# A second alias, "replica", reading the test database (a TEST MIRROR, as with DATABASE_REPLICA_URL set):
+# tests/test_replica.py turns the router on over it. Without the router nothing reads through it.
+if "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+# Web heartbeats would add a query to the first request of a test every 30 s (query-count tests): off
+# unless a test, or a child process's environment, turns them on.
+WEB_HEARTBEAT_INTERVAL = int(os.environ.get("WEB_HEARTBEAT_INTERVAL", "0"))

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from registry_ui.mirror.models import SyncState
 from registry_ui.mirror.sync import SyncBusy, sync_registry
-from registry_ui.scheduler import leadership
+from registry_ui.scheduler import heartbeat, leadership
 from registry_ui.scheduler.heartbeat import worker_heartbeat
 from registry_ui.scheduler.models import Heartbeat, Lease, NodeKind
 from tests.fixtures_tasks import ROOT, child_env, wait_until
@@ -56,6 +56,26 @@ def test_the_operations_page_shows_each_scheduler_and_worker_with_its_heartbeat(
     row_b = html.split('data-node="scheduler:b"')[1].split("</tr>")[0]
     row_a = html.split('data-node="scheduler:a"')[1].split("</tr>")[0]
     assert "leader" in row_b and "candidate" in row_a
+
+
+def test_a_web_process_beats_after_a_response_at_most_once_an_interval_and_shows_on_the_operations_page(
+        client, ops_user, settings):
+    settings.WEB_HEARTBEAT_INTERVAL, settings.CONSOLE_NODE_ID = 30, "node-a"
+    heartbeat.reset_web_beat()
+    assert client.get("/healthz").status_code == 200
+    assert not Heartbeat.objects.exists()  # the liveness probe never touches the database
+    client.get(reverse("login"))
+    [row] = Heartbeat.objects.all()
+    assert (row.node_id, row.kind, row.pid) == (f"web:node-a:{os.getpid()}", NodeKind.WEB, os.getpid())
+    first = row.last_beat_at
+    client.force_login(ops_user)
+    html = client.get(reverse("operations:dashboard")).content.decode()
+    assert Heartbeat.objects.get().last_beat_at == first  # within the interval: no second write
+    web_row = html.split(f'data-node="web:node-a:{os.getpid()}"')[1].split("</tr>")[0]
+    assert web_row.startswith("><td>web</td>") and f"pid {os.getpid()}" in web_row
+    heartbeat.reset_web_beat()  # the interval has passed
+    client.get(reverse("login"))
+    assert Heartbeat.objects.get().last_beat_at > first
 
 
 class Process:

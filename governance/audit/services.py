@@ -11,6 +11,7 @@ from django.db import transaction
 from governance import audit
 from governance.audit import checkpoints
 from governance.audit.models import AuditVerification
+from registry_ui.replica import primary_reads
 
 
 def audit_verify(*, source: str, checkpoint: bool = False, whole: bool = False):
@@ -26,7 +27,8 @@ def audit_verify(*, source: str, checkpoint: bool = False, whole: bool = False):
     """
     if checkpoint and not checkpoints.has_key():
         raise checkpoints.CheckpointError("AUDIT_SIGNING_KEY is not set: cannot sign a checkpoint")
-    result = checkpoints.verify(whole=whole)
+    with primary_reads():  # the chain is checked on the primary, never on a lagging replica
+        result = checkpoints.verify(whole=whole)
     cp = None
     if result.ok and checkpoint:
         cp = checkpoints.write_checkpoint()  # records its audit.checkpoint event in its own transaction

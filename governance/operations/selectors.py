@@ -48,7 +48,7 @@ def jobs() -> list[dict]:
 
 
 def nodes() -> list[dict]:
-    """Every scheduler candidate and worker that beat, newest first per kind: its host, pid, last beat,
+    """Every web process, scheduler candidate and worker that beat, newest first per kind: its host, pid, last beat,
     age, and whether it holds the scheduler lease now."""
     now = timezone.now()
     lease = leadership.current_holder(leadership.SCHEDULER_LEASE)

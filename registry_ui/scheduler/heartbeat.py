@@ -1,4 +1,5 @@
-"""Worker heartbeats: every task a worker starts is a sign of life, recorded under its worker id.
+"""Worker heartbeats (every task a worker starts is a sign of life, recorded under its worker id) and, at the
+end, web-process heartbeats (WebHeartbeatMiddleware).
 
 django-tasks sends `task_started` inside the worker process with the task's result, whose
 `worker_ids` ends with the id of the worker running it (db_worker's --worker-id). The periodic job
@@ -12,8 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError
 from django_tasks import task
 
@@ -47,3 +50,48 @@ def worker_heartbeat() -> dict:
 HEARTBEAT_JOB = PeriodicJob(name="workers.heartbeat", task=worker_heartbeat,
                             interval_setting="WORKER_HEARTBEAT_INTERVAL", default=30,
                             description="a tiny task, so that some worker beats its heartbeat at least this often")
+
+
+# --- Web nodes -------------------------------------------------------------------------------------
+# Each web process (a gunicorn worker) beats from a middleware, at most once per WEB_HEARTBEAT_INTERVAL
+# seconds, after a response: a beat then means "this process served a request lately", which a
+# background thread could not say (it beats on while every request thread hangs). An idle node still
+# beats as long as the load balancer probes /readyz. /healthz never touches the database, so it never
+# beats either. The node id is `web:<CONSOLE_NODE_ID or host name>:<pid>`: one row per process.
+_last_web_beat: float | None = None
+
+
+def web_node_id() -> str:
+    return f"web:{getattr(settings, 'CONSOLE_NODE_ID', '') or socket.gethostname()}:{os.getpid()}"
+
+
+def reset_web_beat() -> None:
+    """Forget when this process last beat (tests; a forked worker starts afresh anyway)."""
+    global _last_web_beat
+    _last_web_beat = None
+
+
+class WebHeartbeatMiddleware:
+    """Records this web process's heartbeat after a response, at most once per WEB_HEARTBEAT_INTERVAL."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        self._maybe_beat(request)
+        return response
+
+    def _maybe_beat(self, request) -> None:
+        global _last_web_beat
+        interval = getattr(settings, "WEB_HEARTBEAT_INTERVAL", 0)
+        if not interval or request.path == "/healthz":
+            return
+        now = time.monotonic()
+        if _last_web_beat is not None and now - _last_web_beat < interval:
+            return
+        _last_web_beat = now
+        try:
+            beat(node_id=web_node_id(), kind=NodeKind.WEB)
+        except DatabaseError:  # never fail a response for a heartbeat; the next interval tries again
+            log.warning("could not record the heartbeat of web node %s", web_node_id(), exc_info=True)
