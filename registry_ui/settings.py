@@ -368,6 +368,9 @@ REGISTRY_SYNC_PAGE_SIZE = int(os.environ.get("REGISTRY_SYNC_PAGE_SIZE", "1000"))
 # check), so a sync killed mid-way holds it at most this long and the next scheduled sync takes over.
 # Keep it well above the time one page takes (REGISTRY_SYNC_PAGE_SIZE models with their runs).
 REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "60"))
+# The scheduled full sync (the task) spreads a registry of more than this many models over the workers:
+# shards of this many models, each a task whichever worker is free takes (registry_ui/mirror/shards.py).
+REGISTRY_SYNC_SHARD_SIZE = int(os.environ.get("REGISTRY_SYNC_SHARD_SIZE", "500"))
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
 MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
@@ -491,6 +494,11 @@ READY_REQUIRE_MLFLOW = env_bool("READY_REQUIRE_MLFLOW", True)
 READY_REDIS_TIMEOUT = float(os.environ.get("READY_REDIS_TIMEOUT", "2"))
 READY_MAX_WORKER_AGE = float(os.environ.get("READY_MAX_WORKER_AGE", "0"))
 READY_MAX_SCHEDULER_AGE = float(os.environ.get("READY_MAX_SCHEDULER_AGE", "0"))
+# While a task runs, its worker beats every WORKER_BEAT_SECONDS (a thread); a running task whose worker
+# has not beaten for WORKER_LOST_SECONDS is taken as lost (the worker was killed) and the scheduler's
+# leader puts it back in the queue for another worker (registry_ui/scheduler/reaper.py).
+WORKER_BEAT_SECONDS = float(os.environ.get("WORKER_BEAT_SECONDS", "5"))
+WORKER_LOST_SECONDS = float(os.environ.get("WORKER_LOST_SECONDS", "30"))
 # Seconds between two runs of the workers' heartbeat job (a no-op task: the worker that starts it beats).
 WORKER_HEARTBEAT_INTERVAL = int(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "30"))
 # Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).
