@@ -2,10 +2,7 @@
 enqueues; a SIGKILLed leader is replaced once its lease runs out), worker heartbeats, and the full-sync
 lock as a short lease that a sync killed mid-way does not hold for long."""
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 
@@ -18,7 +15,7 @@ from registry_ui.mirror.sync import SyncBusy, sync_registry
 from registry_ui.scheduler import leadership
 from registry_ui.scheduler.heartbeat import worker_heartbeat
 from registry_ui.scheduler.models import Heartbeat, Lease, NodeKind
-from tests.fixtures_tasks import ROOT, child_env, wait_until
+from tests.fixtures_tasks import Process, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -56,26 +53,6 @@ def test_the_operations_page_shows_each_scheduler_and_worker_with_its_heartbeat(
     row_b = html.split('data-node="scheduler:b"')[1].split("</tr>")[0]
     row_a = html.split('data-node="scheduler:a"')[1].split("</tr>")[0]
     assert "leader" in row_b and "candidate" in row_a
-
-
-class Process:
-    """A child Django process on the test database (its output kept for the failure message)."""
-
-    def __init__(self, tmp_path, name, args, **env):
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=child_env(**env), stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self, sig=signal.SIGKILL) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-        code = self.process.wait(timeout=15)
-        self._log.close()
-        return code
 
 
 def _leader():
