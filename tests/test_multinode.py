@@ -21,10 +21,12 @@ import re
 import signal
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
+from django.utils import timezone
 from rq.job import Job
 
 from benchmarks.servers import free_port
@@ -42,6 +44,7 @@ pytestmark = [pytest.mark.multinode, pytest.mark.mlflow, pytest.mark.django_db(t
 REDIS_URL = os.environ.get("MULTINODE_REDIS_URL", "redis://127.0.0.1:6379/12")
 SYNC_INTERVAL = 6  # seconds between two scheduled full syncs
 LEASE = 3  # the scheduler lease; a killed leader is replaced after it
+LOCK_SECONDS = 20  # the sync lock's and a shard claim's lease
 # Twenty seconds of both nodes writing at once gives each node a few hundred events interleaved with
 # the other's, enough to show a fork or a gap if there were one; a minute would add CI time, not evidence.
 AUDIT_SECONDS = 20
@@ -69,6 +72,10 @@ def login(session: requests.Session, node: Node, username: str, password: str = 
                               "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")})
 
 
+def phase(what: str, started: float) -> None:
+    print(f"[multinode] {time.monotonic() - started:6.1f} s  {what}", flush=True)  # where the time goes (-s)
+
+
 @pytest.fixture
 def redis_db():
     import redis
@@ -88,7 +95,7 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
               "REDIS_URL": REDIS_URL, "MLFLOW_TRACKING_URI": proxy.url, "AUDIT_SIGNING_KEY": "multinode-signing",
               "AUDIT_CHECKPOINT_DIR": str(tmp_path / "shared-checkpoints"), "WORKER_BEAT_SECONDS": "0.5",
               "WORKER_LOST_SECONDS": "3", "REGISTRY_SYNC_INTERVAL": str(SYNC_INTERVAL),
-              "REGISTRY_SYNC_SHARD_SIZE": str(max(1, models // 3)), "REGISTRY_SYNC_LOCK_SECONDS": "20"}
+              "REGISTRY_SYNC_SHARD_SIZE": str(max(1, models // 3)), "REGISTRY_SYNC_LOCK_SECONDS": str(LOCK_SECONDS)}
     env = {n: {**common, "MGC_VAR_DIR": str(tmp_path / f"var-{n}")} for n in "ab"}  # nothing shared on disk
     procs: list[Process] = []
     try:
@@ -103,6 +110,7 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         procs += [*workers.values(), *schedulers]
         started = time.monotonic()
         wait_until(lambda: a.up() and b.up(), timeout=120, what="both web nodes to answer")
+        phase("stack up", started)
         nodes = [a, b]
 
         # -- a session made on node A is good on node B ----------------------------------------------
@@ -118,6 +126,8 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         for node in nodes:
             locked = login(requests.Session(), node, "mn-victim")  # the right password, refused on both nodes
             assert locked.status_code == 429 and "locked" in locked.text.lower()
+
+        phase("sessions and lockout", started)
 
         # -- sixteen deploys of one approved request, split across both nodes ------------------------
         req = approved(promo, target_alias="champion")
@@ -139,6 +149,8 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         assert len(proxy.writes(ALIAS_WRITE, alias="champion")) == 1
         assert AuditEvent.objects.filter(request_id=req.pk, action="deploy.succeeded").count() == 1
         assert AuditEvent.objects.filter(request_id=req.pk, action="deploy.started").count() == 1
+
+        phase("16 deploys", started)
 
         # -- both nodes write audit events at once (sign-ins), while the scheduled syncs run ----------
         users = [make_user(f"mn-u{i}", "auditor").username for i in range(4)]
@@ -168,6 +180,8 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         assert checked.process.wait(120) == 0, checked.output()
         assert re.search(r"checkpoint", checked.output(), re.I), checked.output()
 
+        phase("audit chain and checkpoint", started)
+
         # -- one sync per interval from the one leader; the leader killed, the other leads ----------
         elapsed = time.monotonic() - started
         enqueued = [p.output().count("enqueued mirror.sync") for p in schedulers]
@@ -183,16 +197,19 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         wait_until(lambda: "enqueued mirror.sync" in follower.output(), timeout=2 * SYNC_INTERVAL + 10,
                    what="the new leader to enqueue the sync")
 
+        phase("scheduler leader killed and replaced", started)
+
         # -- a worker SIGKILLed in the middle of a sync shard: the other finishes it, once ------------
         wait_until(lambda: not SyncRun.objects.filter(state__in=[SyncRunState.RUNNING,
                                                                   SyncRunState.FINISHING]).exists(),
                    timeout=60, what="the running sync to end")
         promo.factory.client.set_registered_model_alias(promo.name, "challenger", "3")  # drift to report once
-        proxy.rule("model-versions/search", "hold", seconds=15, times=1)
-        held = wait_until(lambda: SyncShard.objects.filter(state=ShardState.RUNNING, run__state=SyncRunState.RUNNING)
-                          .order_by("-run_id").first(), timeout=3 * SYNC_INTERVAL, interval=0.2,
-                          what="a shard of the next scheduled sync to be held mid-way")
-        time.sleep(1)  # it is inside the held MLflow read now
+        proxy.rule("model-versions/search", "hold", seconds=40, times=1)  # one shard's read of its versions
+        # The held shard is the one still running well after its claim (the others take a second or two).
+        held = wait_until(lambda: SyncShard.objects.filter(
+            state=ShardState.RUNNING, run__state=SyncRunState.RUNNING,
+            claimed_until__lt=timezone.now() + timedelta(seconds=LOCK_SECONDS - 6)).first(),
+            timeout=3 * SYNC_INTERVAL + 30, interval=0.2, what="a shard of the next scheduled sync held mid-way")
         worker_name = Job.fetch(held.claimed_by, connection=redis_db).worker_name
         victim = workers[worker_name]
         assert victim.kill() == -signal.SIGKILL
@@ -207,6 +224,7 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         assert "requeued task" in follower.output()
         drift = AuditEvent.objects.filter(model_name=promo.name, action="registry.drift")
         assert drift.filter(comment__contains="@challenger").count() == 1
+        phase("worker killed mid-shard, shard finished by another", started)
     finally:
         for p in procs:
             if p.process.poll() is None:
