@@ -21,12 +21,10 @@ import re
 import signal
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 from rq.job import Job
 
 from benchmarks.servers import free_port
@@ -204,14 +202,23 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
                                                                   SyncRunState.FINISHING]).exists(),
                    timeout=60, what="the running sync to end")
         promo.factory.client.set_registered_model_alias(promo.name, "challenger", "3")  # drift to report once
-        proxy.rule("model-versions/search", "hold", seconds=40, times=1)  # one shard's read of its versions
-        # The held shard is the one still running well after its claim (the others take a second or two).
-        held = wait_until(lambda: SyncShard.objects.filter(
-            state=ShardState.RUNNING, run__state=SyncRunState.RUNNING,
-            claimed_until__lt=timezone.now() + timedelta(seconds=LOCK_SECONDS - 6)).first(),
-            timeout=3 * SYNC_INTERVAL + 30, interval=0.2, what="a shard of the next scheduled sync held mid-way")
-        worker_name = Job.fetch(held.claimed_by, connection=redis_db).worker_name
-        victim = workers[worker_name]
+        # One shard's read of its versions is held; its worker is killed meanwhile.
+        proxy.rule("model-versions/search", "hold", seconds=40, times=1, methods=["GET"])
+        wait_until(lambda: proxy.log()["held"] >= 1, timeout=3 * SYNC_INTERVAL + 30, interval=0.2,
+                   what="a shard of the next scheduled sync to be held in its MLflow read")
+        time.sleep(3)  # a shard beside it (a bigger registry, two workers) ends meanwhile; the held one cannot
+        held = SyncShard.objects.filter(state=ShardState.RUNNING, run__state=SyncRunState.RUNNING).order_by(
+            "claimed_until").first()
+        rq_name = Job.fetch(held.claimed_by, connection=redis_db).worker_name
+        assert [n for n, w in workers.items() if f"({held.claimed_by})" in (out := w.output())
+                and f"Job OK ({held.claimed_by})" not in out] == [rq_name]  # that worker runs it now
+        victim = workers[rq_name]
+        # RQ runs each job in a work horse in a session of its own (os.setsid): the worker killed is the
+        # horse running the shard and its parent, as a machine lost or the OOM killer would end them.
+        pid = victim.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for horse in map(int, f.read().split()):
+                os.killpg(horse, signal.SIGKILL)
         assert victim.kill() == -signal.SIGKILL
         workers["mn-w3"] = Process(tmp_path, "mn-w3", ["manage.py", "rqworker", "--job-class", "django_tasks_rq.Job",
                                                         "--name", "mn-w3", "default"], **env["a"])
