@@ -201,10 +201,11 @@ def measure_spread(figs: dict[str, Figure], config: dict, uri: str) -> None:
             while Heartbeat.objects.count() < n and time.monotonic() < deadline:  # every worker up
                 worker_heartbeat.enqueue()
                 time.sleep(0.5)
+            last = SyncRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
             t0 = time.perf_counter()
             sync_registry_task.enqueue()
             while True:
-                run = SyncRun.objects.order_by("-id").first()
+                run = SyncRun.objects.filter(id__gt=last).order_by("-id").first()
                 if run is not None and run.state not in (SyncRunState.RUNNING, SyncRunState.FINISHING):
                     break
                 if time.monotonic() > deadline + 1800:
