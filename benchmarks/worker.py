@@ -198,6 +198,62 @@ def measure_syncs(figs: dict[str, Figure], config: dict, uri: str, repeat: int) 
             figs[name].ratio = figs[name].median / figs[floor].median
 
 
+def measure_spread(figs: dict[str, Figure], config: dict, uri: str) -> None:
+    """The scheduled full sync spread in shards over 1, then 2 task workers (real `db_worker` processes
+    on the scratch database), from an empty mirror; then the unchanged re-sync with 2 (0 rows)."""
+    try:
+        from registry_ui.mirror.models import SyncRun, SyncRunState
+        from registry_ui.mirror.tasks import sync_registry_task
+    except ImportError:
+        for name in ("sync_spread_1_worker", "sync_spread_2_workers", "sync_spread_unchanged_rows_written"):
+            figs[name].note = f"{NOT_BUILT} (registry_ui.mirror.shards)"
+        return
+    from registry_ui.scheduler.heartbeat import worker_heartbeat
+    from registry_ui.scheduler.models import Heartbeat
+
+    shard = max(1, config["spec"]["models"] // 10)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "REGISTRY_SYNC_SHARD_SIZE": str(shard)}
+
+    def one(n: int, *, clear: bool) -> tuple[float, dict]:
+        if clear:
+            clear_mirror()
+        Heartbeat.objects.all().delete()
+        workers = [subprocess.Popen([sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1",
+                                     "--no-startup-delay", "--worker-id", f"bench-{n}-{i}"],
+                                    cwd=Path(__file__).resolve().parent.parent, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
+        try:
+            deadline = time.monotonic() + 120
+            while Heartbeat.objects.count() < n and time.monotonic() < deadline:  # every worker up
+                worker_heartbeat.enqueue()
+                time.sleep(0.5)
+            last = SyncRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            t0 = time.perf_counter()
+            sync_registry_task.enqueue()
+            while True:
+                run = SyncRun.objects.filter(id__gt=last).order_by("-id").first()
+                if run is not None and run.state not in (SyncRunState.RUNNING, SyncRunState.FINISHING):
+                    break
+                if time.monotonic() > deadline + 1800:
+                    raise RuntimeError("the spread sync did not finish in 30 minutes")
+                time.sleep(0.1)
+            return time.perf_counter() - t0, run.report
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(60)
+
+    for n, name in ((1, "sync_spread_1_worker"), (2, "sync_spread_2_workers")):
+        seconds, report = one(n, clear=True)
+        figs[name].samples.append(seconds)
+        figs[name].extra.update(shard_size=shard, rows_written=report.get("rows_written"))
+        log(f"spread full sync, {n} worker(s), shards of {shard}: {seconds:.2f} s")
+    seconds, report = one(2, clear=False)
+    figs["sync_spread_unchanged_rows_written"].samples.append(report.get("rows_written") or 0)
+    log(f"spread unchanged re-sync, 2 workers: {seconds:.2f} s, rows written {report.get('rows_written')}")
+
+
 def measure_rss(fig: Figure, uri: str, sync) -> None:
     """Peak RSS of a full sync into an empty mirror, in a fresh process; leaves the mirror full."""
     clear_mirror()
@@ -512,6 +568,7 @@ def run(config: dict) -> dict:
                                      histories=floor["n_histories"])
 
     measure_syncs(figs, config, mlflow_url, repeat)
+    measure_spread(figs, config, mlflow_url)
     measure_pages(figs, config, users, mlflow_url, config["page_samples"])
     measure_verify_audit(figs, min(repeat, 3), config)
     return {name: fig.to_dict() for name, fig in figs.items()}

@@ -20,11 +20,12 @@ class RegistryUiConfig(AppConfig):
 
         load_jobs()
         # Worker heartbeats (registry_ui.scheduler.heartbeat): every task a worker starts records one.
-        from django_tasks.signals import task_started
+        from django_tasks.signals import task_finished, task_started
 
-        from registry_ui.scheduler.heartbeat import record_worker_beat
+        from registry_ui.scheduler.heartbeat import forget_current_task, record_worker_beat
 
         task_started.connect(record_worker_beat, dispatch_uid="registry_ui.worker_heartbeat")
+        task_finished.connect(forget_current_task, dispatch_uid="registry_ui.worker_task_finished")
         setting_changed.connect(_reload_extensions, dispatch_uid="registry_ui.extensions")
         # Deployment checks of several nodes (manage.py check --deploy).
         from registry_ui import checks  # noqa: F401

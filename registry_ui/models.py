@@ -8,7 +8,11 @@ from registry_ui.mirror.models import (  # noqa: F401
     ModelVersion,
     RegisteredModel,
     RunSnapshot,
+    ShardState,
     Stage,
+    SyncRun,
+    SyncRunState,
+    SyncShard,
     SyncState,
     WebhookDelivery,
 )

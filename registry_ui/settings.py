@@ -430,6 +430,9 @@ REGISTRY_HISTORY_MAX_POINTS = min(2500, int(os.environ.get("REGISTRY_HISTORY_MAX
 # check), so a sync killed mid-way holds it at most this long and the next scheduled sync takes over.
 # Keep it well above the time one page takes (REGISTRY_SYNC_PAGE_SIZE models with their runs).
 REGISTRY_SYNC_LOCK_SECONDS = int(os.environ.get("REGISTRY_SYNC_LOCK_SECONDS", "60"))
+# The scheduled full sync (the task) spreads a registry of more than this many models over the workers:
+# shards of this many models, each a task whichever worker is free takes (registry_ui/mirror/shards.py).
+REGISTRY_SYNC_SHARD_SIZE = int(os.environ.get("REGISTRY_SYNC_SHARD_SIZE", "500"))
 # Webhook deliveries whose X-MLflow-Timestamp is further than this from now are rejected as stale.
 MLFLOW_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("MLFLOW_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
@@ -557,6 +560,11 @@ READY_MAX_SCHEDULER_AGE = float(os.environ.get("READY_MAX_SCHEDULER_AGE", "0"))
 CONSOLE_NODE_ID = os.environ.get("CONSOLE_NODE_ID", "")
 # Each web process writes its heartbeat at most this often (seconds; 0: never), after a response.
 WEB_HEARTBEAT_INTERVAL = int(os.environ.get("WEB_HEARTBEAT_INTERVAL", "30"))
+# While a task runs, its worker beats every WORKER_BEAT_SECONDS (a thread); a running task whose worker
+# has not beaten for WORKER_LOST_SECONDS is taken as lost (the worker was killed) and the scheduler's
+# leader puts it back in the queue for another worker (registry_ui/scheduler/reaper.py).
+WORKER_BEAT_SECONDS = float(os.environ.get("WORKER_BEAT_SECONDS", "5"))
+WORKER_LOST_SECONDS = float(os.environ.get("WORKER_LOST_SECONDS", "30"))
 # Seconds between two runs of the workers' heartbeat job (a no-op task: the worker that starts it beats).
 WORKER_HEARTBEAT_INTERVAL = int(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "30"))
 # Seconds between two full syncs enqueued by the scheduler (webhooks make single models prompter).

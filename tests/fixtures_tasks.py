@@ -49,6 +49,27 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, interv
         time.sleep(interval)
 
 
+class Process:
+    """A child Django process on the test database (its output kept for the failure message)."""
+
+    def __init__(self, tmp_path, name, args, **env):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=child_env(**env), stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+        code = self.process.wait(timeout=15)
+        self._log.close()
+        return code
+
+
 class Worker:
     """One `manage.py db_worker` child process; its output goes to a log file kept with the test's tmp dir."""
 

@@ -11,3 +11,11 @@ def add(a: int, b: int) -> int:
 @task()
 def fail(message: str) -> None:
     raise RuntimeError(message)
+
+
+@task()
+def nap(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "rested"

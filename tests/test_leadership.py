@@ -4,8 +4,6 @@ lock as a short lease that a sync killed mid-way does not hold for long."""
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 
@@ -18,7 +16,7 @@ from registry_ui.mirror.sync import SyncBusy, sync_registry
 from registry_ui.scheduler import heartbeat, leadership
 from registry_ui.scheduler.heartbeat import worker_heartbeat
 from registry_ui.scheduler.models import Heartbeat, Lease, NodeKind
-from tests.fixtures_tasks import ROOT, child_env, wait_until
+from tests.fixtures_tasks import Process, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -76,26 +74,6 @@ def test_a_web_process_beats_after_a_response_at_most_once_an_interval_and_shows
     heartbeat.reset_web_beat()  # the interval has passed
     client.get(reverse("login"))
     assert Heartbeat.objects.get().last_beat_at > first
-
-
-class Process:
-    """A child Django process on the test database (its output kept for the failure message)."""
-
-    def __init__(self, tmp_path, name, args, **env):
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=child_env(**env), stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self, sig=signal.SIGKILL) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-        code = self.process.wait(timeout=15)
-        self._log.close()
-        return code
 
 
 def _leader():

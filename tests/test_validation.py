@@ -232,3 +232,31 @@ def test_requirements_are_pinned_only_with_double_equals(tmp_path):
                      ("requirements.txt", "pandas"): False,
                      ("requirements.txt", "numpy==2.0.1 ; python_version >= '3.10'"): True,
                      ("conda.yaml", "mlflow==3.1.0"): True, ("conda.yaml", "scipy~=1.11"): False}
+
+
+@pytest.mark.django_db
+def test_the_same_task_rerun_after_its_worker_died_finishes_once_without_writing_mlflow_again(churn, logged,
+                                                                                           monkeypatch):
+    from governance.validation.selectors import version_tags
+    from registry_ui.mirror import client as gateway
+    from registry_ui.mirror import validation as runner
+
+    run = validation.validation_run_request(
+        model=churn, version=logged.versions["good"], spec=spec_for(logged), incumbent=logged.versions["incumbent"],
+        trigger="test", actor_name="system:test")
+    # Task "t1" ran the model, stored the result with the tags, wrote them to MLflow, then its worker was killed.
+    run.status, run.result = ValidationStatus.PASSED, {"status": "passed", "reason": "", "checks": []}
+    tags = version_tags(run)
+    ValidationRun.objects.filter(pk=run.pk).update(status=ValidationStatus.RUNNING, claimed_by="t1",
+                                                   result=run.result, tags_written=tags)
+    gateway.write_version_tags(churn.name, logged.versions["good"], tags)
+    monkeypatch.setattr(runner, "run_job", lambda *a, **k: pytest.fail("the model ran a second time"))
+    writes = []
+    monkeypatch.setattr(gateway, "write_version_tags", lambda *a, **k: writes.append(a))
+
+    assert validation.validation_run_execute(run_id=run.pk, claimant="t2").status == ValidationStatus.RUNNING
+    finished = validation.validation_run_execute(run_id=run.pk, claimant="t1")  # the reaper requeued t1
+
+    assert finished.status == ValidationStatus.PASSED and writes == []
+    validation.validation_run_execute(run_id=run.pk, claimant="t1")  # once more: nothing
+    assert AuditEvent.objects.filter(action="validation.finished", after__run=run.pk).count() == 1

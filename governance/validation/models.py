@@ -45,6 +45,8 @@ class ValidationRun(models.Model):
     # The version tags written back to MLflow (empty: not written; tags_error says why).
     tags_written = models.JSONField(default=dict, blank=True)
     tags_error = models.TextField(blank=True, default="")
+    # The task running it (its id): the same task re-run after its worker died takes it back.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,8 @@ whatever the model does, the run ends passed or failed with a reason, and the wo
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +24,7 @@ from governance.validation.models import ValidationRun, ValidationStatus, spec_k
 from governance.validation.selectors import summary, version_tags
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror import validation as runner
+from registry_ui.scheduler.heartbeat import current_task_id
 
 SYSTEM = "system:validation"
 
@@ -53,26 +56,46 @@ def _enqueue(run_id: int) -> None:
     run_validation.enqueue(run_id)
 
 
-def validation_run_execute(*, run_id: int) -> ValidationRun:
-    """Run a queued validation now (the task's body); returns the run as finished."""
+def _claim(run_id: int, claimant: str, now) -> bool:
+    """queued -> running under `claimant`; or running under the same claimant: the same task re-run
+    after its worker was killed (registry_ui.scheduler.reaper requeues it with its id)."""
+    runs = ValidationRun.objects.filter(pk=run_id)
+    if runs.filter(status=ValidationStatus.QUEUED).update(status=ValidationStatus.RUNNING, started_at=now,
+                                                          claimed_by=claimant) == 1:
+        return True
+    return bool(claimant) and runs.filter(status=ValidationStatus.RUNNING, claimed_by=claimant).update(
+        started_at=now) == 1
+
+
+def validation_run_execute(*, run_id: int, claimant: str = "") -> ValidationRun:
+    """Run a queued validation now (the task's body); returns the run as finished. `claimant` (the
+    task's id) lets the same task, re-run after its worker died, take the run back."""
     now = timezone.now()
-    if ValidationRun.objects.filter(pk=run_id, status=ValidationStatus.QUEUED).update(
-            status=ValidationStatus.RUNNING, started_at=now) != 1:
+    if not _claim(run_id, claimant or uuid.uuid4().hex, now):
         return ValidationRun.objects.get(pk=run_id)  # already taken by another worker, or finished
     run = ValidationRun.objects.get(pk=run_id)
-    job = {"tracking_uri": gateway.tracking_uri(), "candidate": {"name": run.model_name, "version": run.version},
-           "incumbent": ({"name": run.model_name, "version": run.incumbent_version}
-                         if run.incumbent_version and run.incumbent_version != run.version else None),
-           "spec": run.spec}
-    timeout = float(run.spec.get("timeout_seconds") or settings.VALIDATION_TIMEOUT_SECONDS)
-    memory = int(run.spec.get("memory_mb") or settings.VALIDATION_MEMORY_MB)
-    result = runner.run_job(job, timeout=timeout, memory_mb=memory)
-    status = ValidationStatus.PASSED if result.get("status") == "passed" else ValidationStatus.FAILED
+    if run.tags_written and run.result:
+        # The killed attempt got as far as MLflow: finish from its result, and write only the tags
+        # MLflow does not hold yet (none, if its write landed), so a retry never writes twice.
+        result = run.result
+        status = ValidationStatus.PASSED if result.get("status") == "passed" else ValidationStatus.FAILED
+        run.status = status
+        _write_missing_tags(run)
+    else:
+        job = {"tracking_uri": gateway.tracking_uri(),
+               "candidate": {"name": run.model_name, "version": run.version},
+               "incumbent": ({"name": run.model_name, "version": run.incumbent_version}
+                             if run.incumbent_version and run.incumbent_version != run.version else None),
+               "spec": run.spec}
+        timeout = float(run.spec.get("timeout_seconds") or settings.VALIDATION_TIMEOUT_SECONDS)
+        memory = int(run.spec.get("memory_mb") or settings.VALIDATION_MEMORY_MB)
+        result = runner.run_job(job, timeout=timeout, memory_mb=memory)
+        status = ValidationStatus.PASSED if result.get("status") == "passed" else ValidationStatus.FAILED
+        # The tags go to MLflow before the run is marked finished: whoever sees it finished (an approver, a
+        # deploy judging the required validation_status tag) finds them in MLflow already.
+        run.status, run.result = status, result
+        _write_tags(run)
     reason = result.get("reason") or ""
-    # The tags go to MLflow before the run is marked finished: whoever sees it finished (an approver, a
-    # deploy judging the required validation_status tag) finds them in MLflow already.
-    run.status, run.result = status, result
-    _write_tags(run)
     with transaction.atomic():
         ValidationRun.objects.filter(pk=run.pk, status=ValidationStatus.RUNNING).update(
             status=status, reason=reason, result=result, finished_at=timezone.now())
@@ -92,15 +115,32 @@ def _write_tags(run: ValidationRun) -> None:
     """The headline on the version in MLflow, for people who look there. Best effort: MLflow down
     leaves the run without them (tags_error says why); the console's own evidence is the run."""
     tags = version_tags(run)
-    # Recorded before the write: a sync that sees the tags in MLflow meanwhile knows whose they are.
-    ValidationRun.objects.filter(pk=run.pk).update(tags_written=tags, tags_error="")
+    # Recorded before the write: a sync that sees the tags in MLflow meanwhile knows whose they are;
+    # with the result, so that a re-run after a crash finishes from it instead of validating again.
+    ValidationRun.objects.filter(pk=run.pk).update(tags_written=tags, tags_error="", result=run.result)
+    _send_tags(run, tags)
+
+
+def _send_tags(run: ValidationRun, tags: dict) -> None:
     try:
         gateway.write_version_tags(run.model_name, run.version, tags)
     except gateway.MlflowUnavailable as exc:
         ValidationRun.objects.filter(pk=run.pk).update(tags_written={}, tags_error=str(exc)[:1000])
 
 
+def _write_missing_tags(run: ValidationRun) -> None:
+    try:
+        current = gateway.read_version(run.model_name, run.version, budget=gateway.web_budget())
+    except gateway.MlflowUnavailable as exc:
+        ValidationRun.objects.filter(pk=run.pk).update(tags_written={}, tags_error=str(exc)[:1000])
+        return
+    have = current.tags if current is not None else {}
+    missing = {k: v for k, v in run.tags_written.items() if have.get(k) != str(v)}
+    if missing and current is not None:
+        _send_tags(run, missing)
+
+
 @task()
 def run_validation(run_id: int) -> str:
     """The task a worker (`manage.py db_worker`) runs; the model itself runs in that worker's child."""
-    return validation_run_execute(run_id=run_id).status
+    return validation_run_execute(run_id=run_id, claimant=current_task_id() or "").status

@@ -198,3 +198,71 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.delivery_id} ({self.event})"
+
+
+class SyncRunState(models.TextChoices):
+    RUNNING = "running"  # shards queued or being applied
+    FINISHING = "finishing"  # every shard applied: deletions being checked, the lock about to be released
+    DONE = "done"
+    FAILED = "failed"
+    ABANDONED = "abandoned"  # its lock ran out and another full sync took it: its leftover shards do nothing
+
+
+class SyncRun(models.Model):
+    """One full sync spread over workers. It holds the one sync lock (SyncState.lock_owner == owner)
+    from planning until its last shard is applied and deletions are checked, so two full syncs never
+    overlap; each shard renews the lock when it commits. `claimed_by`/`claimed_until`: who finishes it."""
+
+    owner = models.CharField(max_length=64, unique=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")  # the planning task (a rerun resumes)
+    state = models.CharField(max_length=16, choices=SyncRunState.choices, default=SyncRunState.RUNNING)
+    all_runs = models.BooleanField(default=False)
+    first_import = models.BooleanField(default=False)
+    shards_total = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(state__in=SyncRunState.values),
+                                              name="sync_run_state_valid")]
+
+    def __str__(self) -> str:
+        return f"sync run {self.pk} ({self.state}, {self.shards_total} shards)"
+
+
+class ShardState(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class SyncShard(models.Model):
+    """A slice of a SyncRun's models (as MLflow listed them at `read_at`), applied by whichever worker
+    claims it: a conditional UPDATE, taken over by the same task re-run after its worker died (same
+    `claimed_by`) or by anyone once `claimed_until` passed. Marked done in the transaction that writes
+    its rows and audit events, so a shard is written once."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    records = models.JSONField(default=list)  # ModelRecord fields, one dict per model
+    read_at = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=ShardState.choices, default=ShardState.QUEUED)
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="uniq_sync_shard"),
+                       models.CheckConstraint(condition=models.Q(state__in=ShardState.values),
+                                              name="sync_shard_state_valid")]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of sync run {self.run_id} ({self.state})"

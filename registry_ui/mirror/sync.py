@@ -66,6 +66,8 @@ from registry_ui.mirror.models import (
     ModelVersion,
     RegisteredModel,
     RunSnapshot,
+    SyncRun,
+    SyncRunState,
     SyncState,
 )
 
@@ -238,10 +240,12 @@ def report_handlers() -> list[Callable[[SyncReport], None]]:
     return extensions.sync_report_handlers()
 
 
-def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
+def _commit(report: SyncReport, write: Callable[[SyncReport], None],
+            also: Callable[[SyncReport], None] | None = None) -> None:
     """One transaction of a sync: `write` changes mirror rows and counts them into a part report, the
     report handlers get that part in the same transaction, and the part is folded into `report` once
-    it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it)."""
+    it committed. A handler that fails rolls the rows back with it (SyncError; sync_registry records it).
+    `also` runs last in the same transaction (a shard marks itself done there: written once)."""
     part = SyncReport(scope=report.scope, started_at=report.started_at, first_import=report.first_import)
     with transaction.atomic():
         write(part)
@@ -253,6 +257,8 @@ def _commit(report: SyncReport, write: Callable[[SyncReport], None]) -> None:
                 log.exception("sync report handler %s failed", handler)
                 name = getattr(handler, "__qualname__", handler)
                 raise SyncError(f"report handler {name} failed, the page was not written: {exc}") from exc
+        if also is not None:
+            also(part)
     report.add(part)
 
 
@@ -279,7 +285,16 @@ def _acquire_lock(owner: str) -> bool:
     claimed = (SyncState.objects.filter(pk=1)
                .filter(Q(lock_owner="") | Q(locked_until__isnull=True) | Q(locked_until__lt=now))
                .update(lock_owner=owner, locked_until=now + _lease()))
+    if claimed:
+        abandon_other_runs(owner)
     return claimed == 1
+
+
+def abandon_other_runs(owner: str) -> None:
+    """The lock changed hands: a spread run that held it before (its workers died or stalled) is over;
+    its leftover shard tasks find it abandoned and write nothing."""
+    SyncRun.objects.filter(state__in=[SyncRunState.RUNNING, SyncRunState.FINISHING]).exclude(owner=owner).update(
+        state=SyncRunState.ABANDONED, finished_at=timezone.now(), error="its sync lock lapsed and another sync took it")
 
 
 def _renew_lock(owner: str) -> None:
@@ -330,19 +345,23 @@ class _Scan:
                 # The total is MLflow's: known once it says this was the last page (None until then),
                 # never the mirror's count, which is what this sync is correcting.
                 self.progress(done, done if last else None)
-        # The scan completed: a mirrored model it did not see is a deletion candidate, confirmed by
-        # a targeted read (an offset shift during the scan can hide a live model).
-        missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]
-        gone = []
-        for name in missing:
-            _renew_lock(self.owner)
-            read_at = timezone.now()
-            record = gw.get_registered_model(name, uri=self.uri)
-            if record is None:
-                gone.append(name)
-            else:
-                self.ctx.apply_page([record], read_at=read_at)
-        _delete_models(gone, self.report)
+        confirm_deletions(self.ctx, seen, uri=self.uri, renew=lambda: _renew_lock(self.owner))
+
+
+def confirm_deletions(ctx: _Context, seen: set[str], *, uri: str | None, renew: Callable[[], None]) -> None:
+    """After a completed scan: a mirrored model it did not see is a deletion candidate, confirmed by a
+    targeted read (an offset shift during the scan can hide a live model)."""
+    missing = [n for n in RegisteredModel.objects.values_list("name", flat=True).iterator() if n not in seen]
+    gone = []
+    for name in missing:
+        renew()
+        read_at = timezone.now()
+        record = gw.get_registered_model(name, uri=uri)
+        if record is None:
+            gone.append(name)
+        else:
+            ctx.apply_page([record], read_at=read_at)
+    _delete_models(gone, ctx.report)
 
 
 def _version_state(v) -> dict:
@@ -510,8 +529,9 @@ class _Context:
             renames[new_record.name] = old_model.name
         return renames
 
-    def apply_page(self, records: list[gw.ModelRecord], *, read_at: datetime) -> None:
-        """Write one page of models read from MLflow at or after `read_at`."""
+    def apply_page(self, records: list[gw.ModelRecord], *, read_at: datetime,
+                   also: Callable[[SyncReport], None] | None = None) -> None:
+        """Write one page of models read from MLflow at or after `read_at` (`also`: see _commit)."""
         if not records:
             return
         versions = gw.model_versions_for([r.name for r in records], uri=self.uri, budget=self.budget)
@@ -522,7 +542,7 @@ class _Context:
             part.runs_fetched += sum(1 for r in runs.values() if r is not None)
             _Writer(part, read_at).write(records, versions, runs, renames)
 
-        _commit(self.report, write)
+        _commit(self.report, write, also)
         self._mirror_histories(runs)
 
     def _mirror_histories(self, runs: dict[str, gw.RunRecord | None]) -> None:

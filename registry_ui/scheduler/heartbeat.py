@@ -6,6 +6,12 @@ django-tasks sends `task_started` inside the worker process with the task's resu
 HEARTBEAT_JOB makes sure some task runs every WORKER_HEARTBEAT_INTERVAL seconds even when nothing
 else is queued, so "the newest worker beat is younger than X" means "a worker takes tasks".
 A receiver that only records liveness, not control flow.
+
+While a task runs, a thread of the worker process beats every WORKER_BEAT_SECONDS: a task that runs
+for minutes still shows a live worker, and a worker killed mid-task (SIGKILL, the machine lost) stops
+beating, which is how the scheduler's reaper (reaper.py) knows its task will not finish. The receiver
+also remembers which task this process runs (`current_task_id`), so work that claims rows (a sync
+shard, a validation) can tell its own earlier, interrupted attempt from another live claimant.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django_tasks import task
 
 from registry_ui.scheduler.jobs import PeriodicJob
@@ -27,13 +34,51 @@ from registry_ui.scheduler.models import NodeKind
 log = logging.getLogger(__name__)
 
 
+_running = threading.local()  # the task this thread runs (the worker's main thread)
+_beating: dict[int, str] = {}  # pid -> worker id of the beating thread (RQ forks a process per job)
+
+
+def current_task_id() -> str | None:
+    """The id of the task this worker thread runs now (None outside a worker's task)."""
+    return getattr(_running, "task_id", None)
+
+
+def worker_node_id(worker: str) -> str:
+    return f"worker:{worker}"
+
+
+def _beat(worker: str) -> None:
+    try:
+        beat(node_id=worker_node_id(worker), kind=NodeKind.WORKER)
+    except DatabaseError:  # a heartbeat never fails the task it rides on
+        log.warning("could not record the heartbeat of worker %s", worker, exc_info=True)
+
+
+def _beat_forever(worker: str, every: float) -> None:
+    stop = threading.Event()
+    while not stop.wait(every):
+        _beat(worker)
+        connection.close()  # this thread's own connection: do not hold one open between beats
+
+
+def _start_beating(worker: str) -> None:
+    every = float(getattr(settings, "WORKER_BEAT_SECONDS", 5))
+    if every <= 0 or _beating.get(os.getpid()) == worker:
+        return
+    _beating[os.getpid()] = worker
+    threading.Thread(target=_beat_forever, args=(worker, every), name="worker-heartbeat", daemon=True).start()
+
+
 def record_worker_beat(*, sender=None, task_result=None, **kwargs) -> None:
     ids = list(getattr(task_result, "worker_ids", None) or [])
     worker = ids[-1] if ids else f"{socket.gethostname()}:{os.getpid()}"
-    try:
-        beat(node_id=f"worker:{worker}", kind=NodeKind.WORKER)
-    except DatabaseError:  # a heartbeat never fails the task it rides on
-        log.warning("could not record the heartbeat of worker %s", worker, exc_info=True)
+    _running.task_id = str(getattr(task_result, "id", "") or "") or None
+    _beat(worker)
+    _start_beating(worker)
+
+
+def forget_current_task(*, sender=None, task_result=None, **kwargs) -> None:
+    _running.task_id = None
 
 
 # Processes silent this long are forgotten (stopped nodes, restarts: each process has its own id).

@@ -1,11 +1,13 @@
 """python manage.py scheduler: enqueue the periodic jobs (SCHEDULED_JOBS) when they are due, until stopped.
 
 Any number of schedulers may run (one per node for availability): each beats a heartbeat every tick,
-and only the one holding the "scheduler" lease (see registry_ui.scheduler.leadership) enqueues. The
+and only the one holding the "scheduler" lease (see registry_ui.scheduler.leadership) enqueues, and
+puts the tasks of dead workers back in the queue (registry_ui.scheduler.reaper). The
 leader renews its lease every tick; a candidate takes it over once it ran out (SCHEDULER_LEASE_SECONDS
 after the leader's last renewal), and a leader stopped by SIGTERM/SIGINT releases it at once.
 """
 
+import logging
 import signal
 import threading
 
@@ -13,7 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from registry_ui.scheduler import leadership, loop
+from registry_ui.scheduler import leadership, loop, reaper
 from registry_ui.scheduler.jobs import registered_jobs
 from registry_ui.scheduler.models import NodeKind
 
@@ -58,6 +60,7 @@ class Command(BaseCommand):
                     for name, task_id in loop.tick(jobs).items():
                         if options["verbosity"] >= 2 or once:
                             self.stdout.write(f"enqueued {name} ({task_id})")
+                    self._requeue_lost()
                 if once:
                     break
                 close_old_connections()  # a long-lived process: drop connections the database closed meanwhile
@@ -65,3 +68,12 @@ class Command(BaseCommand):
         finally:
             if leading:
                 leadership.release(leadership.SCHEDULER_LEASE, holder=me)
+
+    def _requeue_lost(self) -> None:
+        """Tasks whose worker died go back to the queue (reaper.py); a failure (Redis down) is logged and
+        the next tick tries again: it must not stop the scheduler."""
+        try:
+            for task_id in reaper.requeue_lost_tasks():
+                self.stdout.write(f"requeued task {task_id}: its worker stopped beating")
+        except Exception:  # noqa: BLE001
+            logging.getLogger(__name__).exception("requeueing the tasks of dead workers failed")
