@@ -14,9 +14,8 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from governance.audit.models import AuditEvent
-from governance.cards import defaults
+from governance.cards import defaults, services
 from governance.cards import selectors as cards
-from governance.cards import services
 from governance.cards.models import CardRevision, CardTemplate
 from governance.errors import Conflict, InvalidInput, PolicyViolation
 from governance.risk import services as risk

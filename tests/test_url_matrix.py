@@ -181,10 +181,10 @@ MATRIX = {
     "portfolio:portfolio_csv": (None, "tier=tier1", _row(302, 403, 403, 200, 403, 200, 200, 200)),
     # Model cards: read and exported by whoever sees the model (v1 has a card in this world); written
     # (GET of the edit page) by those who may request or approve on it; decided and re-written by POST.
-    "cards:card_detail": (_version, "", OBJECT_SIGNED_IN),
-    "cards:card_export": (lambda t: {"name": t.name, "version": 1, "fmt": "html"}, "", OBJECT_SIGNED_IN),
-    "cards:card_edit": (_version, "", {"open": _row(302, 404, 200, 200, 403, 403, 200, 404),
-                                       "team": _row(302, 404, 403, 403, 403, 403, 200, 200)}),
+    "cards:card_detail": (_version, "", OBJECT_PAGE),
+    "cards:card_export": (lambda t: {"name": t.name, "version": 1, "fmt": "html"}, "", OBJECT_PAGE),
+    "cards:card_edit": (_version, "", {"open": _row(302, 403, 200, 200, 403, 403, 200, 404),
+                                       "team": _row(302, 403, 403, 403, 403, 403, 200, 200)}),
     "cards:card_publish": (_version, "", {s: POST_ONLY_PAGE for s in SCOPES}),
     "cards:card_decide": (lambda t: {"pk": 999999, "action": "approve"}, "", POST_ONLY_PAGE),
     # The OpenAPI schema and its readers describe endpoints, never data: open to everyone.
