@@ -110,7 +110,9 @@ def card_edit(*, actor, model_name: str, version: int, sections: dict[str, str],
                                 "review": "a second approver decides" if review else "applied directly"},
                          comment=(comment or "").strip(), source_ip=source_ip)
     except IntegrityError:
-        raise TransitionNotAllowed("A proposed edit of this card awaits approval: it is decided first.") from None
+        if CardRevision.objects.filter(card__model=model, card__version=version, state=RevisionState.PENDING).exists():
+            raise TransitionNotAllowed("A proposed edit of this card awaits approval: it is decided first.") from None
+        raise Conflict("Someone else saved this card at the same moment: reload it and edit again.") from None
     if not review:
         card_publish(revision_id=rev.pk)
         rev.refresh_from_db()
