@@ -219,3 +219,10 @@ def test_an_admin_changes_a_tiers_template_in_the_admin_audited(client, admin_us
     assert [s["title"] for s in cards.template_for("tier3") if s["required"]] == ["Purpose", "Owner", "Limitations"]
     with pytest.raises(PermissionDenied):
         services.card_template_set(actor=scientist, tier="tier3", sections=sections)
+
+
+def test_a_model_deleted_from_the_mirror_takes_its_cards_along(promo, scientist):
+    first = edit(scientist, promo, {"purpose": "One"})
+    edit(scientist, promo, {"purpose": "Two"}, base=first.pk)
+    promo.model.delete()  # what the sync does when MLflow deleted the model
+    assert not CardRevision.objects.exists()

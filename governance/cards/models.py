@@ -27,7 +27,8 @@ class ModelCard(models.Model):
 
     model = models.ForeignKey("registry_ui.RegisteredModel", on_delete=models.CASCADE, related_name="cards")
     version = models.PositiveIntegerField()
-    current = models.ForeignKey("governance.CardRevision", null=True, blank=True, on_delete=models.PROTECT,
+    # SET_NULL, not PROTECT: a model deleted in MLflow leaves the mirror with its cards (CASCADE) in one go.
+    current = models.ForeignKey("governance.CardRevision", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -63,7 +64,7 @@ class CardRevision(models.Model):
     card = models.ForeignKey(ModelCard, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
     sections = models.JSONField(default=list)  # [{"key", "title", "body"}], in order
-    base = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    base = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     tier = models.CharField(max_length=32, blank=True, default="")
     state = models.CharField(max_length=16, choices=RevisionState.choices, default=RevisionState.PENDING)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
