@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from governance import grants
+from governance.cards import admin as admin_cards  # noqa: F401
 from governance.notify import admin as admin_notify  # noqa: F401
 from governance.risk import admin as admin_risk  # noqa: F401
 from governance.workflow import admin as admin_workflow  # noqa: F401

@@ -2,6 +2,7 @@
 package (audit/models.py, workflow/models.py)."""
 
 from governance.audit.models import AuditEvent, AuditVerification
+from governance.cards.models import CardRevision, CardTemplate, ModelCard
 from governance.notify.models import (
     Delivery,
     MailPreference,
@@ -17,4 +18,4 @@ from governance.workflow.models import Approval, Deployment, ModelPolicy, Promot
 
 __all__ = ["ApiToken", "AuditEvent", "AuditVerification", "Approval", "Deployment", "ModelPolicy", "PromotionRequest",
            "OutboundEvent", "Subscription", "Delivery", "Notification", "MailPreference", "ModelWatch",
-           "ValidationRun", "Finding", "ModelRiskTier", "TierChange"]
+           "ValidationRun", "Finding", "ModelRiskTier", "TierChange", "CardTemplate", "ModelCard", "CardRevision"]

@@ -405,7 +405,8 @@ REGISTRY_VISIBILITY = "governance.access.visible_models"
 REGISTRY_PANEL_PROVIDERS = ["governance.workflow.panels.workflow_panels", "governance.audit.panels.timeline_panels",
                             "governance.notify.panels.watch_panels",
                             "governance.operations.panels.operations_panels",
-                            "governance.risk.panels.risk_panels"]
+                            "governance.risk.panels.risk_panels",
+                            "governance.cards.panels.card_panels"]
 REGISTRY_CATALOGUE_ANNOTATOR = "governance.portfolio.panels.catalogue_annotations"
 
 # --- Sync -----------------------------------------------------------------------------------------
@@ -493,6 +494,11 @@ RISK_TIER_POLICY = {
     "tier2": {"quorum": 1, "require_validation": True, "approval_validity_days": 365},
     "tier3": {"quorum": 1, "require_validation": False, "approval_validity_days": 0},
 }
+# Model cards (governance.cards), per tier: review_edits (an edit waits for an approver other than its
+# author; other tiers apply edits at once) and gate_approval (approving a version going up is refused
+# while its card lacks a section the tier's template requires). The sections are the template's, which
+# an admin edits (built-in default: governance/cards/defaults.py).
+MODEL_CARD_TIER_RULES = {"tier1": {"review_edits": True, "gate_approval": True}}
 # Seconds between two runs of the overdue-findings reminder.
 RISK_FINDINGS_REMIND_INTERVAL = int(os.environ.get("RISK_FINDINGS_REMIND_INTERVAL", "86400"))
 # Hours an approver has to close the post-hoc review of a break-glass deploy.

@@ -40,6 +40,8 @@ urlpatterns = [
     # model risk: tier changes and findings; the portfolio view
     path("risk/", include("governance.risk.urls")),
     path("portfolio/", include("governance.portfolio.urls")),
+    # model cards: view, edit (governed), decide, export as HTML and PDF
+    path("cards/", include("governance.cards.urls")),
 ]
 
 if settings.OIDC_ENABLED:

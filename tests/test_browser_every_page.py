@@ -26,6 +26,8 @@ def pages(promo, pending_pk: int) -> list[tuple[str, str]]:
         ("model", reverse("registry:model_detail", args=[name])),
         ("version", reverse("registry:version_detail", args=[name, 2])),
         ("lineage", reverse("registry:lineage", args=[name, 2])),
+        ("model-card", reverse("cards:card_detail", args=[name, 2])),
+        ("model-card-edit", reverse("cards:card_edit", args=[name, 2])),
         ("compare", reverse("registry:compare") + f"?v={name}:1&v={name}:2"),
         ("inbox", reverse("governance:inbox")),
         ("request-list", reverse("governance:request_list")),

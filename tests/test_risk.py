@@ -76,6 +76,7 @@ def test_a_tier_changes_only_with_a_second_persons_approval_and_sets_the_policy(
 def test_tier1_needs_a_validation_and_its_quorum_tier3_moves_with_one_approval(promo, scientist, engineer, engineer2,
                                                                               settings):
     name = promo.name
+    settings.MODEL_CARD_TIER_RULES = {}  # the Tier 1 card gate has its own test (tests/test_cards.py)
     set_tier(name, "tier1", scientist, engineer)
     req = workflow.promotion_request_create(actor=scientist, model_name=name, version=2, target_alias="champion",
                                             justification="better")

@@ -27,6 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from governance.access import ensure_role_permissions
 from governance.audit.models import AuditEvent
+from governance.cards.services import card_edit
 from governance.workflow import services as workflow
 from governance.workflow.models import ModelPolicy, PromotionRequest
 from governance.workflow.policies import request_actions
@@ -178,6 +179,14 @@ MATRIX = {
     "risk:finding_transition": (lambda t: {"pk": 999999, "action": "accept"}, "", POST_ONLY_PAGE),
     "portfolio:portfolio": (None, "", _row(302, 403, 403, 200, 403, 200, 200, 200)),
     "portfolio:portfolio_csv": (None, "tier=tier1", _row(302, 403, 403, 200, 403, 200, 200, 200)),
+    # Model cards: read and exported by whoever sees the model (v1 has a card in this world); written
+    # (GET of the edit page) by those who may request or approve on it; decided and re-written by POST.
+    "cards:card_detail": (_version, "", OBJECT_PAGE),
+    "cards:card_export": (lambda t: {"name": t.name, "version": 1, "fmt": "html"}, "", OBJECT_PAGE),
+    "cards:card_edit": (_version, "", {"open": _row(302, 403, 200, 200, 403, 403, 200, 404),
+                                       "team": _row(302, 403, 403, 403, 403, 403, 200, 200)}),
+    "cards:card_publish": (_version, "", {s: POST_ONLY_PAGE for s in SCOPES}),
+    "cards:card_decide": (lambda t: {"pk": 999999, "action": "approve"}, "", POST_ONLY_PAGE),
     # The OpenAPI schema and its readers describe endpoints, never data: open to everyone.
     "api_docs:schema": (None, "", EVERYONE),
     "api_docs:swagger": (None, "", EVERYONE),
@@ -253,6 +262,8 @@ def _build_world(factory, names: dict, mlflow_url: str) -> tuple[dict, dict]:
             user.groups.add(team)
         targets = {}
         for scope, name in names.items():
+            card_edit(actor=users[f"{scope}-requester"], model_name=name, version=1,
+                      sections={"purpose": "The matrix's card"}, base_revision=None)
             req = workflow.promotion_request_create(actor=users[f"{scope}-requester"], model_name=name, version=2,
                                                     target_alias="champion", justification="matrix")
             targets[scope] = Target(name=name, request_pk=req.pk)

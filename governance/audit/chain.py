@@ -59,6 +59,17 @@ ACTIONS = frozenset(
         "finding.closed",
         "finding.closure_declined",
         "finding.overdue",
+        # Model cards (governance.cards): an edit applied directly or proposed for a second approver,
+        # approved or rejected; the card written to MLflow (or not); a tier's card template changed or
+        # set back to the built-in one.
+        "model_card.edited",
+        "model_card.proposed",
+        "model_card.approved",
+        "model_card.rejected",
+        "model_card.published",
+        "model_card.publish_failed",
+        "card_template.changed",
+        "card_template.reset",
         "deploy.started",
         "deploy.succeeded",
         "deploy.failed",

@@ -16,6 +16,7 @@ import re
 from django.utils import timezone
 
 from governance import audit
+from governance.cards.selectors import written_by_card
 from governance.notify.outbox import emit
 from governance.validation.selectors import written_by_validation
 from governance.workflow.explain import explaining_deployment
@@ -132,6 +133,17 @@ def _record_observed(change) -> None:
             # The console's own write-back of a validation's headline: explained, never somebody else's change.
             after = {**(after or {}), "explained_by": f"validation run #{run.pk}"}
             who = f"Written by the console's validation run #{run.pk}"
+    card = None
+    if change.kind == "description_changed":
+        card = written_by_card(model_name=change.model, version=change.version,
+                               description=(change.after or {}).get("description") or "")
+    elif change.kind in ("tag_set", "tag_changed") and who == "Changed in MLflow":
+        card = written_by_card(model_name=change.model, version=change.version,
+                               tag=(change.name, (change.after or {}).get("value")))
+    if card is not None:
+        # The console's own write of an approved model card, seen before the mirror took it.
+        after = {**(after or {}), "explained_by": f"model card revision {card.number}"}
+        who = f"Written by the console (model card revision {card.number})"
     audit.record(actor_name=ACTOR, action=f"registry.{change.kind}", model=change.model, version=change.version,
                  before=change.before, after=after,
                  comment=f"{who} ({_describe(change)}), seen at {change.detected_at.isoformat()}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 
+from governance.cards import selectors as card_selectors
 from governance.risk import selectors as risk_selectors
 from governance.workflow.models import Approval, RequestState
 from governance.workflow.policies import request_actions
@@ -29,6 +30,7 @@ def _prepared(qs):
             except req.model._meta.get_field("policy").related_model.DoesNotExist:
                 req.model._governance_scoped = False
     risk_selectors.annotate_blocking(rows)
+    card_selectors.annotate_card_gaps(rows)
     return rows
 
 

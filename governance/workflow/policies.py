@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from governance.access import can
+from governance.cards import selectors as card_selectors
 from governance.errors import Conflict, EvidenceUnavailable, PolicyViolation, TransitionNotAllowed
 from governance.risk import selectors as risk_selectors
 from governance.validation import selectors as validation_selectors
@@ -533,7 +534,7 @@ def transition_refusal(user, req: PromotionRequest, action: str, *, checker=None
         if action == "approve" and _has_approved(req, user.get_username(), live_only=True):
             return TransitionNotAllowed("You have already approved this request.")
         if action == "approve":
-            return blocking_finding_refusal(req)
+            return blocking_finding_refusal(req) or model_card_refusal(req)
         return None
     if req.state == RequestState.DEPLOYING and req.lease_live(timezone.now()):
         return Conflict(deploy_in_progress(req))
@@ -570,6 +571,22 @@ def blocking_finding_refusal(req: PromotionRequest) -> Exception | None:
                       + f" (owner {f.owner_username}, due {f.due_date:%Y-%m-%d})" for f in blocking)
     return PolicyViolation(f"Blocking finding {names} is open: v{req.version} cannot go up until it is closed "
                            "and its closure accepted by someone other than its owner.")
+
+
+def model_card_refusal(req: PromotionRequest) -> Exception | None:
+    """Where the tier gates approval on the card (governance.cards, Tier 1 by default), a version going
+    up waits while its approved card lacks a section the tier's template requires."""
+    if req.operation != Operation.MOVE or is_demotion(target_stage=req.target_stage,
+                                                      candidate=(req.evidence or {}).get("candidate")):
+        return None
+    gaps = getattr(req, "_card_gaps", False)  # annotated on lists (inbox): no query per row
+    if gaps is False:
+        gaps = card_selectors.approval_gaps(req.model, req.version) if req.model is not None else None
+    if not gaps:
+        return None
+    return PolicyViolation(f"The model card of v{req.version} lacks required section(s): {', '.join(gaps)}. "
+                           f"Its {risk_selectors.tier_label(risk_selectors.tier_of(req.model))} card must be "
+                           "complete (and approved) before this version is approved.")
 
 
 def deploy_in_progress(req: PromotionRequest) -> str:

@@ -15,6 +15,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from governance.access import can, visible_models
+from governance.cards.panels import review_card
 from governance.errors import KNOWN_ERRORS, NotFound, detail, http_status, raise_page_error
 from governance.risk.panels import review_findings
 from governance.validation import display as validation_display
@@ -89,7 +90,8 @@ def _detail_context(request: HttpRequest, req, form=None, open_action: str = "")
             "approvals": list(req.approvals.all()), "evidence": r.evidence, "candidate": r.candidate,
             "incumbent": r.incumbent, "actions": [o.name for o in r.offers if o.allowed],
             "frozen_at_request": req.evidence, "validation": validation, "may_validate": may_validate,
-            "findings": review_findings(request.user, req) | {"next": request.get_full_path()}}
+            "findings": review_findings(request.user, req) | {"next": request.get_full_path()},
+            "model_card": review_card(request.user, req)}
 
 
 @login_required

@@ -799,10 +799,11 @@ def _refused_by_mlflow(exc: BaseException) -> bool:
         return False
 
 
-def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
+def _send_write(what: str, send, landed, *, name: str, uri: str | None, read_back=None) -> None:
     """Send one write with no HTTP-level retry. When no usable answer comes back, read MLflow and
     decide from what it shows: there -> landed; not there -> not applied (MlflowUnavailable, the
-    caller may send it again later); MLflow unreadable -> WriteOutcomeUnknown."""
+    caller may send it again later); MLflow unreadable -> WriteOutcomeUnknown. `read_back` (default:
+    the model's pointers) is what `landed` judges."""
     where = uri or tracking_uri()
     try:
         with _budget(write_budget()), warnings.catch_warnings():
@@ -816,7 +817,7 @@ def _send_write(what: str, send, landed, *, name: str, uri: str | None) -> None:
     if _refused_by_mlflow(error):
         raise MlflowUnavailable(f"{what} at {where} refused by MLflow: {getattr(error, 'message', error)}") from error
     try:
-        pointers = read_model_pointers(name, budget=web_budget(), uri=uri)
+        pointers = read_back() if read_back else read_model_pointers(name, budget=web_budget(), uri=uri)
     except MlflowUnavailable as read_error:
         raise WriteOutcomeUnknown(f"{what} at {where}: no answer ({why(error)}); reading it back failed "
                                   f"too ({read_error})") from error
@@ -932,6 +933,54 @@ def set_version_tags(name: str, version: int, tags: dict[str, str], *, uri: str 
         _send_write(f"setting tag {key} on {name} v{version}",
                     lambda c, k=key, v=value: c.set_model_version_tag(name, str(version), k, v),
                     lambda p, k=key, v=value: p.tags.get(version, {}).get(k) == v, name=name, uri=uri)
+
+
+@dataclass(frozen=True)
+class VersionText:
+    description: str
+    tags: dict
+
+
+def read_version_text(name: str, version: int, *, budget: Budget | None = None,
+                      uri: str | None = None) -> VersionText | None:
+    """A version's description and tags as MLflow has them now (None: no such version)."""
+    configure()
+    from mlflow.exceptions import MlflowException
+
+    with _deploy_call(budget, f"reading {name} v{version}", uri):
+        try:
+            mv = _client(uri).get_model_version(name, str(version))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return VersionText(description=mv.description or "", tags=dict(mv.tags or {}))
+
+
+def write_version_description(name: str, version: int, description: str, *, tags: dict[str, str] | None = None,
+                              uri: str | None = None) -> bool:
+    """Make a version's description `description` (a model card) and set `tags` (the link back to
+    it). Reads MLflow first and sends only what differs, once, without HTTP retries; a lost answer is
+    settled by reading the version back (see _send_write). WriteRefused when MLflow has no such
+    version. Returns whether the description was sent."""
+    current = read_version_text(name, version, uri=uri)
+    if current is None:
+        raise WriteRefused(f"{name} v{version} does not exist in MLflow: nothing was sent")
+
+    def read_back() -> VersionText:
+        return read_version_text(name, version, budget=web_budget(), uri=uri) or VersionText("", {})
+
+    sent = current.description != description
+    if sent:
+        _send_write(f"writing the description of {name} v{version}",
+                    lambda c: c.update_model_version(name, str(version), description=description),
+                    lambda v: v.description == description, name=name, uri=uri, read_back=read_back)
+    for key, value in (tags or {}).items():
+        if current.tags.get(key) != value:
+            _send_write(f"setting tag {key} on {name} v{version}",
+                        lambda c, k=key, v=value: c.set_model_version_tag(name, str(version), k, v),
+                        lambda t, k=key, v=value: t.tags.get(k) == v, name=name, uri=uri, read_back=read_back)
+    return sent
 
 
 # --------------------------------------------------------------------------------------------------
