@@ -151,8 +151,16 @@ def _months(start: datetime, end: datetime) -> pd.DatetimeIndex:
 
 
 def _month(value) -> pd.Timestamp:
-    return pd.Timestamp(timezone.localtime(value).date().replace(day=1) if hasattr(value, "tzinfo")
-                        and value.tzinfo else value.replace(day=1))
+    return pd.Timestamp(timezone.localtime(value).date().replace(day=1) if getattr(value, "tzinfo", None)
+                        else value.replace(day=1))
+
+
+def _add(frame: pd.DataFrame, month, column: str, n: int) -> None:
+    """Count n in the month's row (a month the database truncated differently than the period is skipped
+    rather than invented)."""
+    key = _month(month)
+    if key in frame.index:
+        frame.loc[key, column] += n
 
 
 def _deploys_by_month(deploys, start, end) -> pd.DataFrame:
@@ -162,7 +170,7 @@ def _deploys_by_month(deploys, start, end) -> pd.DataFrame:
     frame = pd.DataFrame(0, index=_months(start, end), columns=labels)
     for month, tier, n in (deploys.annotate(month=TruncMonth("completed_at"), tier=tier_of_name)
                            .values_list("month", "tier").annotate(n=Count("id")).order_by()):
-        frame.loc[_month(month), risk.tier_label(tier or "")] += n
+        _add(frame, month, risk.tier_label(tier or ""), n)
     return frame.loc[:, (frame != 0).any(axis=0)] if frame.values.any() else frame.iloc[:, :0]
 
 
@@ -174,11 +182,11 @@ def _findings_by_month(model_ids, start, end) -> pd.DataFrame:
     for month, severity, n in (scope.filter(created_at__gte=start, created_at__lte=end)
                                .annotate(month=TruncMonth("created_at")).values_list("month", "severity")
                                .annotate(n=Count("id")).order_by()):
-        frame.loc[_month(month), Severity(severity).label] += n
+        _add(frame, month, Severity(severity).label, n)
     for month, n in (scope.filter(state=FindingState.CLOSED, closed_at__gte=start, closed_at__lte=end)
                      .annotate(month=TruncMonth("closed_at")).values_list("month").annotate(n=Count("id"))
                      .order_by()):
-        frame.loc[_month(month), "Closed"] += n
+        _add(frame, month, "Closed", n)
     return frame
 
 
