@@ -118,3 +118,11 @@ def test_findings_and_tiers_of_models_out_of_scope_are_404(model, engineer, outs
     assert refused.status_code == 404
     anonymous = APIClient().get(reverse("risk_api:finding_list"))
     assert anonymous.status_code == 401 and set(anonymous.json()) == ERROR_KEYS
+
+
+def test_who_may_not_act_learns_that_before_what_is_missing(model, scientist, outsider):
+    """As on the pages: the permission check comes before the required values."""
+    assert call(scientist, "post", "finding_list", data={"model": model.name}).status_code == 403
+    assert call(outsider, "post", "tier_change_request", data={"model": model.name}).status_code == 404
+    missing = call(scientist, "post", "tier_change_request", data={"model": model.name})
+    assert missing.status_code == 400 and "tier" in missing.json()["detail"]

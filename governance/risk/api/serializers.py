@@ -57,9 +57,15 @@ class TierListSerializer(serializers.Serializer):
     results = ModelTierSerializer(many=True)
 
 
+# Values the services require (a tier, a reason, a severity, a description, an owner, a due date) are
+# optional here and checked by the service after its permission check, as on the pages: whoever may not
+# act learns that first, whatever they sent. Here only their form is checked.
+
+
 class TierChangeRequestSerializer(serializers.Serializer):
     model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
-    tier = SingleLineCharField(max_length=32, help_text="A configured tier key (see GET /api/v1/risk/tiers/).")
+    tier = SingleLineCharField(max_length=32, required=False, allow_blank=True, default="",
+                               help_text="A configured tier key (see GET /api/v1/risk/tiers/); required.")
     reason = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="",
                                 help_text="Why (required by the service: a tier change without a reason is refused).")
 
@@ -77,10 +83,13 @@ class FindingRaiseSerializer(serializers.Serializer):
     model = SingleLineCharField(max_length=MODEL_NAME_MAX_LENGTH)
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False, allow_null=True,
                                        default=None, help_text="Empty: the finding is on the model.")
-    severity = serializers.ChoiceField(choices=Severity.choices)
-    description = MultiLineCharField(max_length=TEXT_MAX_LENGTH)
-    owner = SingleLineCharField(max_length=150, help_text="Username of the person who remediates it.")
-    due_date = serializers.DateField()
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False, allow_blank=True, default="",
+                                       help_text="Required.")
+    description = MultiLineCharField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True, default="",
+                                     help_text="Required.")
+    owner = SingleLineCharField(max_length=150, required=False, allow_blank=True, default="",
+                                help_text="Username of the person who remediates it; required.")
+    due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text="Required.")
 
 
 class FindingEventSerializer(serializers.Serializer):
