@@ -43,6 +43,11 @@ FIGURES: list[tuple[str, str, str]] = [
     ("queries_inbox", "queries", "SQL queries: request inbox"),
     ("verify_audit", "s", "verify_audit over the whole trail"),
 ]
+# Model risk (governance/portfolio), after benchmarks/seed_risk.py gave tiers and findings to the models.
+FIGURES += [
+    ("page_portfolio", "ms", "model-risk portfolio page, every model (auditor)"),
+    ("queries_portfolio", "queries", "SQL queries: model-risk portfolio page"),
+]
 UNITS = {name: unit for name, unit, _ in FIGURES}
 LABELS = {name: label for name, _, label in FIGURES}
 
