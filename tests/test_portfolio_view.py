@@ -206,3 +206,16 @@ def test_the_auditor_report_includes_the_portfolio_of_its_period(client, estate,
     assert client.get(reverse("audit:report_index"), {"since": "2026-02-30"}).status_code == 400
     client.force_login(scientist)  # no approver, no auditor: the reports page without the portfolio
     assert "audit-portfolio" not in client.get(reverse("audit:report_index")).content.decode()
+
+
+def test_the_table_is_paged_while_totals_and_csv_cover_every_model(client, auditor, settings, monkeypatch):
+    from governance.portfolio import views
+
+    monkeypatch.setattr(views, "ROWS_PER_PAGE", 2)
+    for i in range(5):
+        RegisteredModel.objects.create(name=f"m{i}")
+    client.force_login(auditor)
+    second = _page(client, page=2, q="m")
+    assert [r["model"] for r in second.context["rows"]] == ["m2", "m3"] and second.context["totals"]["models"] == 5
+    assert 'href="?q=m&amp;page=3"' in second.content.decode()
+    assert len(client.get(reverse("portfolio:portfolio_csv"), {"q": "m"}).content.decode().splitlines()) == 6

@@ -3,6 +3,7 @@ filter is a 400 naming the field (the page shows the form with the message; noth
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -10,6 +11,9 @@ from django.views.decorators.http import require_GET
 from governance.portfolio import selectors
 
 REFUSED = "The portfolio is for approvers, auditors and administrators."
+# Rows per page of the table: totals, charts and the CSV cover every model; rendering thousands of table
+# rows is what a large portfolio page would otherwise spend its time on.
+ROWS_PER_PAGE = 200
 
 
 def _errors(errors) -> str:
@@ -27,10 +31,13 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         fs = selectors.filterset(request.user, request.GET)
         return render(request, "risk/portfolio.html", {"filter": fs, "error": _errors(exc.args[0]), "rows": []},
                       status=400)
-    query = request.GET.urlencode()
+    query = request.GET.copy()
+    query.pop("page", None)
+    page = Paginator(data.rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "risk/portfolio.html", {
-        "filter": data.filterset, "rows": data.rows, "totals": data.totals, "by_tier": data.by_tier,
-        "period": data.period, "figures": data.figures(), "months": data.monthly_table(), "query": query})
+        "filter": data.filterset, "rows": page.object_list, "page": page, "totals": data.totals,
+        "by_tier": data.by_tier, "period": data.period, "figures": data.figures(), "months": data.monthly_table(),
+        "query": query.urlencode()})
 
 
 @login_required
