@@ -93,6 +93,10 @@ def test_filters_narrow_the_rows_and_the_csv_is_the_filtered_set(client, estate,
         ("shelf-sorter", "tier3", "1", "0")]
     page = _page(client, tier="tier1")
     assert 'href="/portfolio/portfolio.csv?tier=tier1"' in page.content.decode()
+    # An empty cell stays empty (only text starting with = + - @ is escaped against spreadsheet formulas).
+    plain = next(csv.DictReader(io.StringIO(client.get(reverse("portfolio:portfolio_csv"), {"q": "plain"})
+                                            .content.decode())))
+    assert (plain["tier"], plain["validation"], plain["last_deploy"]) == ("", "", "")
 
 
 def test_totals_and_months_equal_counts_made_in_the_database(client, estate, auditor):

@@ -198,6 +198,6 @@ def portfolio_csv(user, params=None) -> str:
         values = [row[c] for c in COLUMNS]
         values = ["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else v) for v in values]
         # A model name starting with = + - @ is not read as a formula by a spreadsheet.
-        values = [("'" + v) if isinstance(v, str) and v[:1] in "=+-@" else v for v in values]
+        values = [("'" + v) if isinstance(v, str) and v and v[0] in "=+-@" else v for v in values]
         writer.writerow(values)
     return out.getvalue()
