@@ -58,6 +58,11 @@ def test_demo_builds_a_real_registry_and_users_and_runs_twice_without_duplicates
     assert "demo requests already there" in second.stdout
     assert {k: int(v) for k, v in models["churn-classifier"].aliases.items()} == {"champion": 3, "challenger": 3,
                                                                               "rollback": 2}
+    # Model risk: demand-forecaster is Tier 3 and its v3 went to @champion with one approval.
+    assert "demand-forecaster v3 -> @champion: requested (Tier 3: one approval)" in first.stdout
+    assert {k: int(v) for k, v in models["demand-forecaster"].aliases.items()}["champion"] == 3
+    assert "fraud-detector v2: blocking finding raised by engineer, owned by scientist\n" in first.stdout
+    assert "demo model risk already there" in second.stdout
     versions = client.search_model_versions("name='churn-classifier'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
     assert {int(v.version): v.current_stage for v in versions}[2] == "Production"
@@ -119,6 +124,36 @@ def test_demo_serves_the_login_page_and_each_demo_user_signs_in(demo_env):
                                              headers={"Referer": f"{base}/accounts/login/"})
             home = opener.open(request, timeout=10).read().decode()
             assert f"Welcome, {username}" in home, username
+            if username == "auditor":
+                portfolio = opener.open(f"{base}/portfolio/portfolio.csv", timeout=30).read().decode()
+        _portfolio_equals_the_database(portfolio, var / "console.sqlite3")
     finally:
         server.terminate()
         server.wait(20)
+
+
+def _portfolio_equals_the_database(portfolio_csv: str, database: Path) -> None:
+    """The portfolio (as the auditor downloads it) against counts made with SQL on the demo's database."""
+    import csv
+    import io
+    import sqlite3
+
+    rows = {r["model"]: r for r in csv.DictReader(io.StringIO(portfolio_csv))}
+    with sqlite3.connect(database) as db:
+        models = [name for (name,) in db.execute("SELECT name FROM registry_ui_registeredmodel")]
+        tiers = dict(db.execute("SELECT m.name, t.tier FROM governance_modelrisktier t "
+                                "JOIN registry_ui_registeredmodel m ON m.id = t.model_id"))
+        findings = {(name, severity): n for name, severity, n in db.execute(
+            "SELECT m.name, f.severity, COUNT(*) FROM governance_finding f JOIN registry_ui_registeredmodel m "
+            "ON m.id = f.model_id WHERE f.state IN ('open', 'closure_proposed') GROUP BY m.name, f.severity")}
+        deploys = dict(db.execute("SELECT model_name, COUNT(*) FROM governance_deployment WHERE state = 'succeeded' "
+                                  "AND kind IN ('stage', 'alias') GROUP BY model_name"))
+    assert sorted(rows) == sorted(models)
+    for name, row in rows.items():
+        assert row["tier"] == tiers.get(name, ""), name
+        for severity in ("blocking", "major", "minor"):
+            assert int(row[f"open_{severity}"]) == findings.get((name, severity), 0), (name, severity)
+        assert int(row["deploys_in_period"]) == deploys.get(name, 0), name  # every demo deploy is recent
+    # What the demo shows a first-time user: a Tier 1 model held by a blocking finding, a Tier 3 model.
+    assert (rows["fraud-detector"]["tier"], rows["fraud-detector"]["open_blocking"]) == ("tier1", "1")
+    assert (rows["demand-forecaster"]["tier"], rows["demand-forecaster"]["deploys_in_period"]) == ("tier3", "1")
