@@ -82,6 +82,11 @@ def verdict(name: str, data: dict) -> tuple[str, str]:
     if value is None:
         return "-", text
     return ("pass" if value <= bound else "miss"), text
+# Model risk (governance/portfolio), after benchmarks/seed_risk.py gave tiers and findings to the models.
+FIGURES += [
+    ("page_portfolio", "ms", "model-risk portfolio page, every model (auditor)"),
+    ("queries_portfolio", "queries", "SQL queries: model-risk portfolio page"),
+]
 UNITS = {name: unit for name, unit, _ in FIGURES}
 LABELS = {name: label for name, _, label in FIGURES}
 

@@ -283,6 +283,10 @@ def sync_probe(uri: str) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 
+# Model risk: the portfolio of every model, as an auditor sees it (tiers and findings: seed_risk).
+PORTFOLIO_PAGES = {"portfolio": ("auditor", "portfolio:portfolio", {}, {})}
+
+
 def page_urls(config: dict) -> dict[str, tuple[str, str | None, str]]:
     """figure -> (user role, url or None, reason when None)."""
     start, end = seed_audit.audit_window(config["audit_events"])
@@ -301,6 +305,7 @@ def page_urls(config: dict) -> dict[str, tuple[str, str | None, str]]:
                        {"since": week_from.date().isoformat(), "until": week_to.date().isoformat()}),
         "inbox": ("engineer", "governance:inbox", {}, {}),
     }
+    specs.update(PORTFOLIO_PAGES)
     out = {}
     for key, (role, url_name, kwargs, query) in specs.items():
         try:
@@ -569,6 +574,9 @@ def run(config: dict) -> dict:
 
     measure_syncs(figs, config, mlflow_url, repeat)
     measure_spread(figs, config, mlflow_url)
+    from benchmarks.seed_risk import seed_model_risk
+
+    log(f"model risk seeded in {seed_model_risk():.1f} s (tiers, findings)")
     measure_pages(figs, config, users, mlflow_url, config["page_samples"])
     measure_verify_audit(figs, min(repeat, 3), config)
     return {name: fig.to_dict() for name, fig in figs.items()}

@@ -127,8 +127,9 @@ DEMO_MODELS = [
             DemoVersion({"n_estimators": 40, "learning_rate": 0.2, "max_depth": 2}, stage="Archived"),
             DemoVersion({"n_estimators": 100, "learning_rate": 0.1, "max_depth": 3}, stage="Production",
                         aliases=["champion"], tags={"validation_status": "passed"}),
+            # Validated by its pipeline: the demo moves it to @champion with one approval (a Tier 3 model).
             DemoVersion({"n_estimators": 200, "learning_rate": 0.05, "max_depth": 3},
-                        aliases=["challenger"], tags={"validation_status": "pending"}),
+                        aliases=["challenger"], tags={"validation_status": "passed"}),
         ],
     ),
 ]

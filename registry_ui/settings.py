@@ -378,6 +378,9 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "registry_ui.mirror.models.Stage",
         "RequestStateEnum": "governance.workflow.models.RequestState",
         "OperationEnum": "governance.workflow.models.Operation",
+        "FindingStateEnum": "governance.risk.models.FindingState",
+        "TierChangeStateEnum": "governance.risk.models.TierChangeState",
+        "SeverityEnum": "governance.risk.models.Severity",
     },
 }
 
@@ -508,10 +511,12 @@ WORKFLOW_OUTBOX_STALE_SECONDS = int(os.environ.get("WORKFLOW_OUTBOX_STALE_SECOND
 
 
 # --- Audit ----------------------------------------------------------------------------------------
-# Sections other packages add to the auditor's reports page: dotted paths of callables (user) ->
-# [(template, context)] (a string, so the audit package never imports the workflow).
+# Sections other packages add to the auditor's reports page: dotted paths of callables
+# (user, *, since, until) -> [(template, context)] (a string, so the audit package never imports the
+# workflow); since/until: the period the auditor picked (None: open-ended).
 AUDIT_REPORT_SECTIONS = ["governance.workflow.panels.audit_report_sections",
-                         "governance.risk.panels.audit_report_sections"]
+                         "governance.risk.panels.audit_report_sections",
+                         "governance.portfolio.panels.audit_report_sections"]
 # HMAC-SHA256 key of the signed checkpoints: from the environment only, never in the database.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 # Checkpoint files are appended here: a place the database (and its role) cannot write.

@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/requests/", include("governance.workflow.api.urls")),
     path("api/v1/audit/", include("governance.audit.api.urls")),
     path("api/v1/events/", include("governance.notify.api.urls")),
+    path("api/v1/risk/", include("governance.risk.api.urls")),
     path("api/v1/", include("registry_ui.api.urls")),
     # governance pages: inbox, requests; audit trail and reports
     path("governance/", include("governance.workflow.urls")),

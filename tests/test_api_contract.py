@@ -40,7 +40,10 @@ def test_every_api_url_is_in_the_schema(client):
                 "/api/v1/requests/X/approve/", "/api/v1/requests/X/reject/", "/api/v1/requests/X/cancel/",
                 "/api/v1/requests/X/deploy/", "/api/v1/audit/", "/api/v1/audit/verify/", "/api/v1/policies/X/",
                 "/api/v1/requests/break-glass/", "/api/v1/requests/held-at/", "/api/v1/requests/X/review/",
-                "/api/v1/events/"]
+                "/api/v1/events/", "/api/v1/risk/tiers/", "/api/v1/risk/tiers/X/", "/api/v1/risk/tier-changes/",
+                "/api/v1/risk/tier-changes/X/approve/", "/api/v1/risk/tier-changes/X/reject/",
+                "/api/v1/risk/findings/", "/api/v1/risk/findings/X/", "/api/v1/risk/findings/X/propose-closure/",
+                "/api/v1/risk/findings/X/accept-closure/", "/api/v1/risk/findings/X/decline-closure/"]
     assert set(concrete) == paths
     assert len(api_names) == len(concrete)  # one URL name per path: a new API URL must be added here too
     for path in schema["paths"].values():

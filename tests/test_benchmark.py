@@ -54,6 +54,8 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys, store):
     # The console side ran in a scratch database of the same kind as the suite's own.
     expected = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     assert report["config"]["database"] == expected
+    # The portfolio page was measured on the seeded tiers and findings (an auditor sees every model).
+    assert figures["page_portfolio"]["n"] == 2 and figures["queries_portfolio"]["n"] == 1
     if figures["sync_unchanged"]["n"]:
         assert figures["sync_unchanged_rows_written"]["median"] == 0  # an unchanged registry writes no row
 
@@ -93,6 +95,8 @@ def test_a_run_can_reuse_the_seeded_store_skip_the_memory_probe_and_load_the_web
     assert figures["seed_mlflow"]["versions"] == 16
     assert figures["sync_peak_rss"]["median"] is None and "--no-rss-probe" in figures["sync_peak_rss"]["note"]
     assert (figures["floor_total"]["models"], figures["floor_total"]["versions"]) == (4, 16)
+    # The portfolio page was measured on the seeded tiers and findings (an auditor sees every model).
+    assert figures["page_portfolio"]["n"] == 2 and figures["queries_portfolio"]["n"] == 1
     if figures["sync_unchanged"]["n"]:  # the mirror stayed full without the probe's sync
         assert figures["sync_unchanged_rows_written"]["median"] == 0
 

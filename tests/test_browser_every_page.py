@@ -36,6 +36,7 @@ def pages(promo, pending_pk: int) -> list[tuple[str, str]]:
         ("rollback-form", reverse("governance:request_rollback") + f"?model={name}&target=alias:champion"),
         ("audit-search", reverse("audit:search")),
         ("report-index", reverse("audit:report_index")),
+        ("portfolio", reverse("portfolio:portfolio")),
         ("model-report", reverse("audit:model_report", args=[name])),
         ("admin", reverse("admin:index")),
         ("admin-users", reverse("admin:auth_user_changelist")),

@@ -24,6 +24,9 @@ def test_raise_remediate_and_accept_a_finding_in_the_browser(page, live_server, 
     expect(page.locator("#risk-findings")).to_contain_text("Open")
     page.goto(f"{live_server.url}/portfolio/?tier=none")
     expect(page.locator("#portfolio-totals")).to_contain_text("1 blocking")
+    # The month's findings chart is drawn by the vendored plotly (no inline script under the CSP).
+    expect(page.locator("#chart-findings")).to_have_attribute("data-drawn", "true")
+    expect(page.locator("#chart-findings .plot-container")).to_have_count(1)
 
     page.context.clear_cookies()
     browser_login(page, live_server, "engineer2")

@@ -43,7 +43,8 @@ def wait_for_login_page(base: str, server: subprocess.Popen, log: Path, seconds:
             time.sleep(0.5)
 
 
-def sign_in(base: str, username: str, password: str) -> str:
+def sign_in(base: str, username: str, password: str):
+    """(the signed-in opener, the page the sign-in lands on)"""
     import http.cookiejar
     import re
     import urllib.parse
@@ -57,7 +58,7 @@ def sign_in(base: str, username: str, password: str) -> str:
                                    "csrfmiddlewaretoken": token}).encode()
     request = urllib.request.Request(f"{base}/accounts/login/", data=data,
                                      headers={"Referer": f"{base}/accounts/login/"})
-    return opener.open(request, timeout=10).read().decode()
+    return opener, opener.open(request, timeout=10).read().decode()
 
 
 def test_demo_builds_a_real_registry_and_users_then_reruns_without_duplicates_and_serves(demo_env):
@@ -75,6 +76,8 @@ def test_demo_builds_a_real_registry_and_users_then_reruns_without_duplicates_an
     for username in ("scientist", "engineer", "operator", "auditor", "admin"):
         assert username in first.stdout
     assert "deployed by operator" in first.stdout
+    assert "demand-forecaster v3 -> @champion: requested (Tier 3: one approval)" in first.stdout
+    assert "fraud-detector v2: blocking finding raised by engineer, owned by scientist\n" in first.stdout
     check_registry(var)
 
     # The second run serves: its output goes to a file (a pipe nobody drains would stall the server).
@@ -90,11 +93,16 @@ def test_demo_builds_a_real_registry_and_users_then_reruns_without_duplicates_an
         second = log.read_text()
         assert "0 new model versions trained and registered" in second
         assert "demo requests already there" in second
+        assert "demo model risk already there" in second
         credentials = json.loads((var / "demo_credentials.json").read_text())
         for username, password in credentials.items():
             # The printed passwords are the ones that work, and they do not change between runs.
             assert f"{username:<10} {password}" in second
-            assert f"Welcome, {username}" in sign_in(base, username, password), username
+            opener, home = sign_in(base, username, password)
+            assert f"Welcome, {username}" in home, username
+            if username == "auditor":
+                portfolio = opener.open(f"{base}/portfolio/portfolio.csv", timeout=30).read().decode()
+        _portfolio_equals_the_database(portfolio, var / "console.sqlite3")
     finally:
         server.terminate()
         server.wait(20)
@@ -108,11 +116,13 @@ def check_registry(var: Path) -> None:
     uri = f"sqlite:///{var / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     models = {m.name: m for m in client.search_registered_models()}
-    assert {"churn-classifier", "fraud-detector", "demand-forecaster"} <= set(models)
+    assert set(models) == {"churn-classifier", "fraud-detector", "demand-forecaster"}
     # (the local store answers ints where the REST API answers strings)
     # The demo's deployed request moved @champion from v2 to v3 through the workflow; @rollback keeps v2.
     assert {k: int(v) for k, v in models["churn-classifier"].aliases.items()} == {"champion": 3, "challenger": 3,
                                                                               "rollback": 2}
+    # Model risk: demand-forecaster is Tier 3 and its v3 went to @champion with one approval.
+    assert {k: int(v) for k, v in models["demand-forecaster"].aliases.items()}["champion"] == 3
     versions = client.search_model_versions("name='churn-classifier'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
     assert {int(v.version): v.current_stage for v in versions}[2] == "Production"
@@ -131,3 +141,30 @@ def check_registry(var: Path) -> None:
     mlflow.set_registry_uri(uri)  # another test of this process may have pointed the registry elsewhere
     model = mlflow.sklearn.load_model("models:/churn-classifier@champion")
     assert model.n_estimators == 120
+
+
+def _portfolio_equals_the_database(portfolio_csv: str, database: Path) -> None:
+    """The portfolio (as the auditor downloads it) against counts made with SQL on the demo's database."""
+    import csv
+    import io
+    import sqlite3
+
+    rows = {r["model"]: r for r in csv.DictReader(io.StringIO(portfolio_csv))}
+    with sqlite3.connect(database) as db:
+        models = [name for (name,) in db.execute("SELECT name FROM registry_ui_registeredmodel")]
+        tiers = dict(db.execute("SELECT m.name, t.tier FROM governance_modelrisktier t "
+                                "JOIN registry_ui_registeredmodel m ON m.id = t.model_id"))
+        findings = {(name, severity): n for name, severity, n in db.execute(
+            "SELECT m.name, f.severity, COUNT(*) FROM governance_finding f JOIN registry_ui_registeredmodel m "
+            "ON m.id = f.model_id WHERE f.state IN ('open', 'closure_proposed') GROUP BY m.name, f.severity")}
+        deploys = dict(db.execute("SELECT model_name, COUNT(*) FROM governance_deployment WHERE state = 'succeeded' "
+                                  "AND kind IN ('stage', 'alias') GROUP BY model_name"))
+    assert sorted(rows) == sorted(models)
+    for name, row in rows.items():
+        assert row["tier"] == tiers.get(name, ""), name
+        for severity in ("blocking", "major", "minor"):
+            assert int(row[f"open_{severity}"]) == findings.get((name, severity), 0), (name, severity)
+        assert int(row["deploys_in_period"]) == deploys.get(name, 0), name  # every demo deploy is recent
+    # What the demo shows a first-time user: a Tier 1 model held by a blocking finding, a Tier 3 model.
+    assert (rows["fraud-detector"]["tier"], rows["fraud-detector"]["open_blocking"]) == ("tier1", "1")
+    assert (rows["demand-forecaster"]["tier"], rows["demand-forecaster"]["deploys_in_period"]) == ("tier3", "1")

@@ -187,6 +187,17 @@ MATRIX = {
                                        "team": _row(302, 403, 403, 403, 403, 403, 200, 200)}),
     "cards:card_publish": (_version, "", {s: POST_ONLY_PAGE for s in SCOPES}),
     "cards:card_decide": (lambda t: {"pk": 999999, "action": "approve"}, "", POST_ONLY_PAGE),
+    # The risk API: everyone signed in reads tiers and findings of the models they may see (writes are
+    # POSTs: tests/test_api_risk.py and schemathesis).
+    "risk_api:tier_list": (None, "", API_SIGNED_IN),
+    "risk_api:tier_detail": (_name, "", OBJECT_API),
+    "risk_api:tier_change_request": (None, "", POST_ONLY_API),
+    "risk_api:tier_change_approve": (lambda t: {"pk": 999999}, "", POST_ONLY_API),
+    "risk_api:tier_change_reject": (lambda t: {"pk": 999999}, "", POST_ONLY_API),
+    "risk_api:finding_list": (None, "", API_SIGNED_IN),
+    "risk_api:finding_detail": (lambda t: {"pk": 999999}, "", _row(401, *[404] * 7)),
+    **{f"risk_api:finding_{a}": (lambda t: {"pk": 999999}, "", POST_ONLY_API)
+       for a in ("propose", "accept", "decline")},
     # The OpenAPI schema and its readers describe endpoints, never data: open to everyone.
     "api_docs:schema": (None, "", EVERYONE),
     "api_docs:swagger": (None, "", EVERYONE),

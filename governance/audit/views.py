@@ -23,7 +23,7 @@ from governance.access import visible_models
 from governance.audit import checkpoints
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
-from governance.audit.forms import AuditExportForm, AuditSearchForm, ReportForm
+from governance.audit.forms import AuditExportForm, AuditSearchForm, PeriodForm, ReportForm
 from governance.audit.models import AuditVerification
 from governance.audit.reading import report_summary
 from governance.audit.search import AuditFilters
@@ -100,8 +100,15 @@ def report_index(request):
         trail_names = (AuditEvent.objects.exclude(model_name="").order_by("model_name")
                        .values_list("model_name", flat=True).distinct())
         names = sorted(set(names) | set(trail_names[:2000]))
-    sections = [section for path in settings.AUDIT_REPORT_SECTIONS for section in import_string(path)(request.user)]
-    return render(request, "audit/report_index.html", {"names": names, "sections": sections})
+    period = PeriodForm(request.GET)
+    if not period.is_valid():
+        return render(request, "audit/report_index.html", {"names": names, "period_form": period, "sections": [],
+                                                           "error": _error_text(period)}, status=400)
+    since, until = period.cleaned_data["since"], period.cleaned_data["until"]
+    # Each section covers the period where it has one (the portfolio's months); the others show "now".
+    sections = [section for path in settings.AUDIT_REPORT_SECTIONS
+                for section in import_string(path)(request.user, since=since, until=until)]
+    return render(request, "audit/report_index.html", {"names": names, "sections": sections, "period_form": period})
 
 
 @login_required

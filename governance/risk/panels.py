@@ -64,8 +64,9 @@ def review_findings(user, req) -> dict:
     return context
 
 
-def audit_report_sections(user) -> list[tuple[str, dict]]:
-    """Open findings (with their history) on the models the user may see, for the auditor's report."""
+def audit_report_sections(user, *, since=None, until=None) -> list[tuple[str, dict]]:
+    """Open findings (with their history) on the models the user may see, for the auditor's report
+    (those open now, whatever the period)."""
     findings = selectors.open_findings_report(visible_models(user, RegisteredModel.objects.all()))
     history = selectors.finding_history(findings)
     rows = [{"finding": f, "history": history.get(f.pk, [])} for f in findings]

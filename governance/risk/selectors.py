@@ -24,6 +24,11 @@ def tier_of(model) -> str:
     return ModelRiskTier.objects.filter(model_id=model.pk).values_list("tier", flat=True).first() or ""
 
 
+def tiers_of(model_ids) -> dict[int, str]:
+    """{model id: tier key} of the models that have a tier, in one query (a list or a subquery of ids)."""
+    return dict(ModelRiskTier.objects.filter(model_id__in=model_ids).values_list("model_id", "tier"))
+
+
 def tier_policy(tier: str) -> dict:
     """The per-tier defaults (settings.RISK_TIER_POLICY) of `tier`; {} for no tier."""
     return dict((settings.RISK_TIER_POLICY or {}).get(tier) or {}) if tier else {}

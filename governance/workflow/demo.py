@@ -1,14 +1,20 @@
-"""Demo promotion requests, so a newcomer sees the workflow in every state on the first visit.
+"""Demo promotion requests and model risk, so a newcomer sees the workflow in every state, a Tier 1
+and a Tier 3 model on the first visit.
 
 Made through the same services a user's clicks go through (permission checks, gates, audit events,
-the deploy writes to the demo MLflow store). Runs once: it does nothing when any request exists.
+the deploy writes to the demo MLflow store). Each part runs once: the requests when none exists, the
+model risk when no tier change exists.
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from governance.errors import DomainError
+from governance.risk import services as risk
+from governance.risk.models import TierChange
 from governance.validation.models import ValidationRun, ValidationStatus
 from governance.validation.services import validation_run_execute
 from governance.workflow import services as workflow
@@ -43,9 +49,15 @@ def _validate_now(req, log) -> None:
 
 
 def seed_demo_requests(*, log: Callable[[str], None] = print) -> int:
+    made = 0
     if PromotionRequest.objects.exists():
         log("  demo requests already there, left as they are")
-        return 0
+    else:
+        made = _seed_requests(log)
+    return made + seed_demo_risk(log=log)
+
+
+def _seed_requests(log: Callable[[str], None]) -> int:
     users = {u.username: u for u in get_user_model().objects.filter(
         username__in=["scientist", "engineer", "operator", "admin"])}
     scientist, engineer, operator = users["scientist"], users["engineer"], users["operator"]
@@ -91,4 +103,74 @@ def seed_demo_requests(*, log: Callable[[str], None] = print) -> int:
     step("fraud-detector v3 -> Staging: requested", workflow.promotion_request_create, actor=scientist,
          model_name="fraud-detector", version=3, target_stage="Staging",
          justification="Candidate for the next shadow test.")
+    return made
+
+
+def seed_demo_risk(*, log: Callable[[str], None] = print) -> int:
+    """Model risk, so a first-time user sees both ends (after the requests above, which were filed under
+    the global policy): fraud-detector is Tier 1 with an open blocking finding on its approved v2, so
+    the deploy waits for the finding's closure (and its holders, never approved, are due for re-review);
+    demand-forecaster is Tier 3 and its v3 moves to @champion with one approval; churn-classifier has a
+    Tier 2 change waiting for a second person and a finding closed through the four-eyes steps. Runs
+    once: nothing when any tier change exists."""
+    if TierChange.objects.exists():
+        log("  demo model risk already there, left as it is")
+        return 0
+    users = {u.username: u for u in get_user_model().objects.filter(
+        username__in=["scientist", "engineer", "operator"])}
+    scientist, engineer, operator = users["scientist"], users["engineer"], users["operator"]
+    today = timezone.localdate()
+    made = 0
+
+    def step(label: str, fn, **kwargs):
+        nonlocal made
+        try:
+            result = fn(**kwargs)
+        except DomainError as exc:
+            log(f"  {label}: refused ({exc})")
+            return None
+        made += 1
+        log(f"  {label}")
+        return result
+
+    for name, tier, reason in (
+            ("fraud-detector", "tier1", "Blocks card payments: customer harm and regulatory exposure."),
+            ("demand-forecaster", "tier3", "Advisory: planners review every forecast before ordering.")):
+        change = step(f"{name}: {tier} requested by scientist", risk.tier_change_request, actor=scientist,
+                      model_name=name, tier=tier, reason=reason)
+        if change:
+            step(f"  {tier} approved by engineer", risk.tier_change_approve, actor=engineer, change_id=change.pk,
+                 comment="Agreed with the model-risk inventory.")
+    step("churn-classifier: tier2 requested by scientist (waiting for a second person)", risk.tier_change_request,
+         actor=scientist, model_name="churn-classifier", tier="tier2",
+         reason="Drives retention offers: business-relevant, limited exposure.")
+    step("fraud-detector v2: blocking finding raised by engineer, owned by scientist", risk.finding_raise,
+         actor=engineer, model_name="fraud-detector", version=2, severity="blocking",
+         description="Recall on card-not-present transactions is not reported separately; show it is not "
+                     "worse than v1 before this version goes to Production.",
+         owner_username="scientist", due_date=today + timedelta(days=14))
+    step("fraud-detector: minor finding on the model", risk.finding_raise, actor=engineer,
+         model_name="fraud-detector", version=None, severity="minor",
+         description="The model description does not name the feature owner.", owner_username="scientist",
+         due_date=today + timedelta(days=30))
+    # TODO(cards): once governance.cards lands, leave fraud-detector's model card with a required Tier 1
+    # section empty here (an incomplete card), so approval of its next version is refused for it too.
+    closed = step("churn-classifier v3: major finding raised by engineer", risk.finding_raise, actor=engineer,
+                  model_name="churn-classifier", version=3, severity="major",
+                  description="Validation report lacks the calibration plot.", owner_username="scientist",
+                  due_date=today + timedelta(days=7))
+    if closed:
+        step("  closure proposed by its owner, scientist", risk.finding_propose_closure, actor=scientist,
+             finding_id=closed.pk, note="Calibration plot added to the run's artifacts (calibration.png).")
+        step("  closure accepted by engineer (another person)", risk.finding_accept_closure, actor=engineer,
+             finding_id=closed.pk, comment="Plot checked: well calibrated above 0.2.")
+    # Tier 3: one approval moves it.
+    req = step("demand-forecaster v3 -> @champion: requested (Tier 3: one approval)",
+               workflow.promotion_request_create, actor=scientist, model_name="demand-forecaster", version=3,
+               target_alias="champion", justification="Lower validation RMSE than v2 on the same split.")
+    if req:
+        step("  approved by engineer: the quorum of one is met", workflow.promotion_request_approve,
+             request_id=req.pk, actor=engineer, comment="Tier 3, gates pass.")
+        step("  deployed by operator", workflow.promotion_request_deploy, request_id=req.pk, actor=operator,
+             comment="Planners notified.")
     return made

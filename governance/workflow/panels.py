@@ -53,9 +53,10 @@ def catalogue_annotations(user, models) -> dict[int, dict]:
     return {pk: {"open_requests": counts.get(pk, 0)} for pk in ids}
 
 
-def audit_report_sections(user) -> list[tuple[str, dict]]:
+def audit_report_sections(user, *, since=None, until=None) -> list[tuple[str, dict]]:
     """What the workflow adds to the auditor's reports page (settings.AUDIT_REPORT_SECTIONS): open
-    break-glass reviews and the re-certification queue, on the models the user may see."""
+    break-glass reviews and the re-certification queue, on the models the user may see (as they are now,
+    whatever the period)."""
     from django.utils import timezone
 
     from governance.workflow.recertification import recertification_queue

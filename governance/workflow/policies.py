@@ -12,6 +12,7 @@ import json
 import math
 import re
 import unicodedata
+from collections import defaultdict
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -88,17 +89,36 @@ def effective_policy(model) -> dict:
     own ModelPolicy, each overriding what it sets. A model without a tier has no tier keys at all."""
     from governance.workflow.models import ModelPolicy
 
+    tier = risk_selectors.tier_of(model)
+    own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
+    return _merged_policy(tier, own)
+
+
+def effective_policies(model_ids) -> dict[int, dict]:
+    """effective_policy of many models in two queries (their tiers, their own policies), whatever their
+    number: {model id: policy}. `model_ids`: a list or a values("pk") queryset (kept as a subquery, so
+    no parameter limit). A model with neither a tier nor a policy of its own is not a key: reading it
+    gives the defaults (a defaultdict)."""
+    from governance.workflow.models import ModelPolicy
+
+    tiers = risk_selectors.tiers_of(model_ids)
+    own = {p.model_id: p for p in ModelPolicy.objects.filter(model_id__in=model_ids)}
+    policies: dict[int, dict] = defaultdict(lambda: _merged_policy("", None))
+    for pk in set(tiers) | set(own):
+        policies[pk] = _merged_policy(tiers.get(pk, ""), own.get(pk))
+    return policies
+
+
+def _merged_policy(tier: str, own) -> dict:
     policy = dict(settings.WORKFLOW_DEFAULT_GATES)
     policy["quorum"] = settings.PRODUCTION_QUORUM
     policy["rollback_alias"] = settings.WORKFLOW_ROLLBACK_ALIAS
     policy["delete_after_days"] = settings.WORKFLOW_DELETE_AFTER_DAYS
     policy["retention_keep"] = settings.WORKFLOW_RETENTION_KEEP
     policy["approval_validity_days"] = settings.WORKFLOW_APPROVAL_VALIDITY_DAYS
-    tier = risk_selectors.tier_of(model)
     if tier:
         policy["risk_tier"] = tier
         policy.update(risk_selectors.tier_policy(tier))
-    own = ModelPolicy.objects.filter(model_id=getattr(model, "pk", None)).first() if model else None
     if own:
         if own.required_tags is not None:
             policy["required_tags"] = own.required_tags

@@ -16,57 +16,93 @@ from governance import audit
 from governance.access import require_perm, visible_models
 from governance.errors import InvalidInput, NotFound
 from governance.notify.outbox import emit
-from governance.workflow.models import Deployment, DeploymentState, Recertification
-from governance.workflow.policies import canonical_name, effective_policy
+from governance.workflow.models import Approval, Deployment, DeploymentState, Recertification
+from governance.workflow.policies import canonical_name, effective_policies, effective_policy
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel
 from registry_ui.scheduler.jobs import PeriodicJob
 
 
-def _protected_holders(model) -> list[tuple[int, str, str, str]]:
-    """(version, kind, target, label) of every holder of Production or a protected alias (the mirror)."""
+def _protected_holders(model_ids) -> dict[int, list[tuple[int, str, str, str]]]:
+    """{model id: [(version, kind, target, label)]}: every holder of Production or a protected alias (the
+    mirror), in two queries whatever the number of models. `model_ids`: a list or a values("pk") query."""
     protected = {canonical_name(a) for a in settings.PROTECTED_ALIASES}
-    rows = [(v, "stage", "Production", "Production")
-            for v in ModelVersion.objects.filter(model=model, stage="Production").values_list("version", flat=True)]
-    rows += [(v, "alias", a, f"@{a}") for a, v in ModelAlias.objects.filter(model=model).values_list("alias", "version")
-             if canonical_name(a) in protected]
-    return rows
+    holders: dict[int, list[tuple[int, str, str, str]]] = {}
+    for pk, version in ModelVersion.objects.filter(model_id__in=model_ids, stage="Production").values_list(
+            "model_id", "version"):
+        holders.setdefault(pk, []).append((version, "stage", "Production", "Production"))
+    for pk, alias, version in ModelAlias.objects.filter(model_id__in=model_ids).values_list(
+            "model_id", "alias", "version"):
+        if canonical_name(alias) in protected:
+            holders.setdefault(pk, []).append((version, "alias", alias, f"@{alias}"))
+    return holders
 
 
-def _last_approved(model_name: str, version: int, kind: str, target: str, label: str) -> tuple:
+def _approvals(model_names) -> tuple[dict, dict]:
+    """The evidence of who last approved each holder, in three queries whatever the number of models:
+    ({(model, version, kind, target): (when, how, request id)} from the latest successful deploy of each
+    target, {(model, version, label): (when, approver)} from the latest re-certification).
+    `model_names`: a list or a values("name") query."""
+    deploys = (Deployment.objects.filter(model_name__in=model_names, state=DeploymentState.SUCCEEDED,
+                                         kind__in=("stage", "alias"))
+               .order_by("-completed_at", "-id").values_list("model_name", "version", "kind", "target",
+                                                             "request_id", "request__emergency"))
+    latest: dict[tuple, tuple[int, bool]] = {}
+    for name, version, kind, target, rid, emergency in deploys:
+        latest.setdefault((name, version, kind, target), (rid, emergency))
+    approved: dict[int, object] = {}
+    for rid, created in (Approval.objects.filter(
+            request_id__in=Deployment.objects.filter(model_name__in=model_names, state=DeploymentState.SUCCEEDED)
+            .values("request_id"), superseded_at__isnull=True).order_by("-created_at", "-id")
+            .values_list("request_id", "created_at")):
+        approved.setdefault(rid, created)
+    by_deploy = {}
+    for key, (rid, emergency) in latest.items():
+        if rid in approved:
+            by_deploy[key] = (approved[rid], "approval", rid)
+        elif emergency:
+            by_deploy[key] = (None, "break-glass (never approved)", rid)
+        else:
+            by_deploy[key] = (None, None, None)
+    recerts: dict[tuple, tuple] = {}
+    for name, version, target, created, approver in (Recertification.objects.filter(model_name__in=model_names)
+                                                     .order_by("-created_at", "-id").values_list(
+                                                         "model_name", "version", "target", "created_at",
+                                                         "approver_username")):
+        recerts.setdefault((name, version, target), (created, approver))
+    return by_deploy, recerts
+
+
+def _last_approved(by_deploy: dict, recerts: dict, model_name: str, version: int, kind: str, target: str,
+                   label: str) -> tuple:
     """(when, how, request id): the latest approval of this holder, by the deploy that put it there or a
     later re-certification; (None, None, None) when nothing approved it."""
-    dep = (Deployment.objects.filter(model_name=model_name, version=version, kind=kind, target=target,
-                                     state=DeploymentState.SUCCEEDED).select_related("request")
-           .order_by("-completed_at", "-id").first())
-    when, how, rid = None, None, None
-    if dep is not None:
-        req = dep.request
-        approval = req.approvals.filter(superseded_at__isnull=True).order_by("-created_at").first()
-        if approval is not None:
-            when, how, rid = approval.created_at, "approval", req.pk
-        elif req.emergency:
-            when, how, rid = None, "break-glass (never approved)", req.pk
-    recert = Recertification.objects.filter(model_name=model_name, version=version, target=label).first()
-    if recert is not None and (when is None or recert.created_at > when):
-        when, how = recert.created_at, f"re-certified by {recert.approver_username}"
+    when, how, rid = by_deploy.get((model_name, version, kind, target), (None, None, None))
+    recert = recerts.get((model_name, version, label))
+    if recert is not None and (when is None or recert[0] > when):
+        when, how = recert[0], f"re-certified by {recert[1]}"
     return when, how, rid
 
 
 def recertification_queue(user=None, *, now=None) -> list[dict]:
     """Protected holders whose approval is older than their policy's validity (or missing), on the
-    models `user` may see (None: every model, for the reminder). Oldest first."""
+    models `user` may see (None: every model, for the reminder). Oldest first. A fixed number of
+    queries whatever the number of models (policies, holders, deploys, approvals, re-certifications)."""
     now = now or timezone.now()
     models = RegisteredModel.objects.all() if user is None else visible_models(user, RegisteredModel.objects.all())
+    policies = effective_policies(models.values("pk"))
+    holders = _protected_holders(models.values("pk"))
+    names = {pk: name for pk, name in models.values_list("pk", "name") if pk in holders}
+    by_deploy, recerts = _approvals(models.values("name")) if names else ({}, {})
     due = []
-    for model in models.order_by("name"):
-        days = int(effective_policy(model).get("approval_validity_days") or 0)
+    for pk, name in sorted(names.items(), key=lambda kv: kv[1]):
+        days = int(policies[pk].get("approval_validity_days") or 0)
         if days <= 0:
             continue
-        for version, kind, target, label in _protected_holders(model):
-            when, how, rid = _last_approved(model.name, version, kind, target, label)
+        for version, kind, target, label in holders[pk]:
+            when, how, rid = _last_approved(by_deploy, recerts, name, version, kind, target, label)
             if when is not None and when >= now - timedelta(days=days):
                 continue
-            due.append({"model": model.name, "version": version, "target": label, "approved_at": when,
+            due.append({"model": name, "version": version, "target": label, "approved_at": when,
                         "how": how or "no approval on record", "request": rid, "validity_days": days,
                         "due_since": (when + timedelta(days=days)) if when else None})
     due.sort(key=lambda d: (d["approved_at"] is not None, d["approved_at"] or now, d["model"]))
@@ -84,7 +120,7 @@ def recertification_confirm(*, actor, model_name: str, version: int, target: str
     comment = (comment or "").strip()
     if not comment:
         raise InvalidInput("Re-certifying needs a comment: what was checked.")
-    holders = {(v, label) for v, _k, _t, label in _protected_holders(model)}
+    holders = {(v, label) for v, _k, _t, label in _protected_holders([model.pk]).get(model.pk, [])}
     if (int(version), target) not in holders:
         raise InvalidInput(f"v{version} does not hold {target} of {model.name}.")
     with transaction.atomic():

@@ -196,3 +196,17 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
         yaxis={"visible": False, "range": [-0.08, 1.08]},
         shapes=shapes, annotations=annotations, hovermode="closest",
     ))
+
+
+def monthly_bars(frame: pd.DataFrame, *, title: str, yaxis: str, lines: pd.DataFrame | None = None) -> dict:
+    """Stacked bars of counts per month: `frame` rows months (Timestamps), one column per series; `lines`
+    (same index) adds each of its columns as a line over the bars (e.g. closed beside raised)."""
+    months = [m.strftime("%Y-%m") for m in frame.index]
+    traces = [go.Bar(name=_text(col), x=months, y=[int(v) for v in frame[col]], marker={"color": _color(i)},
+                     hovertemplate=f"{_text(col)}<br>%{{x}}: %{{y}}<extra></extra>")
+              for i, col in enumerate(frame.columns)]
+    for j, col in enumerate(lines.columns if lines is not None else []):
+        traces.append(go.Scatter(name=_text(col), x=months, y=[int(v) for v in lines[col]], mode="lines+markers",
+                                 line={"color": _color(len(frame.columns) + j), "width": 2}))
+    return _figure(traces, _layout(title, barmode="stack", xaxis={"type": "category"},
+                                   yaxis={"title": {"text": _text(yaxis)}, "rangemode": "tozero"}))

@@ -86,14 +86,21 @@
     schedule();
   }
 
+  // A chart names its figure (data-figure or data-validation-figure) and may name the json_script that
+  // holds it (data-figures, e.g. the portfolio's); otherwise its kind's default source.
   function charts() {
     var found = [];
+    var sources = {};
+    function figures(id) {
+      if (!(id in sources)) {
+        var source = document.getElementById(id);
+        sources[id] = source ? JSON.parse(source.textContent) : {};
+      }
+      return sources[id];
+    }
     SOURCES.forEach(function (pair) {
-      var source = document.getElementById(pair[0]);
-      if (!source) { return; }
-      var figures = JSON.parse(source.textContent);
       Array.prototype.forEach.call(document.querySelectorAll("[" + pair[1] + "]"), function (el) {
-        var fig = figures[el.getAttribute(pair[1])];
+        var fig = figures(el.getAttribute("data-figures") || pair[0])[el.getAttribute(pair[1])];
         if (!fig || el.hasAttribute("data-chart")) { return; }  // no figure, or claimed by an earlier copy of this script
         el.setAttribute("data-chart", "waiting");
         el.figure = fig;

@@ -1,4 +1,5 @@
-"""python manage.py seed_demo_requests: promotion requests in every state for the demo (run by `demo`)."""
+"""python manage.py seed_demo_requests: promotion requests in every state, risk tiers and findings for the demo
+(run by `demo`)."""
 
 from django.core.management.base import BaseCommand, CommandError
 

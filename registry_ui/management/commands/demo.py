@@ -56,7 +56,7 @@ class Command(BaseCommand):
             call_command("sync_registry", verbosity=0)
         credentials = self._users()
         if "seed_demo_requests" in get_commands():
-            self.stdout.write("Promotion requests (through the workflow services):")
+            self.stdout.write("Promotion requests and model risk (through the workflow services):")
             call_command("seed_demo_requests")
         self.stdout.write(self.style.SUCCESS("Demo users (username / password / role):"))
         for username, (password, role) in credentials.items():
