@@ -78,6 +78,7 @@ def test_demo_builds_a_real_registry_and_users_then_reruns_without_duplicates_an
     assert "deployed by operator" in first.stdout
     assert "demand-forecaster v3 -> @champion: requested (Tier 3: one approval)" in first.stdout
     assert "fraud-detector v2: blocking finding raised by engineer, owned by scientist\n" in first.stdout
+    assert "card approved by engineer (still incomplete for Tier 1)" in first.stdout
     check_registry(var)
 
     # The second run serves: its output goes to a file (a pipe nobody drains would stall the server).

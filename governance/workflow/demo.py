@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from governance.cards import services as cards
 from governance.errors import DomainError
 from governance.risk import services as risk
 from governance.risk.models import TierChange
@@ -153,8 +154,17 @@ def seed_demo_risk(*, log: Callable[[str], None] = print) -> int:
          model_name="fraud-detector", version=None, severity="minor",
          description="The model description does not name the feature owner.", owner_username="scientist",
          due_date=today + timedelta(days=30))
-    # TODO(cards): once governance.cards lands, leave fraud-detector's model card with a required Tier 1
-    # section empty here (an incomplete card), so approval of its next version is refused for it too.
+    # An incomplete Tier 1 card: three of its required sections written and approved, the rest empty,
+    # so the review page of fraud-detector v2 names what the card still lacks.
+    draft = step("fraud-detector v2: model card drafted by scientist (purpose, intended use, owner only)",
+                 cards.card_edit, actor=scientist, model_name="fraud-detector", version=2, base_revision=None,
+                 sections={"purpose": "Scores each card payment for fraud before authorisation.",
+                           "intended_use": "Payments risk team; a score above 0.9 holds the payment for review.",
+                           "owner": "Payments risk team (scientist)."},
+                 comment="First draft: performance, limitations and the rest to follow.")
+    if draft:
+        step("  card approved by engineer (still incomplete for Tier 1)", cards.card_revision_approve,
+             actor=engineer, revision_id=draft.pk, comment="Fine as far as it goes; the other sections are due.")
     closed = step("churn-classifier v3: major finding raised by engineer", risk.finding_raise, actor=engineer,
                   model_name="churn-classifier", version=3, severity="major",
                   description="Validation report lacks the calibration plot.", owner_username="scientist",
