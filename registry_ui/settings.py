@@ -478,8 +478,6 @@ WORKFLOW_ROLLBACK_ALIAS = os.environ.get("WORKFLOW_ROLLBACK_ALIAS", "rollback")
 WORKFLOW_RETENTION_KEEP = int(os.environ.get("WORKFLOW_RETENTION_KEEP", "0"))
 # Days after archiving before an archived version may be deleted (ModelPolicy overrides).
 WORKFLOW_DELETE_AFTER_DAYS = int(os.environ.get("WORKFLOW_DELETE_AFTER_DAYS", "30"))
-# The console's public address: the link a deploy writes into the version tag governance.request.
-CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://localhost:8000").rstrip("/")
 # Re-certification: days an approval of a protected holder stays valid (0: approvals never expire).
 WORKFLOW_APPROVAL_VALIDITY_DAYS = int(os.environ.get("WORKFLOW_APPROVAL_VALIDITY_DAYS", "0"))
 # Model risk (governance.risk): the tiers a registered model may be in (keys, labels, meaning), and the
@@ -602,8 +600,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "model-governance@localhost")
-# Absolute links in mails and webhook bodies (the console's public URL, e.g. https://governance.example.com).
-CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "")
+# The console's public URL (e.g. https://governance.example.com): absolute links in mails, webhook bodies,
+# and what the console writes into MLflow (the governance.request tag, a model card's link). Unset: links
+# are paths relative to wherever the console is served.
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "").rstrip("/")
 # SSRF guard: webhook destinations resolving to loopback/private/link-local/reserved addresses are refused
 # (at save and at send) unless this is on.
 OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = env_bool("OUTBOUND_WEBHOOKS_ALLOW_PRIVATE", False)
