@@ -289,9 +289,16 @@ def verify_incremental() -> audit.Verification | None:
     except CheckpointError as exc:
         return _failed(str(exc))
     anchor = cp.event_seq if cp.event_seq is not None else cp.seq
+    if not anchor:  # signed over an empty chain: there is nothing to start from but the beginning
+        result = verify(whole=True)
+        result.notes.append(f"the newest signed checkpoint {name} was signed over an empty trail: the whole "
+                            "chain was verified")
+        return result
     stored = {seq: (stored_hash, ts) for seq, stored_hash, ts in
               AuditEvent.objects.filter(seq__in={cp.seq, anchor}).values_list("seq", "hash", "timestamp")}
-    pins = [(cp.seq, cp.head_hash)] + ([(cp.event_seq, cp.event_hash)] if cp.event_seq is not None else [])
+    # A checkpoint signed over an empty trail pins no event at seq 0 (there is none), only its own event.
+    pins = ([(cp.seq, cp.head_hash)] if cp.seq else []) + (
+        [(cp.event_seq, cp.event_hash)] if cp.event_seq is not None else [])
     if any(stored.get(seq, ("",))[0] != pinned for seq, pinned in pins):
         result = verify(whole=True)
         if result.ok:  # the whole walk checks the same pins: only a change racing this check lands here

@@ -537,6 +537,8 @@ def metric_history_bulk(run_ids: list[str], key: str, *, max_points: int = 1000,
         return out
     points = max(1, min(int(max_points), HISTORY_POINTS_MAX))
     uri = uri or tracking_uri()
+    if not uri.startswith(("http://", "https://")):  # a local store (the demo's SQLite file) has no REST endpoint
+        return {r: rows[:points] for r, rows in _histories_one_by_one(ids, key, uri, budget).items()}
     if sampled:
         endpoint, params = _HISTORY_SAMPLED, {"run_ids": ids, "metric_key": key, "max_results": points}
     else:
