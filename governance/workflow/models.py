@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from governance.validation.spec import validate_spec
+
 
 class RequestState(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -311,7 +313,7 @@ class ModelPolicy(models.Model):
         null=True, blank=True,
         help_text="An archived version may be deleted this many days after it was archived. Empty: default.")
     validation = models.JSONField(
-        null=True, blank=True,
+        null=True, blank=True, validators=[validate_spec],
         help_text='Validation before promotion, e.g. {"dataset": "runs:/<run_id>/eval/holdout.csv", "target": "label", '
                   '"thresholds": {"roc_auc": {"min": 0.85}}, "relative": {"roc_auc": {"max_drop": 0.01}}, '
                   '"max_latency_p95_ms": 100, "max_psi": 0.2, "class_rate": {"min": 0.1, "max": 0.2}}. '
