@@ -5,11 +5,13 @@ MLflow's client shows, and the sync reports none of it as drift."""
 
 import pytest
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from governance.audit.models import AuditEvent
 from governance.errors import PolicyViolation
 from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, PromotionRequest
+from governance.workflow.tasks import write_back_late_landing_task
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import ModelAlias, ModelVersion
 
@@ -174,7 +176,8 @@ def test_champion_deploy_gives_previous_holder_rollback_in_the_same_step(client,
 
 
 def test_a_late_landing_with_rollback_is_credited_to_the_deploy_not_drift(promo, synced, scientist, engineer,
-                                                                         ops_user, monkeypatch):
+                                                                         ops_user, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
     synced(promo.name)
     req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
                                             target_stage="Production", archive_existing=True, justification="up")
@@ -194,12 +197,29 @@ def test_a_late_landing_with_rollback_is_credited_to_the_deploy_not_drift(promo,
     monkeypatch.setattr(gateway, "read_model_pointers", real_read)
     PromotionRequest.objects.filter(pk=req.pk).update(lease_expires_at=None)
     # The sync sees v2 in Production, v1 archived and @rollback on v1: all three the deploy's own.
-    report = synced(promo.name)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = synced(promo.name)
     assert len(report.changes) == 3
     assert drift(promo.name) == []
     req.refresh_from_db()
     assert req.state == "deployed"
     assert AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded").actor_username == "system:sync"
+
+    # The deployer never wrote its tags back: the credit enqueued a task that does, once.
+    assert "promoted_to_production" not in mlflow_version(promo, 2).tags
+    queued = DBTaskResult.objects.get(task_path__endswith="write_back_late_landing_task")
+    dep = Deployment.objects.get(request=req, state="succeeded")
+    assert queued.args_kwargs["args"] == [dep.pk]
+    assert write_back_late_landing_task.call(dep.pk)["tags_written"]["approved_by"] == engineer.username
+    tags = mlflow_version(promo, 2).tags
+    assert tags["approved_by"] == engineer.username and "promoted_to_production" in tags
+    assert tags["governance.request"].endswith(f"/governance/requests/{req.pk}/")
+    written = AuditEvent.objects.get(request_id=req.pk, action="deploy.tags_written")
+    assert set(written.after["tags_written"]) == {"promoted_to_production", "approved_by", "governance.request"}
+    assert write_back_late_landing_task.call(dep.pk)["tags_written"] == {}  # run again: nothing written twice
+    assert AuditEvent.objects.filter(request_id=req.pk, action="deploy.tags_written").count() == 1
+    again = synced(promo.name)
+    assert again.changes == [] and drift(promo.name) == []
 
 
 def test_a_deploy_settled_by_the_resolver_still_writes_its_tags_back(promo, scientist, engineer, ops_user,

@@ -79,6 +79,8 @@ ACTIONS = frozenset(
         "deploy.outcome_unknown",
         # A retention batch left a listed version alone: MLflow showed it protected at the deploy.
         "deploy.skipped",
+        # The write-back tags of a deploy the sync credited (its write landed late), written afterwards.
+        "deploy.tags_written",
         # A retention batch finished: which versions it archived or deleted, which it skipped.
         "retention.applied",
         # A validation queued (by a request, a re-run, a deploy) and finished (passed or failed, with why).

@@ -24,6 +24,7 @@ next attempt) records it as that deploy's success, never as drift.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -1056,9 +1057,47 @@ def credit_late_landing(dep: Deployment, *, pointers: gateway.ModelPointers, see
     """A change the sync saw is this attempt's write, landed after the console stopped waiting for it
     (its mark is on the version): record it as the deploy's success. The sync has written the mirror
     already (mirror=False). Not while a deployer holds the lease: it records its own outcome."""
-    return _record_success(dep, pointers, guard=_unheld(dep), actor_name=actor_name, mirror=False,
-                           evidence=_evidence(dep, pointers, source=f"registry sync, seen at {seen_at.isoformat()}"),
-                           comment="The console's own write, seen in MLflow by the sync.")
+    seen = _evidence(dep, pointers, source=f"registry sync, seen at {seen_at.isoformat()}")
+    credited = _record_success(dep, pointers, guard=_unheld(dep), actor_name=actor_name, mirror=False, evidence=seen,
+                               comment="The console's own write, seen in MLflow by the sync.")
+    if credited:
+        # The deployer never wrote the tags back, and the sync does not call MLflow inside its
+        # transaction: a task writes them once the credit is committed.
+        transaction.on_commit(partial(_enqueue_late_write_back, dep.pk))
+    return credited
+
+
+def _enqueue_late_write_back(deployment_id: int) -> None:
+    from governance.workflow.tasks import write_back_late_landing_task
+
+    write_back_late_landing_task.enqueue(deployment_id)
+
+
+def write_back_late_landing(*, deployment_id: int, actor_name: str = "system:sync") -> dict:
+    """The write-back tags of a deploy the sync credited: MLflow's tags of the version are read first
+    and only the keys it lacks are written (none when they are there, so a re-run never writes them
+    twice); what was written is one deploy.tags_written event. MLflow down: MlflowUnavailable."""
+    dep = Deployment.objects.filter(pk=deployment_id, state=DeploymentState.SUCCEEDED).first()
+    req = dep and PromotionRequest.objects.filter(pk=dep.request_id).first()
+    if req is None or req.operation == Operation.RETENTION or dep.kind == "delete":
+        return {}
+    tags = write_back_tags(req)
+    if req.emergency:
+        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
+    current = gateway.read_version(req.model_name, req.version)
+    if current is None:
+        return {}
+    missing = {key: value for key, value in tags.items() if key not in current.tags}
+    if not missing:
+        return {}
+    gateway.set_version_tags(req.model_name, req.version, missing)
+    with transaction.atomic():
+        ModelVersion.objects.filter(model__name=req.model_name, version=req.version).update(
+            tags={**current.tags, **missing})
+        audit.record(actor_name=actor_name, action="deploy.tags_written", model=req.model_name, version=req.version,
+                     request=req.pk, after={"deployment": dep.pk, "tags_written": missing},
+                     comment="Tags of a deploy whose write landed late, written once the sync credited it.")
+    return missing
 
 
 def pointers_from_mirror(model_name: str) -> gateway.ModelPointers:
