@@ -63,6 +63,60 @@ def test_a_request_writes_its_event_delivery_and_the_approvers_mail_with_its_aud
         ("admin", "deploy_needed"), ("ops", "deploy_needed"), ("scientist", "my_request")]
 
 
+@pytest.fixture(scope="module")
+def fault_proxy(mlflow_server):
+    """A real proxy process in front of the session's MLflow server that can break one kind of write."""
+    from tests.test_deploy_faults import FaultProxy
+
+    proxy = FaultProxy(mlflow_server.url)
+    yield proxy
+    proxy.stop()
+
+
+def _my_request_mails(kind: str) -> list[tuple[str, str]]:
+    event = OutboundEvent.objects.get(kind=kind)
+    return sorted((n.user.username, n.kind) for n in Notification.objects.filter(event=event))
+
+
+@pytest.mark.mlflow
+def test_the_requester_is_told_of_rejection_deploy_failure_and_deploy(promo, fault_proxy, scientist, engineer,
+                                                                     ops_user, admin_user, settings):
+    from governance.errors import DeployFailed
+    from tests.test_deploy_faults import ALIAS_WRITE
+
+    settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = True
+    sub = notify.subscription_create(actor=admin_user, name="ci", url="http://127.0.0.1:9/x", kinds=[])
+    rejected = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=3,
+                                                 target_alias="champion", justification="try it")
+    workflow.promotion_request_reject(request_id=rejected.pk, actor=engineer, comment="not validated")
+    assert _my_request_mails("request.rejected") == [("scientist", "my_request")]
+
+    # The deploy reaches MLflow through a real proxy that resets the connection of the alias write.
+    fault_proxy.clear()
+    settings.MLFLOW_TRACKING_URI = fault_proxy.url
+    settings.MLFLOW_WEB_TIMEOUT = 1.5
+    req = workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2,
+                                            target_alias="champion", justification="better")
+    workflow.promotion_request_approve(request_id=req.pk, actor=engineer, comment="ok")
+    fault_proxy.rule(ALIAS_WRITE, "reset", body={"alias": "champion"})
+    try:
+        with pytest.raises(DeployFailed):
+            workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user)
+    finally:
+        fault_proxy.clear()
+    assert PromotionRequest.objects.get(pk=req.pk).state == "failed"
+    assert _my_request_mails("deploy.failed") == [("scientist", "my_request")]
+    failed_mail = Notification.objects.get(event__kind="deploy.failed")
+    assert send_notification.call(failed_mail.pk) == "sent"
+    assert mail.outbox[-1].to == ["scientist@example.com"] and "Error:" in mail.outbox[-1].body
+
+    assert workflow.promotion_request_deploy(request_id=req.pk, actor=ops_user, comment="retry").state == "deployed"
+    assert _my_request_mails("deploy.succeeded") == [("scientist", "my_request")]
+    # CI is told of each of them too.
+    kinds = set(Delivery.objects.filter(subscription=sub).values_list("event__kind", flat=True))
+    assert kinds >= {"request.rejected", "request.approved", "deploy.failed", "deploy.succeeded"}
+
+
 @pytest.mark.mlflow
 def test_nothing_is_written_when_the_transaction_rolls_back(promo, scientist, engineer):
     class Boom(Exception):
@@ -136,6 +190,50 @@ def test_a_destination_that_turned_private_is_refused_at_send(admin_user, receiv
     delivery.refresh_from_db()
     assert delivery.state == OutboxState.FAILED and delivery.last_error.startswith("refused")
     assert receiver.got == []
+
+
+def test_retries_back_off_doubling_to_a_cap_and_the_last_attempt_fails_the_delivery(
+        admin_user, receiver, settings, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    settings.OUTBOUND_WEBHOOKS_ALLOW_PRIVATE = True
+    settings.OUTBOUND_WEBHOOK_BACKOFF_SECONDS = 30
+    settings.OUTBOUND_WEBHOOK_BACKOFF_MAX_SECONDS = 100
+    settings.OUTBOUND_WEBHOOK_MAX_ATTEMPTS = 4
+    sub = notify.subscription_create(actor=admin_user, name="ci", url=receiver.url, kinds=[])
+    RegisteredModel.objects.create(name="fraud")
+    delivery = Delivery.objects.get(event=_drift("fraud"), subscription=sub)
+    receiver.statuses = [500, 503, 500, 502]
+
+    waits = []
+    for attempt in (1, 2, 3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert deliver_webhook.call(delivery.pk, attempt).startswith("retry at")
+        delivery.refresh_from_db()
+        assert delivery.state == OutboxState.PENDING and delivery.attempts == attempt
+        waits.append(round((delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()))
+        # The next attempt is on the queue, to run no earlier than the row says.
+        queued = [r for r in DBTaskResult.objects.filter(task_path__endswith="deliver_webhook")
+                  if r.args_kwargs["args"] == [delivery.pk, attempt + 1]]
+        assert len(queued) == 1 and queued[0].run_after == delivery.next_attempt_at
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert waits == [30, 60, 100]  # 30 * 2**(n-1), capped at 100 (120 would be next)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert deliver_webhook.call(delivery.pk, 4) == "failed"
+    assert callbacks == []  # nothing more is enqueued
+    delivery.refresh_from_db()
+    assert delivery.state == OutboxState.FAILED and delivery.attempts == 4
+    assert delivery.response_code == 502 and delivery.last_error.startswith("HTTP 502")
+    assert [r.status for r in receiver.got] == [500, 503, 500, 502]
+    assert len({r.headers["webhook-id"] for r in receiver.got}) == 1
+    client = Client()
+    client.force_login(admin_user)
+    log = client.get(reverse("notify:delivery_list")).content.decode()
+    assert "HTTP 502" in log and "failed" in log.lower()
 
 
 def test_a_slack_subscription_gets_a_signed_text_body_and_no_redirect_is_followed(admin_user, receiver, settings):

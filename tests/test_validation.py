@@ -26,7 +26,7 @@ from tests.validation_models import log_validation_models
 
 pytestmark = [pytest.mark.mlflow]
 
-ROLES = ("incumbent", "good", "worse", "shifted", "slow", "hanging")
+ROLES = ("incumbent", "good", "worse", "shifted", "slow", "hanging", "greedy")
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,60 @@ def test_hanging_model_is_killed_at_the_limit(churn, logged):
     assert run.status == ValidationStatus.FAILED
     assert run.reason.startswith("killed after 10 s: the wall-clock limit")
     assert churn_tags(logged, "hanging")["validation_status"] == "failed"
+
+
+@pytest.mark.django_db
+def test_approve_is_refused_while_the_required_validation_runs_or_has_not_run(churn, logged, scientist, engineer):
+    req = workflow.promotion_request_create(actor=scientist, model_name=logged.name, version=logged.versions["good"],
+                                            target_alias="champion", justification="retrained")
+    run = ValidationRun.objects.get(request_id=req.pk)
+    ValidationRun.objects.filter(pk=run.pk).update(status=ValidationStatus.RUNNING, claimed_by="worker-1")
+    with pytest.raises(PolicyViolation, match=rf"validation #{run.pk} is still running; wait for its result"):
+        workflow.promotion_request_approve(request_id=req.pk, actor=engineer, override=True, comment="ship it")
+
+    # The policy changed after the run was queued: that run no longer answers what the policy asks.
+    ModelPolicy.objects.filter(model=churn).update(validation=spec_for(logged, max_psi=0.3))
+    with pytest.raises(PolicyViolation, match="the validation the policy requires has not run for this version"):
+        workflow.promotion_request_approve(request_id=req.pk, actor=engineer, override=True, comment="ship it")
+
+    # Never run: requested while the policy asked for none, then the policy asks for one.
+    workflow.promotion_request_reject(request_id=req.pk, actor=engineer, comment="not validated")
+    ModelPolicy.objects.filter(model=churn).update(validation={})
+    other = workflow.promotion_request_create(actor=scientist, model_name=logged.name,
+                                              version=logged.versions["slow"], target_alias="champion",
+                                              justification="faster to retrain")
+    assert not ValidationRun.objects.filter(request_id=other.pk).exists()
+    ModelPolicy.objects.filter(model=churn).update(validation=spec_for(logged))
+    with pytest.raises(PolicyViolation, match="has not run for this version"):
+        workflow.promotion_request_approve(request_id=other.pk, actor=engineer, override=True, comment="ship it")
+    other.refresh_from_db()
+    assert other.state == "pending" and not other.approvals.exists()
+    assert not AuditEvent.objects.filter(action="request.approved").exists()
+
+
+@pytest.mark.django_db
+def test_a_model_that_eats_memory_fails_on_its_memory_limit(churn, logged):
+    run = execute(churn, logged, "greedy", incumbent=False, memory_mb=3500)
+    assert run.status == ValidationStatus.FAILED
+    # The first call that runs out is the input example's: the limit is blamed, not the example.
+    assert run.reason == "ran out of memory while predicting the input example (limit 3500 MB)", run.reason
+    assert not [c for c in run.result["checks"] if c["name"] == "input_example"]
+    assert run.result["peak_rss_mb"] < 2000  # address space only: the machine's memory was never at risk
+
+
+@pytest.mark.django_db
+def test_a_version_whose_artifacts_are_missing_fails_with_the_reason(churn, logged, mlflow_factory):
+    import mlflow
+
+    name = mlflow_factory.model(mlflow_factory.unique("no-artifacts"))
+    version = mlflow_factory.version(name)  # runs:/<run>/model, and the run logged nothing there
+    model = mirror_model(mlflow.MlflowClient(mlflow_factory.uri), name)
+    run = validation.validation_run_request(model=model, version=version, spec=spec_for(logged), incumbent=None,
+                                            trigger="test", actor_name="system:test")
+    run = validation.validation_run_execute(run_id=run.pk)
+    assert run.status == ValidationStatus.FAILED
+    assert run.reason.startswith("failed while reading the candidate's artifacts: "), run.reason
+    assert len(run.reason) < 600 and "\n" not in run.reason
 
 
 @pytest.mark.django_db(transaction=True)

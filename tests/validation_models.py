@@ -37,6 +37,21 @@ class HangingModel(mlflow.pyfunc.PythonModel):
         return np.zeros(len(model_input), dtype=int)
 
 
+class GreedyModel(mlflow.pyfunc.PythonModel):
+    """Allocates without end: 256 MiB blocks of address space, never written, so no page is touched and
+    the machine's memory is never at risk. It does so only under an address-space limit (the validation
+    child sets one; MLflow also predicts on the input example while logging, in the test process), and
+    gives up at 64 GiB, so a missing limit shows as a passing model rather than as a long loop."""
+
+    def predict(self, context, model_input, params=None):
+        import resource
+
+        if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY:
+            return np.zeros(len(model_input), dtype=int)
+        held = [np.empty(256 * 2**20, dtype=np.uint8) for _ in range(256)]
+        return np.zeros(len(model_input) + 0 * len(held), dtype=int)
+
+
 def churn_data(n: int, seed: int) -> pd.DataFrame:
     """A churn-like table (about 15% positive): two informative features, one weak, one noise."""
     rng = np.random.default_rng(seed)
@@ -62,7 +77,7 @@ class Logged:
 
 def log_validation_models(tracking_uri: str, name: str, roles: tuple[str, ...]) -> Logged:
     """Register `name` with one version per role (in that order) and log an evaluation dataset as a
-    run artifact. Roles: incumbent, good, worse, shifted, unpinned, slow, hanging."""
+    run artifact. Roles: incumbent, good, worse, shifted, unpinned, slow, hanging, greedy."""
     from sklearn.linear_model import LogisticRegression
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -100,6 +115,9 @@ def log_validation_models(tracking_uri: str, name: str, roles: tuple[str, ...]) 
                 info = mlflow.pyfunc.log_model(python_model=SlowModel(), input_example=example, **kwargs)
             elif role == "hanging":
                 info = mlflow.pyfunc.log_model(python_model=HangingModel(), signature=signature, **kwargs)
+            elif role == "greedy":
+                info = mlflow.pyfunc.log_model(python_model=GreedyModel(), signature=signature,
+                                               input_example=example, **kwargs)
             else:
                 raise ValueError(role)
         versions[role] = int(info.registered_model_version)

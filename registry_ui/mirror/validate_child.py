@@ -372,10 +372,13 @@ def run(job: dict) -> dict:
             if example is None or (isinstance(example, dict) and "error" in example):
                 checks.append(_check("input_example", False, "the model has no readable input example"))
             else:
+                stage = "predicting the input example"
                 try:
                     cand_model.predict(mlflow.models.Model.load(cand_path).load_input_example(cand_path))
                     checks.append(_check("input_example", True, "the input example validates against the "
                                                                 "signature and predicts"))
+                except MemoryError:
+                    raise  # the model's own appetite, not the example: reported as the memory limit below
                 except Exception as exc:
                     checks.append(_check("input_example", False, f"the input example fails: {_line(exc)}"))
         if spec.get("require_pinned", True):
