@@ -70,12 +70,15 @@ def test_demote_production_to_none_writes_tags_back_and_is_no_drift(client, prom
     # the same key written by somebody else in MLflow is not.
     ModelVersion.objects.filter(model__name=promo.name, version=1).update(tags={})
     promo.factory.client.set_model_version_tag(promo.name, "3", "approved_by", "mallory")
+    # v1's link names a deployed request, but not a break-glass one: an emergency mark there is not ours.
+    promo.factory.client.set_model_version_tag(promo.name, "1", "governance.emergency", "by hand")
     synced(promo.name)
     seen = {(e.version, e.before["tag"]): e.after.get("written_by")
             for e in AuditEvent.objects.filter(model_name=promo.name, action="registry.tag_set")}
     assert seen[(1, "approved_by")] == seen[(1, "demoted_to_none")] == "console"
     assert seen[(1, "governance.deploy.stage.None")] == "console"
     assert seen[(3, "approved_by")] is None
+    assert seen[(1, "governance.emergency")] is None
     assert drift(promo.name) == []
 
 

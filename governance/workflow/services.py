@@ -904,7 +904,9 @@ def _write(dep: Deployment, pointers: gateway.ModelPointers) -> None:
 
 # Version tags the console writes back to MLflow, so MLflow's own users see what governance decided.
 WRITE_BACK_PREFIXES = ("promoted_to_", "demoted_to_", "removed_from_")
-WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at")
+# `governance.emergency` marks a break-glass deploy; the sync accepts it only from an emergency request.
+EMERGENCY_TAG = "governance.emergency"
+WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at", EMERGENCY_TAG)
 
 
 def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
@@ -949,7 +951,7 @@ def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.M
     version = req.version if version is None else version
     tags = tags or write_back_tags(req)
     if req.emergency:
-        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
+        tags[EMERGENCY_TAG] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
     try:
         gateway.set_version_tags(req.model_name, version, tags)
     except gateway.MlflowUnavailable as exc:
