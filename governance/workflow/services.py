@@ -46,6 +46,8 @@ from governance.validation.models import ValidationStatus
 from governance.validation.services import validation_run_request
 from governance.workflow.models import (
     OPEN_STATES,
+    OPERATION_NOT_REQUESTABLE,
+    REQUESTED_OPERATIONS,
     Approval,
     Deployment,
     DeploymentState,
@@ -195,8 +197,8 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     else:
         require_perm(actor, "request", model)
     target_stage, target_alias = target_stage or "", target_alias or ""
-    if operation not in Operation.values:
-        raise InvalidInput(f"Unknown operation {operation!r}; choose one of {', '.join(Operation.values)}.")
+    if operation not in REQUESTED_OPERATIONS:
+        raise InvalidInput(OPERATION_NOT_REQUESTABLE.format(operation=operation))
     if operation == Operation.DELETE:
         if target_stage or target_alias:
             raise InvalidInput("A deletion names no target: only the version.")
