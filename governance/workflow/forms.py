@@ -11,7 +11,6 @@ from governance.workflow.models import (
     REQUESTED_OPERATIONS,
     Operation,
     PromotionRequest,
-    RequestState,
 )
 from governance.workflow.policies import STAGE_TARGETS, target_alias_problem
 from registry_ui.validation import (
@@ -160,10 +159,8 @@ class TransitionForm(forms.Form):
 
 
 class RequestListForm(forms.Form):
-    """The filters of the request list page (GET)."""
+    """The paging of the request list page (GET); its filters are the API's (filters.RequestFilterSet)."""
 
-    state = forms.ChoiceField(choices=[("", "any")] + RequestState.choices, required=False)
-    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH, required=False, widget=forms.SearchInput)
     page = forms.IntegerField(min_value=1, required=False)
 
 
