@@ -3,11 +3,14 @@ they are in the OpenAPI schema) and by the catalogue page (registry_ui/pages/sel
 parameter names everywhere:
 
     q                          text in the name, description or tags (models); description, run id (versions)
-    model                      exact model name (versions across models)
     stage, alias               a version in that stage / holding that alias ("@champion" and "champion" alike)
     tag                        repeatable; "key=value", "key:value" or "key" (has the tag). On the models
                                endpoint it matches MODEL tags, on the versions endpoint VERSION tags.
     created_after, created_before, updated_after, updated_before   ISO 8601 date-times (inclusive)
+    run_id                     versions built by that MLflow run
+
+Promotion requests have their own FilterSet in the same style (governance/workflow/filters.py: `q` text
+in the model name, `model` the exact name), shared by the request list page and the API.
 
 A FilterSet only narrows the queryset it is given: callers start from extensions.visible_models.
 """

@@ -109,3 +109,56 @@ def test_rollback_via_api(client, promo, scientist, engineer, ops_user):
                          "justification": "incident 7"})
     assert response.status_code == 201
     assert response.json()["version"] == 1 and response.json()["rollback"] is True
+
+
+def test_request_list_page_and_api_filter_alike(client, shared_promo, mlflow_factory, scientist, engineer):
+    """The page and GET /api/v1/requests/ read one FilterSet: the same query string lists the same rows in
+    the same order; `q` is text in the model name, `model` the exact name; a value neither can read is a
+    400 with a message on both."""
+    import re
+    from urllib.parse import parse_qs
+
+    from tests.fixtures_workflow import build_promo
+
+    longer = build_promo(mlflow_factory, name=mlflow_factory.unique(f"big-{shared_promo.name}"))  # contains it
+    longer.mirror()
+    make = workflow.promotion_request_create
+    a = make(actor=scientist, model_name=shared_promo.name, version=2, target_alias="champion", justification="a")
+    b = make(actor=scientist, model_name=shared_promo.name, version=3, target_stage="Staging", justification="b")
+    c = make(actor=scientist, model_name=longer.name, version=2, target_alias="champion", justification="c")
+    workflow.promotion_request_cancel(request_id=b.pk, actor=scientist)
+    page_url = reverse("governance:request_list")
+    cases = {
+        "": {a.pk, b.pk, c.pk},
+        f"q={shared_promo.name}": {a.pk, b.pk, c.pk},
+        "q=BIG-": {c.pk},  # case-insensitive
+        f"model={shared_promo.name}": {a.pk, b.pk},
+        f"model={shared_promo.name[:-1]}": set(),  # exact, never a substring
+        f"q={shared_promo.name}&state=pending": {a.pk, c.pk},
+        "target_alias=@champion&version=2": {a.pk, c.pk},
+        f"requester={scientist.username}&target_stage=Staging": {b.pk},
+    }
+    for query, expected in cases.items():
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        client.force_login(engineer)
+        page = client.get(page_url, params)
+        assert page.status_code == 200, query
+        on_page = [int(pk) for pk in re.findall(r'href="/governance/requests/(\d+)/"', page.content.decode())]
+        from_api = [r["id"] for r in api(client, engineer, "get", "request_list", data=params).json()["results"]]
+        assert on_page == from_api, query
+        assert set(on_page) == expected, query
+    # The paging links keep every filter.
+    page = client.get(page_url, {"q": shared_promo.name, "state": "pending", "page": 1})
+    assert parse_qs(page.context["query"]) == {"q": [shared_promo.name], "state": ["pending"]}
+    for params, field, message in (({"state": "bogus"}, "state", "Select a valid choice"),
+                                   ({"version": "abc"}, "version", "Enter a whole number"),
+                                   ({"created_after": "yesterday"}, "created_after", "Enter a valid date/time"),
+                                   ({"q": "x" * 300}, "q", "at most 256 characters")):
+        client.force_login(engineer)
+        page = client.get(page_url, params)
+        assert page.status_code == 400, params
+        text = page.content.decode()
+        assert f'id="id_{field}_error"' in text and message in text and f"#{a.pk}" not in text, params
+        refused = api(client, engineer, "get", "request_list", data=params)
+        assert refused.status_code == 400 and field in refused.json()["fields"], (params, refused.json())
+    assert client.get(page_url, {"page": "0"}).status_code == 400

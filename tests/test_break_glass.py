@@ -9,6 +9,7 @@ from django.urls import reverse
 from governance.audit.models import AuditEvent
 from governance.notify.models import MailKind, Notification
 from governance.workflow import services as workflow
+from registry_ui.mirror.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mlflow]
 
@@ -50,6 +51,15 @@ def test_break_glass_deploy_and_rollback_are_emergencies_with_open_reviews(clien
     assert mv.tags["governance.emergency"].startswith(f"break-glass by {glass_holder.username}")
     assert {k: int(v) for k, v in promo.factory.client.get_registered_model(promo.name).aliases.items()} == {
         "champion": 2, "rollback": 1}
+    # Had the sync seen the emergency mark before the deploy recorded it, it would say "the console's";
+    # the same key written by hand on a version no break-glass deployed is not.
+    ModelVersion.objects.filter(model__name=promo.name, version=2).update(tags={})
+    promo.factory.client.set_model_version_tag(promo.name, "3", "governance.emergency", "not really")
+    synced(promo.name)
+    seen = {(e.version, e.before["tag"]): e.after.get("written_by")
+            for e in AuditEvent.objects.filter(model_name=promo.name, action="registry.tag_set")}
+    assert seen[(2, "governance.emergency")] == seen[(2, "governance.request")] == "console"
+    assert seen[(3, "governance.emergency")] is None
     # The open review is on every approver's inbox; the breaker cannot close it, an approver can.
     client.force_login(engineer)
     inbox = client.get(reverse("governance:inbox")).content.decode()

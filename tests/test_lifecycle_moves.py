@@ -8,7 +8,7 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from governance.audit.models import AuditEvent
-from governance.errors import PolicyViolation
+from governance.errors import InvalidInput, PolicyViolation
 from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, PromotionRequest
 from governance.workflow.tasks import write_back_late_landing_task
@@ -72,12 +72,15 @@ def test_demote_production_to_none_writes_tags_back_and_is_no_drift(client, prom
     # the same key written by somebody else in MLflow is not.
     ModelVersion.objects.filter(model__name=promo.name, version=1).update(tags={})
     promo.factory.client.set_model_version_tag(promo.name, "3", "approved_by", "mallory")
+    # v1's link names a deployed request, but not a break-glass one: an emergency mark there is not ours.
+    promo.factory.client.set_model_version_tag(promo.name, "1", "governance.emergency", "by hand")
     synced(promo.name)
     seen = {(e.version, e.before["tag"]): e.after.get("written_by")
             for e in AuditEvent.objects.filter(model_name=promo.name, action="registry.tag_set")}
     assert seen[(1, "approved_by")] == seen[(1, "demoted_to_none")] == "console"
     assert seen[(1, "governance.deploy.stage.None")] == "console"
     assert seen[(3, "approved_by")] is None
+    assert seen[(1, "governance.emergency")] is None
     assert drift(promo.name) == []
 
 
@@ -251,3 +254,72 @@ def test_a_deploy_settled_by_the_resolver_still_writes_its_tags_back(promo, scie
     done = AuditEvent.objects.get(request_id=req.pk, action="deploy.succeeded")
     assert done.actor_username == "system:outbox" and done.after["tags_written"]["approved_by"] == engineer.username
     assert ModelVersion.objects.get(model__name=promo.name, version=2).tags["approved_by"] == engineer.username
+
+
+def test_demote_delete_and_protected_alias_removal_follow_production_quorum_and_sod(
+        client, promo, synced, settings, scientist, engineer, ops_user):
+    """Moving out of Production, deleting, and removing a protected alias go through the same rules as a
+    promotion to Production: two approvals (PRODUCTION_QUORUM=2), nobody approves their own request, and
+    the deployer is neither its requester nor one of its approvers."""
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import make_user
+
+    settings.PRODUCTION_QUORUM = 2
+    settings.WORKFLOW_DELETE_AFTER_DAYS = 0
+    synced(promo.name)
+    engineer2 = make_user("engineer2", "ml_engineer")
+    # One person holding every role: only the separation of duties stands in their way.
+    dana = make_user("dana")
+    dana.groups.add(*Group.objects.filter(name__in=["data_scientist", "ml_engineer", "ops"]))
+    engineer.groups.add(Group.objects.get(name="ops"))
+    # The contrast: archiving v3 (None -> Archived) is not Production-like, so one approval is enough.
+    move(client, promo, scientist, engineer, ops_user, version=3, target_stage="Archived")
+    assert AuditEvent.objects.filter(action="request.approved", model_name=promo.name).get().after["quorum"] == 1
+    moves = [{"version": 1, "target_stage": "Staging"},  # out of Production (to Staging, not None)
+             {"version": 1, "operation": "remove_alias", "target_alias": "champion"},
+             {"version": 3, "operation": "delete"}]
+    for fields in moves:
+        created = api(client, dana, "request_list", data={"model": promo.name, "justification": "sod", **fields})
+        assert created.status_code == 201, (fields, created.json())
+        rid = created.json()["id"]
+        own = api(client, dana, "request_approve", rid, data={"comment": "mine"})
+        assert own.status_code == 400 and "own request" in own.json()["detail"], fields
+        first = api(client, engineer, "request_approve", rid, data={"comment": "ok"})
+        assert first.status_code == 200 and first.json()["state"] == "pending", (fields, first.json())
+        again = api(client, engineer, "request_approve", rid, data={"comment": "ok again"})
+        assert again.status_code == 409 and "already approved" in again.json()["detail"], fields
+        # Deploying waits for the quorum, whoever tries.
+        assert api(client, ops_user, "request_deploy", rid).status_code == 409, fields
+        second = api(client, engineer2, "request_approve", rid, data={"comment": "ok"})
+        assert second.status_code == 200 and second.json()["state"] == "approved", (fields, second.json())
+        quorums = [(e.after["approvals"], e.after["quorum"], e.after["state"])
+                   for e in AuditEvent.objects.filter(request_id=rid, action="request.approved").order_by("seq")]
+        assert quorums == [(1, 2, "pending"), (2, 2, "approved")], fields
+        for who, why in ((dana, "the requester may not deploy"), (engineer, "an approver may not deploy")):
+            refused = api(client, who, "request_deploy", rid, data={"comment": "go"})
+            assert refused.status_code == 400 and why in refused.json()["detail"], (fields, refused.json())
+        deployed = api(client, ops_user, "request_deploy", rid, data={"comment": "go"})
+        assert deployed.status_code == 200 and deployed.json()["state"] == "deployed", (fields, deployed.json())
+        assert actions(rid) == ["request.created", "request.approved", "request.approved", "deploy.started",
+                                "deploy.succeeded"], fields
+    mlflow = promo.factory.client
+    assert mlflow_version(promo, 1).current_stage == "Staging"
+    assert "champion" not in mlflow.get_registered_model(promo.name).aliases
+    assert sorted(int(v.version) for v in mlflow.search_model_versions(f"name='{promo.name}'")) == [1, 2]
+
+
+def test_a_retention_batch_cannot_be_asked_for_through_the_request_api(client, promo, scientist):
+    """Retention batches come from the policy's plan (retention page or scheduled job), never from a
+    caller naming a version: the API refuses the operation by name, before any service runs."""
+    refused = api(client, scientist, "request_list", data={"model": promo.name, "version": 2,
+                                                           "operation": "retention", "justification": "tidy"})
+    assert refused.status_code == 400, refused.json()
+    body = refused.json()
+    assert "operation" in body["fields"] and "retention page" in body["detail"], body
+    assert "has no version" not in body["detail"]
+    assert not PromotionRequest.objects.filter(model_name=promo.name).exists()
+    # The service says the same to any other caller.
+    with pytest.raises(InvalidInput, match="retention batch is proposed"):
+        workflow.promotion_request_create(actor=scientist, model_name=promo.name, version=2, operation="retention",
+                                          justification="tidy")

@@ -29,6 +29,7 @@ from governance.workflow.models import (
     parse_marker,
 )
 from governance.workflow.services import (
+    EMERGENCY_TAG,
     WRITE_BACK_KEYS,
     WRITE_BACK_PREFIXES,
     credit_late_landing,
@@ -165,5 +166,11 @@ def console_tag(key: str, value, *, model: str, version) -> bool:
         return False
     tags = ModelVersion.objects.filter(model__name=model, version=version).values_list("tags", flat=True).first()
     match = _REQUEST_LINK.search((tags or {}).get("governance.request") or "")
-    return bool(match) and Deployment.objects.filter(request_id=int(match.group(1)), model_name=model,
-                                                     state=DeploymentState.SUCCEEDED).exists()
+    if not match:
+        return False
+    deployed = Deployment.objects.filter(request_id=int(match.group(1)), model_name=model,
+                                         state=DeploymentState.SUCCEEDED)
+    if key == EMERGENCY_TAG:
+        # Only a break-glass deploy writes the emergency mark; on a normal request's version it is not ours.
+        deployed = deployed.filter(request__emergency=True)
+    return deployed.exists()

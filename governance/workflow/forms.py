@@ -6,7 +6,12 @@ Limits come from the model fields; an invalid form reaches no service, so it cha
 
 from django import forms
 
-from governance.workflow.models import Operation, PromotionRequest, RequestState
+from governance.workflow.models import (
+    OPERATION_NOT_REQUESTABLE,
+    REQUESTED_OPERATIONS,
+    Operation,
+    PromotionRequest,
+)
 from governance.workflow.policies import STAGE_TARGETS, target_alias_problem
 from registry_ui.validation import (
     MultiLineField,
@@ -47,7 +52,9 @@ class RequestForm(forms.Form):
 
     model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH)
     version = forms.IntegerField(min_value=1, max_value=VERSION_MAX)
-    operation = forms.ChoiceField(choices=Operation.choices, initial=Operation.MOVE, required=False)
+    operation = forms.ChoiceField(
+        choices=[(op.value, op.label) for op in REQUESTED_OPERATIONS], initial=Operation.MOVE, required=False,
+        error_messages={"invalid_choice": OPERATION_NOT_REQUESTABLE.replace("{operation!r}", "'%(value)s'")})
     target_choice = forms.CharField(max_length=ROLLBACK_TARGET_MAX_LENGTH, required=False)
     target_kind = forms.ChoiceField(choices=[("stage", "Stage"), ("alias", "Alias")], initial="alias", required=False)
     target_stage = forms.ChoiceField(choices=[("", "—")] + [(s, s) for s in STAGE_TARGETS], required=False)
@@ -152,10 +159,8 @@ class TransitionForm(forms.Form):
 
 
 class RequestListForm(forms.Form):
-    """The filters of the request list page (GET)."""
+    """The paging of the request list page (GET); its filters are the API's (filters.RequestFilterSet)."""
 
-    state = forms.ChoiceField(choices=[("", "any")] + RequestState.choices, required=False)
-    model = SingleLineField(max_length=MODEL_NAME_MAX_LENGTH, required=False, widget=forms.SearchInput)
     page = forms.IntegerField(min_value=1, required=False)
 
 

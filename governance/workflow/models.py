@@ -40,6 +40,13 @@ class Operation(models.TextChoices):
     RETENTION = "retention", "Retention batch"
 
 
+# What a person or pipeline may ask for one version at a time; a retention batch is proposed only by the
+# retention page or its scheduled job, from the policy's plan.
+REQUESTED_OPERATIONS = (Operation.MOVE, Operation.REMOVE_ALIAS, Operation.DELETE)
+OPERATION_NOT_REQUESTABLE = ("Unknown operation {operation!r}; choose one of move, remove_alias, delete "
+                             "(a retention batch is proposed on the retention page or by its scheduled job).")
+
+
 REQUEST_STAGES = ["", "None", "Staging", "Production", "Archived"]
 
 

@@ -47,6 +47,8 @@ from governance.validation.models import ValidationStatus
 from governance.validation.services import validation_run_request
 from governance.workflow.models import (
     OPEN_STATES,
+    OPERATION_NOT_REQUESTABLE,
+    REQUESTED_OPERATIONS,
     Approval,
     Deployment,
     DeploymentState,
@@ -196,8 +198,8 @@ def promotion_request_create(*, actor, model_name: str, version, target_stage: s
     else:
         require_perm(actor, "request", model)
     target_stage, target_alias = target_stage or "", target_alias or ""
-    if operation not in Operation.values:
-        raise InvalidInput(f"Unknown operation {operation!r}; choose one of {', '.join(Operation.values)}.")
+    if operation not in REQUESTED_OPERATIONS:
+        raise InvalidInput(OPERATION_NOT_REQUESTABLE.format(operation=operation))
     if operation == Operation.DELETE:
         if target_stage or target_alias:
             raise InvalidInput("A deletion names no target: only the version.")
@@ -905,7 +907,9 @@ def _write(dep: Deployment, pointers: gateway.ModelPointers) -> None:
 
 # Version tags the console writes back to MLflow, so MLflow's own users see what governance decided.
 WRITE_BACK_PREFIXES = ("promoted_to_", "demoted_to_", "removed_from_")
-WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at")
+# `governance.emergency` marks a break-glass deploy; the sync accepts it only from an emergency request.
+EMERGENCY_TAG = "governance.emergency"
+WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at", EMERGENCY_TAG)
 
 
 def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
@@ -950,7 +954,7 @@ def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.M
     version = req.version if version is None else version
     tags = tags or write_back_tags(req)
     if req.emergency:
-        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
+        tags[EMERGENCY_TAG] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
     try:
         gateway.set_version_tags(req.model_name, version, tags)
     except gateway.MlflowUnavailable as exc:

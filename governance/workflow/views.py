@@ -21,6 +21,7 @@ from governance.risk.panels import review_findings
 from governance.validation import display as validation_display
 from governance.validation import selectors as validation_selectors
 from governance.workflow import services as workflow
+from governance.workflow.filters import RequestFilterSet
 from governance.workflow.forms import (
     NEW_ALIAS,
     BreakGlassForm,
@@ -57,19 +58,20 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
-    form = RequestListForm(request.GET)
+    # The API's FilterSet: the same parameter names and meanings as GET /api/v1/requests/.
     qs = workflow.requests_visible_to(request.user)
-    if not form.is_valid():
+    filters, paging = RequestFilterSet(request.GET, queryset=qs), RequestListForm(request.GET)
+    # The less used filters fold away unless one of them is in use.
+    more = any(value for key, value in request.GET.items() if key not in ("state", "q", "page"))
+    if not (filters.is_valid() & paging.is_valid()):  # both checked, so every message shows at once
         return render(request, "governance/request_list.html", {
-            "form": form, "page": Paginator(qs.none(), 50).get_page(1), "state": "", "model": ""}, status=400)
-    state, model = form.cleaned_data["state"], form.cleaned_data["model"]
-    if state:
-        qs = qs.filter(state=state)
-    if model:
-        qs = qs.filter(model_name__icontains=model)
-    page = Paginator(qs, 50).get_page(form.cleaned_data["page"] or 1)
-    return render(request, "governance/request_list.html", {"form": form, "page": page, "state": state,
-                                                            "model": model})
+            "form": filters.form, "paging": paging, "page": Paginator(qs.none(), 50).get_page(1), "query": "",
+            "more_filters": True}, status=400)
+    page = Paginator(filters.qs, 50).get_page(paging.cleaned_data["page"] or 1)
+    query = request.GET.copy()
+    query.pop("page", None)  # the paging links keep every filter and set their own page
+    return render(request, "governance/request_list.html", {"form": filters.form, "paging": paging, "page": page,
+                                                            "query": query.urlencode(), "more_filters": more})
 
 
 def _detail_context(request: HttpRequest, req, form=None, open_action: str = "") -> dict:

@@ -13,7 +13,14 @@ from governance.workflow.forms import (
     VERSION_MAX,
     alias_problem,
 )
-from governance.workflow.models import ModelPolicy, Operation, PromotionRequest, RequestState
+from governance.workflow.models import (
+    OPERATION_NOT_REQUESTABLE,
+    REQUESTED_OPERATIONS,
+    ModelPolicy,
+    Operation,
+    PromotionRequest,
+    RequestState,
+)
 from governance.workflow.policies import STAGE_TARGETS, effective_policy, request_actions
 from governance.workflow.policy_changes import POLICY_FIELDS, policy_state
 from registry_ui.validation import MultiLineCharField, SingleLineCharField
@@ -36,8 +43,9 @@ class RequestCreateSerializer(serializers.Serializer):
                                                        "required": "A justification is required."})
     rollback = serializers.BooleanField(required=False, default=False)
     urgent = serializers.BooleanField(required=False, default=False)
-    operation = serializers.ChoiceField(choices=Operation.values, required=False, default=Operation.MOVE,
-                                        error_messages={"invalid_choice": f"one of {', '.join(Operation.values)}"})
+    operation = serializers.ChoiceField(
+        choices=[op.value for op in REQUESTED_OPERATIONS], required=False, default=Operation.MOVE,
+        error_messages={"invalid_choice": OPERATION_NOT_REQUESTABLE.replace("{operation!r}", "{input!r}")})
 
     def validate_target_alias(self, value: str) -> str:
         if value and (problem := alias_problem(value)):

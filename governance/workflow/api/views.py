@@ -15,7 +15,6 @@ from governance.access import visible_models
 from governance.tokens.models import TokenScope
 from governance.workflow import policy_changes
 from governance.workflow import services as workflow
-from governance.workflow.api.filters import RequestFilterSet
 from governance.workflow.api.serializers import (
     BreakGlassSerializer,
     HeldAtSerializer,
@@ -28,6 +27,7 @@ from governance.workflow.api.serializers import (
     WaitParams,
     policy_body,
 )
+from governance.workflow.filters import RequestFilterSet
 from governance.workflow.models import PromotionRequest
 from governance.workflow.timemachine import held_at
 from governance.workflow.waiting import request_wait

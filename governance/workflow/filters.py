@@ -1,5 +1,13 @@
-"""Query parameters of GET /api/v1/requests/ (a FilterSet, so they are in the schema), with the limits
-and messages of the page forms."""
+"""The one way to filter promotion requests: the query parameters of GET /api/v1/requests/ (a FilterSet,
+so they are in the schema) and of the request list page, with the same names and meanings in both:
+
+    q                          text in the model name (case-insensitive substring)
+    model                      exact model name
+    state, version, target_stage, requester
+    target_alias               "champion" or "@champion"
+    created_after, created_before, updated_after, updated_before   ISO 8601 date-times (inclusive)
+
+Limits and messages are those of the page forms."""
 
 from django import forms
 from django_filters import rest_framework as filters
@@ -15,10 +23,14 @@ class IntegerFilter(filters.NumberFilter):
 
 
 class RequestFilterSet(filters.FilterSet):
-    state = filters.ChoiceFilter(choices=RequestState.choices, error_messages={
-        "invalid_choice": f"one of {', '.join(RequestState.values)}"}, help_text="The request's state.")
+    q = SingleLineCharFilter(field_name="model_name", lookup_expr="icontains", max_length=MODEL_NAME_MAX_LENGTH,
+                             label="Model name contains", widget=forms.SearchInput,
+                             help_text='Text in the model name (case-insensitive); "model" is the exact name.')
+    state = filters.ChoiceFilter(choices=RequestState.choices, empty_label="any", error_messages={
+        "invalid_choice": f"Select a valid choice: one of {', '.join(RequestState.values)}."},
+                                 help_text="The request's state.")
     model = SingleLineCharFilter(field_name="model_name", max_length=MODEL_NAME_MAX_LENGTH,
-                                 help_text="Exact model name.")
+                                 help_text='Exact model name; "q" matches part of it.')
     version = IntegerFilter(field_name="version", min_value=1, max_value=VERSION_MAX)
     target_stage = filters.ChoiceFilter(choices=[(s, s) for s in STAGE_TARGETS])
     target_alias = SingleLineCharFilter(method="filter_alias", max_length=ALIAS_FILTER_MAX_LENGTH,
