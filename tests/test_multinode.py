@@ -7,7 +7,9 @@ shared; sixteen deploys of one request across both nodes write MLflow once; both
 events at once for AUDIT_SECONDS and the chain stays whole; a checkpoint signed on node A verifies
 on node B; one scheduled sync per interval, and the leader SIGKILLed is replaced within two
 intervals; a worker SIGKILLed in the middle of a sync shard has the shard finished by the other,
-nothing written twice.
+nothing written twice; a worker SIGKILLed in a validation, once its first result tag reached MLflow,
+has the validation finished by the other from the stored result: each tag written once, one
+`validation.finished`, the model not run again.
 
 Redis: its own database (MULTINODE_REDIS_URL, default db 12), emptied before and after: RQ's queue
 name is the task queue's ("default") and its key prefix is fixed, so a database of its own is what
@@ -30,12 +32,15 @@ from rq.job import Job
 from benchmarks.servers import free_port
 from governance.audit.models import AuditEvent
 from governance.tokens.services import api_token_create
-from registry_ui.mirror.models import ShardState, SyncRun, SyncRunState, SyncShard
+from governance.validation.models import ValidationRun, ValidationStatus
+from governance.workflow.models import ModelPolicy
+from registry_ui.mirror.models import ModelVersion, RegisteredModel, ShardState, SyncRun, SyncRunState, SyncShard
 from registry_ui.scheduler import leadership
 from registry_ui.scheduler.models import Heartbeat
 from tests.conftest import TEST_PASSWORD, make_user
 from tests.fixtures_tasks import Process, wait_until
 from tests.test_deploy_faults import ALIAS_WRITE, FaultProxy, approved
+from tests.validation_models import log_validation_models
 
 pytestmark = [pytest.mark.multinode, pytest.mark.mlflow, pytest.mark.django_db(transaction=True)]
 
@@ -68,6 +73,24 @@ def login(session: requests.Session, node: Node, username: str, password: str = 
     return session.post(node.url + "/accounts/login/", timeout=30, allow_redirects=False,
                         data={"username": username, "password": password,
                               "csrfmiddlewaretoken": session.cookies.get("csrftoken", "")})
+
+
+def kill_worker(worker: Process) -> int:
+    """SIGKILL an RQ worker as a lost machine or the OOM killer would: RQ runs each job in a work horse
+    in a session of its own (os.setsid), so the horse's group goes first, then the worker's (a horse left
+    behind would go on using the test database)."""
+    pid = worker.process.pid
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except FileNotFoundError:  # already gone
+        children = []
+    for child in children:
+        try:
+            os.killpg(child, signal.SIGKILL)
+        except ProcessLookupError:  # not a group leader (a gunicorn worker): its parent's group ends it
+            pass
+    return worker.kill()
 
 
 def phase(what: str, started: float) -> None:
@@ -150,6 +173,20 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
 
         phase("16 deploys", started)
 
+        # The model the last phase validates is logged while the audit phase below runs for its fixed
+        # time (straight to MLflow, not through the proxy), so it adds no wall-clock time of its own.
+        validation_models: dict = {}
+
+        def log_model():
+            try:
+                validation_models["logged"] = log_validation_models(mlflow_server.url,
+                                                                    promo.factory.unique("mn-val"), ("good",))
+            except Exception as exc:  # re-raised in the test's thread
+                validation_models["error"] = exc
+
+        logger = threading.Thread(target=log_model)
+        logger.start()
+
         # -- both nodes write audit events at once (sign-ins), while the scheduled syncs run ----------
         users = [make_user(f"mn-u{i}", "auditor").username for i in range(4)]
         before = AuditEvent.objects.count()
@@ -212,14 +249,7 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         rq_name = Job.fetch(held.claimed_by, connection=redis_db).worker_name
         assert [n for n, w in workers.items() if f"({held.claimed_by})" in (out := w.output())
                 and f"Job OK ({held.claimed_by})" not in out] == [rq_name]  # that worker runs it now
-        victim = workers[rq_name]
-        # RQ runs each job in a work horse in a session of its own (os.setsid): the worker killed is the
-        # horse running the shard and its parent, as a machine lost or the OOM killer would end them.
-        pid = victim.process.pid
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            for horse in map(int, f.read().split()):
-                os.killpg(horse, signal.SIGKILL)
-        assert victim.kill() == -signal.SIGKILL
+        assert kill_worker(workers[rq_name]) == -signal.SIGKILL
         workers["mn-w3"] = Process(tmp_path, "mn-w3", ["manage.py", "rqworker", "--job-class", "django_tasks_rq.Job",
                                                         "--name", "mn-w3", "default"], **env["a"])
         procs.append(workers["mn-w3"])
@@ -232,9 +262,71 @@ def test_two_nodes_two_workers_two_schedulers(tmp_path, mlflow_server, promo, re
         drift = AuditEvent.objects.filter(model_name=promo.name, action="registry.drift")
         assert drift.filter(comment__contains="@challenger").count() == 1
         phase("worker killed mid-shard, shard finished by another", started)
+
+        # -- a worker SIGKILLed in a validation, after its first tag reached MLflow: finished once ----
+        # The kill that matters for "nothing written twice": the run's result and tags are stored and one
+        # tag has landed in MLflow, but the run is not marked finished. The requeued task must finish it
+        # from the stored result, write only the tags MLflow lacks, and record one validation.finished.
+        logger.join(180)
+        if "error" in validation_models:
+            raise validation_models["error"]
+        logged = validation_models["logged"]
+        version = logged.versions["good"]
+        wait_until(lambda: ModelVersion.objects.filter(model__name=logged.name, version=version).exists(),
+                   timeout=3 * SYNC_INTERVAL + 30, what="the scheduled sync to mirror the validated model")
+        ModelPolicy.objects.create(model=RegisteredModel.objects.get(name=logged.name), validation={
+            "dataset": logged.dataset_uri, "target": "label", "thresholds": {"roc_auc": {"min": 0.55}},
+            "latency": {"batch_size": 8, "warmup": 1, "repeats": 3}})
+        _, request_secret = api_token_create(actor=make_user("mn-scientist", "data_scientist"), name="mn-val",
+                                             scope="request")
+        proxy.clear()
+        # The first tag write is forwarded to MLflow at once and its answer held: the worker waits for it.
+        proxy.rule("model-versions/set-tag", "delay", seconds=60, times=1, methods=["POST"],
+                   body={"name": logged.name})
+        created = requests.post(f"{b.url}/api/v1/requests/", timeout=60, headers={
+            "Authorization": f"Token {request_secret}"}, json={"model": logged.name, "version": version,
+                                                              "target_alias": "champion", "justification": "retrained"})
+        assert created.status_code == 201, created.text
+        run = ValidationRun.objects.get(request_id=created.json()["id"])  # queued on RQ by node B's commit
+        phase("validation requested", started)
+        wait_until(lambda: proxy.log()["held"] >= 1, timeout=300, interval=0.1,
+                   what=f"validation #{run.pk} to write its first tag\n{proxy.log()}")
+        run.refresh_from_db()  # as the attempt about to be killed left it
+        rq_name = Job.fetch(run.claimed_by, connection=redis_db).worker_name
+        assert kill_worker(workers[rq_name]) == -signal.SIGKILL
+        killed_at = time.time()
+        assert run.status == ValidationStatus.RUNNING and run.result and run.tags_written and run.claimed_by
+        first_tag = proxy.writes("model-versions/set-tag", name=logged.name)
+        # Killed inside the client's timeout on that write (MLFLOW_WEB_TIMEOUT, 5 s): it sent no retry of it.
+        assert len(first_tag) == 1 and killed_at - first_tag[0]["forwarded_at"] < 5, (first_tag, killed_at)
+        phase("validation killed in its tag write", started)
+        # One worker is left, busy with the scheduled syncs queued before the requeued task: a new one
+        # (it starts while the reaper waits out WORKER_LOST_SECONDS) keeps the wait short.
+        workers["mn-w4"] = Process(tmp_path, "mn-w4", ["manage.py", "rqworker", "--job-class", "django_tasks_rq.Job",
+                                                        "--name", "mn-w4", "default"], **env["b"])
+        procs.append(workers["mn-w4"])
+        done = wait_until(lambda: (r := ValidationRun.objects.get(pk=run.pk)).finished_at and r, timeout=60,
+                          interval=0.3, what=f"validation #{run.pk} to be finished by another worker")
+        assert f"requeued task {run.claimed_by}" in follower.output()
+        finishers = wait_until(lambda: [n for n, w in workers.items() if f"Job OK ({run.claimed_by})" in w.output()],
+                               timeout=30, what="the worker that finished the validation to log it")  # just after
+        assert len(finishers) == 1 and finishers != [rq_name], finishers
+        # The same task took its own claim back and finished from the stored result: the model did not run again.
+        assert done.claimed_by == run.claimed_by and done.result == run.result
+        assert done.status == (ValidationStatus.PASSED if run.result["status"] == "passed"
+                               else ValidationStatus.FAILED), done.reason
+        written = [w["body"]["key"] for w in proxy.writes("model-versions/set-tag", name=logged.name)]
+        assert sorted(written) == sorted(run.tags_written) and done.tags_written == run.tags_written, written
+        assert first_tag[0]["body"]["key"] in written
+        tags = promo.factory.client.get_model_version(logged.name, str(version)).tags
+        assert all(tags.get(k) == str(v) for k, v in run.tags_written.items()), tags
+        assert tags["validation_status"] == done.status
+        assert AuditEvent.objects.filter(action="validation.finished", after__run=run.pk).count() == 1
+        phase(f"worker killed in a validation's tag write, finished by another from the stored result "
+              f"(the model's run: {run.result.get('wall_s')} s, {run.result.get('timings')})", started)
     finally:
         for p in procs:
             if p.process.poll() is None:
-                p.kill()
+                kill_worker(p)
         proxy.stop()
 
