@@ -6,6 +6,7 @@ Everything that differs between a laptop and production comes from the environme
 
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -219,8 +220,16 @@ OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
 # The IdP's group -> our role, JSON: {"ml-approvers": "ml_engineer", "data-science": "data_scientist"}.
 OIDC_GROUP_ROLE_MAP = json.loads(os.environ.get("OIDC_GROUP_ROLE_MAP", "{}"))
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"  # a path: mozilla-django-oidc does not reverse it
+# Re-ask the IdP (silently, prompt=none) on the first page GET this many seconds after a sign-in or the
+# last renewal: a person deactivated there is signed out, a changed group changes the role.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = int(os.environ.get("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", "900"))
+# Never renewed by a redirect: what a script or a probe calls (token auth or none), what MLflow posts,
+# static files (STATIC_URL; WhiteNoise answers them before any session is read anyway). Sessions of local
+# accounts and htmx requests are skipped by governance.sso.SessionRenewal.
+OIDC_EXEMPT_URLS = ["healthz", "readyz", "favicon", re.compile(r"^/(api|hooks|static)/")]
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("governance.sso.RoleMappingOIDCBackend")
+    MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "governance.sso.SessionRenewal")
 
 # django-axes: lock a username+IP pair out after repeated failures; counted in the database, so the
 # failures of every web node add up (never move this to a per-node cache).

@@ -46,17 +46,8 @@ urlpatterns = [
 ]
 
 if settings.OIDC_ENABLED:
-    # Single sign-on: /oidc/authenticate/ sends to the IdP, /oidc/callback/ is where it sends back. No
-    # /oidc/logout/: mozilla-django-oidc's accepts GET (a cross-site page could sign users out); the
-    # console's own POST logout ends the console session.
-    from mozilla_django_oidc import views as oidc_views
-
-    urlpatterns += [
-        path("oidc/authenticate/", oidc_views.OIDCAuthenticationRequestView.as_view(),
-             name="oidc_authentication_init"),
-        path("oidc/callback/", oidc_views.OIDCAuthenticationCallbackView.as_view(),
-             name="oidc_authentication_callback"),
-    ]
+    # Single sign-on: sign-in and the IdP's callback (which also answers session renewals).
+    urlpatterns += [path("oidc/", include("governance.sso.urls"))]
 
 handler403 = "registry_ui.views.error_403"
 handler404 = "registry_ui.views.error_404"

@@ -27,6 +27,8 @@ OIDC_OP_USER_ENDPOINT = "http://127.0.0.1:9/o/userinfo/"
 OIDC_OP_JWKS_ENDPOINT = "http://127.0.0.1:9/o/.well-known/jwks.json"
 OIDC_GROUP_ROLE_MAP = {"idp-approvers": "ml_engineer", "idp-scientists": "data_scientist"}
 AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "governance.sso.RoleMappingOIDCBackend"]  # noqa: F405
+MIDDLEWARE = [*MIDDLEWARE]  # noqa: F405
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "governance.sso.SessionRenewal")
 
 # Static files straight from static/ (finders), never from a STATIC_ROOT a `make demo` in this
 # checkout collected: its manifest would give hashed names the test server's finders do not know.

@@ -16,8 +16,10 @@ def _on_login(sender, request, user, **kwargs):
 def _on_logout(sender, request, user, **kwargs):
     if user is None:
         return
+    # A sign-out the user did not ask for says why (governance.sso: the IdP refused a renewal).
+    reason = str(getattr(request, "logout_reason", ""))
     with transaction.atomic():
-        audit.record(actor=user, action="user.logout", source_ip=client_ip(request))
+        audit.record(actor=user, action="user.logout", source_ip=client_ip(request), comment=reason)
 
 
 def _on_login_failed(sender, credentials, request=None, **kwargs):

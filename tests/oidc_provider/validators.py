@@ -10,3 +10,13 @@ class GroupsClaimValidator(OAuth2Validator):
         user = request.user
         return {"preferred_username": user.username, "email": user.email, "given_name": user.first_name,
                 "family_name": user.last_name, "groups": sorted(g.name for g in user.groups.all())}
+
+    # prompt=none (the console's silent session renewal). django-oauth-toolkit answers login_required
+    # itself when nobody is signed in here, or the account was deactivated (AuthorizationView.
+    # handle_no_permission), and leaves these two to the validator (oauthlib's defaults raise): signed in
+    # is enough to log in silently, and the console's client never asks for consent (skip_authorization).
+    def validate_silent_login(self, request) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        return True
