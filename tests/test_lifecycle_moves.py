@@ -11,7 +11,7 @@ from governance.audit.models import AuditEvent
 from governance.errors import InvalidInput, PolicyViolation
 from governance.workflow import services as workflow
 from governance.workflow.models import Deployment, PromotionRequest
-from governance.workflow.tasks import write_back_late_landing_task
+from governance.workflow.services import write_back_late_landing_task
 from registry_ui.mirror import client as gateway
 from registry_ui.mirror.models import ModelAlias, ModelVersion
 

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_tasks import task
 
 from governance import audit
 from governance.access import can, require_perm, visible_models
@@ -1072,8 +1073,6 @@ def credit_late_landing(dep: Deployment, *, pointers: gateway.ModelPointers, see
 
 
 def _enqueue_late_write_back(deployment_id: int) -> None:
-    from governance.workflow.tasks import write_back_late_landing_task
-
     write_back_late_landing_task.enqueue(deployment_id)
 
 
@@ -1102,6 +1101,13 @@ def write_back_late_landing(*, deployment_id: int, actor_name: str = "system:syn
                      request=req.pk, after={"deployment": dep.pk, "tags_written": missing},
                      comment="Tags of a deploy whose write landed late, written once the sync credited it.")
     return missing
+
+
+@task()
+def write_back_late_landing_task(deployment_id: int) -> dict:
+    """The tags of a deploy the sync credited late (enqueued when the credit commits). MLflow down: the
+    task fails (Operations page) and writes nothing; enqueued again, it writes only what is missing."""
+    return {"outcome": "done", "tags_written": write_back_late_landing(deployment_id=deployment_id)}
 
 
 def pointers_from_mirror(model_name: str) -> gateway.ModelPointers:

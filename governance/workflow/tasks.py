@@ -5,7 +5,7 @@ from django_tasks import task
 
 from governance.errors import KNOWN_ERRORS, Conflict, EvidenceUnavailable, detail
 from governance.workflow.models import OPEN_STATES, Operation, PromotionRequest
-from governance.workflow.services import resolve_outbox, retention_request_propose, write_back_late_landing
+from governance.workflow.services import resolve_outbox, retention_request_propose
 from registry_ui.mirror.models import RegisteredModel
 from registry_ui.scheduler.jobs import PeriodicJob
 
@@ -57,10 +57,3 @@ def retention_propose_task() -> dict:
 RETENTION_JOB = PeriodicJob(name="workflow.retention_propose", task=retention_propose_task,
                             interval_setting="WORKFLOW_RETENTION_PROPOSE_INTERVAL", default=86400,
                             description="propose each model's retention batch (archive/delete) as a request")
-
-
-@task()
-def write_back_late_landing_task(deployment_id: int) -> dict:
-    """The tags of a deploy the sync credited late (enqueued when the credit commits). MLflow down: the
-    task fails (Operations page) and writes nothing; enqueued again, it writes only what is missing."""
-    return {"outcome": "done", "tags_written": write_back_late_landing(deployment_id=deployment_id)}
