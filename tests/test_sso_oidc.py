@@ -234,3 +234,32 @@ def test_api_probes_htmx_and_local_sessions_are_never_sent_to_the_provider(live_
         store = SessionStore(session_key=local.cookies[settings.SESSION_COOKIE_NAME])
         assert "oidc_id_token_expiration" not in store  # due, were it looked at
         assert local.get(f"{url}/", allow_redirects=False, timeout=30).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_while_the_renewal_is_due_is_refused_until_a_page_load_renews(live_server, oidc_provider):
+    """A form opened before the person was removed at the IdP must not be able to change anything after
+    the renewal fell due: the POST is refused (nothing changed), the page load renews, then it goes."""
+    from governance.tokens.models import ApiToken
+
+    ensure_role_permissions()
+    with override_settings(**oidc_provider["settings"]):
+        http = signed_in(live_server, "erin", "idp-pass-1")
+        form_url, post_url = f"{live_server.url}/account/tokens/", f"{live_server.url}/account/tokens/new/"
+        form = http.get(form_url, timeout=30)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        data = {"csrfmiddlewaretoken": csrf, "name": "ci-nightly", "scope": "read", "ttl_days": "30"}
+
+        make_renewal_due(http)
+        refused = http.post(post_url, data=data, headers={"Referer": form_url}, allow_redirects=False, timeout=30)
+        assert refused.status_code == 403 and "Nothing was changed" in refused.text
+        assert f'href="{form_url}"' in refused.text  # the way back renews the session
+        api = http.post(f"{live_server.url}/api/v1/requests/", json={}, allow_redirects=False, timeout=30,
+                        headers={"X-CSRFToken": csrf, "Referer": form_url})
+        assert api.status_code == 403 and api.json()["code"] == "sso_renewal_required"
+        assert not ApiToken.objects.exists()
+
+        renewed = http.get(form_url, timeout=30)
+        assert renewed.status_code == 200 and len(renewed.history) == 3  # console -> IdP -> callback -> form
+        created = http.post(post_url, data=data, headers={"Referer": form_url}, timeout=30)
+        assert created.status_code == 201 and ApiToken.objects.filter(name="ci-nightly").count() == 1

@@ -5,12 +5,17 @@ session is re-checked with the IdP every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS (Ses
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import BACKEND_SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
@@ -18,6 +23,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView
 
 from governance import grants
 from governance.access import ROLES
+from governance.errors import error_body
 from registry_ui.client_ip import client_ip
 
 
@@ -86,7 +92,8 @@ class SessionRenewal(SessionRefresh):
     Never for sessions of local accounts (their backend is not ours), nor for htmx requests (a redirect
     to the IdP cannot be followed by a fragment fetch: the next page GET renews), nor for
     OIDC_EXEMPT_URLS (the API, probes, webhooks, static files). SessionRefresh only looks at GETs: a
-    redirect would drop a POST's body."""
+    redirect would drop a POST's body; a write of an IdP session whose renewal is due is refused (403,
+    nothing changed) until a page load renewed it."""
 
     OIDC_EXEMPT_URLS = _LiveSetting("OIDC_EXEMPT_URLS", [])
     OIDC_OP_AUTHORIZATION_ENDPOINT = _LiveSetting("OIDC_OP_AUTHORIZATION_ENDPOINT")
@@ -106,6 +113,34 @@ class SessionRenewal(SessionRefresh):
         if request.headers.get("HX-Request") == "true":
             return False
         return super().is_refreshable_url(request)
+
+    def process_request(self, request):
+        if request.method not in SAFE_METHODS and self._renewal_overdue(request):
+            # A write cannot be sent to the IdP and replayed (the redirect drops its body), and letting it
+            # through would let someone the IdP may no longer know approve or deploy: refuse it, change
+            # nothing; the page load the message asks for renews the session.
+            return _renewal_required(request)
+        return super().process_request(request)
+
+    def _renewal_overdue(self, request) -> bool:
+        return (established_by_idp(request) and request.path not in self.exempt_urls
+                and request.path != reverse("logout")
+                and request.session.get("oidc_id_token_expiration", 0) <= time.time())
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+RENEWAL_REQUIRED = ("Your single sign-on must be renewed with the identity provider before you change anything; "
+                    "nothing was changed. Load a page of the console (that renews it), then try again.")
+
+
+def _renewal_required(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(RENEWAL_REQUIRED, "sso_renewal_required"), status=403)
+    again = request.headers.get("Referer") or "/"
+    if not url_has_allowed_host_and_scheme(again, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        again = "/"
+    return render(request, "sso/renewal_required.html", {"again": again}, status=403)
 
 
 class RenewingCallbackView(OIDCAuthenticationCallbackView):
