@@ -344,6 +344,28 @@ def test_the_count_awaiting_me_is_what_the_inbox_offers_in_constant_queries(
     assert len(to_approve) == 7 and to_deploy == []
 
 
+def test_without_any_approve_or_deploy_grant_the_count_costs_one_query(role_perms, scientist,
+                                                                       django_assert_num_queries):
+    """An auditor (no approve/deploy permission at all) is counted 0 without the lists' queries; a member of
+    a team holding an approve grant on one model alone is counted like an approver of that model."""
+    fraud, churn = RegisteredModel.objects.create(name="fraud"), RegisteredModel.objects.create(name="churn")
+    _pending(fraud, scientist, 2)
+    _pending(churn, scientist, 3)
+    auditor = make_user("aud", "auditor")
+    auditor.get_all_permissions()  # role permissions: cached on the user once per request
+    with django_assert_num_queries(1):  # the object-grants lookup, and no list
+        assert awaiting_count(auditor) == 0
+    member = make_user("team-member")
+    team = Group.objects.create(name="team-fraud")
+    member.groups.add(team)
+    assign_perm("registry_ui.view_registeredmodel", team, fraud)
+    assign_perm("registry_ui.approve_promotion", team, fraud)
+    ModelPolicy.objects.create(model=fraud, scoped=True)
+    member = type(member).objects.get(pk=member.pk)
+    to_approve, to_deploy = awaiting_my_action(member)
+    assert sorted(r.model_name for r in to_approve) == ["fraud", "fraud"] and to_deploy == []
+
+
 def test_the_menu_shows_the_count(role_perms, scientist, engineer, client):
     _pending(RegisteredModel.objects.create(name="fraud"), scientist, 2)
     client.force_login(engineer)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 
+from governance.access import ACTION_PERMS
 from governance.cards import selectors as card_selectors
 from governance.risk import selectors as risk_selectors
 from governance.workflow.models import Approval, RequestState
 from governance.workflow.policies import request_actions
 from governance.workflow.services import requests_visible_to
+from registry_ui.mirror.models import RegisteredModel
 
 LIMIT = 100  # per list, as the inbox has always shown
 
@@ -34,9 +36,22 @@ def _prepared(qs):
     return rows
 
 
+def _may_ever_approve_or_deploy(user) -> bool:
+    """False when no permission of the user's (model-wide, or a grant on some model, their own or a
+    group's) lets them approve or deploy anything: then both lists are empty for certain, and every page
+    that shows the menu's count (an auditor's, a requester's) is spared the lists' queries."""
+    from guardian.shortcuts import get_objects_for_user
+
+    perms = [ACTION_PERMS["approve"], ACTION_PERMS["deploy"]]
+    if user.is_superuser or any(user.has_perm(perm) for perm in perms):
+        return True
+    return get_objects_for_user(user, perms, klass=RegisteredModel, any_perm=True,
+                                accept_global_perms=False).exists()
+
+
 def awaiting_my_action(user) -> tuple[list, list]:
     """(requests I may approve now, requests I may deploy now)."""
-    if not getattr(user, "is_authenticated", False):
+    if not getattr(user, "is_authenticated", False) or not _may_ever_approve_or_deploy(user):
         return [], []
     from guardian.core import ObjectPermissionChecker
 
