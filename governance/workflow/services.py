@@ -915,7 +915,8 @@ WRITE_BACK_KEYS = ("approved_by", "governance.request", "retention.archived_at",
 
 def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
     """The tags a deploy of `req` writes on its version: `promoted_to_<target>` (or demoted_to_ /
-    removed_from_) with the time, `approved_by` (the approvers), `governance.request` (a link)."""
+    removed_from_) with the time, `approved_by` (the approvers), `governance.request` (a link), and
+    `governance.emergency` (who broke the glass, why) for a break-glass deploy."""
     now = now or timezone.now()
     if req.operation == Operation.REMOVE_ALIAS:
         key = f"removed_from_{req.target_alias}"
@@ -926,8 +927,11 @@ def write_back_tags(req: PromotionRequest, *, now=None) -> dict[str, str]:
         key = f"promoted_to_{(req.target_stage or req.target_alias).lower()}"
     approvers = sorted(set(req.approvals.filter(superseded_at__isnull=True).values_list("approver_username",
                                                                                         flat=True)))
-    return {key: now.isoformat(timespec="seconds"), "approved_by": ",".join(approvers) or "(none)",
+    tags = {key: now.isoformat(timespec="seconds"), "approved_by": ",".join(approvers) or "(none)",
             "governance.request": _request_link(req)}
+    if req.emergency:
+        tags[EMERGENCY_TAG] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
+    return tags
 
 
 def _write_back_late(dep: Deployment, pointers: gateway.ModelPointers) -> dict:
@@ -954,8 +958,6 @@ def _write_back_tags(req: PromotionRequest, dep: Deployment, pointers: gateway.M
         return {}
     version = req.version if version is None else version
     tags = tags or write_back_tags(req)
-    if req.emergency:
-        tags[EMERGENCY_TAG] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
     try:
         gateway.set_version_tags(req.model_name, version, tags)
     except gateway.MlflowUnavailable as exc:
@@ -1085,8 +1087,6 @@ def write_back_late_landing(*, deployment_id: int, actor_name: str = "system:syn
     if req is None or req.operation == Operation.RETENTION or dep.kind == "delete":
         return {}
     tags = write_back_tags(req)
-    if req.emergency:
-        tags["governance.emergency"] = f"break-glass by {req.requester_username}: {req.justification}"[:500]
     current = gateway.read_version(req.model_name, req.version)
     if current is None:
         return {}
