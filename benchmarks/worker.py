@@ -576,7 +576,11 @@ def run(config: dict) -> dict:
                                      histories=floor["n_histories"])
 
     measure_syncs(figs, config, mlflow_url, repeat)
-    measure_spread(figs, config, mlflow_url)
+    if config.get("spread", True):
+        measure_spread(figs, config, mlflow_url)
+    else:
+        for name in ("sync_spread_1_worker", "sync_spread_2_workers", "sync_spread_unchanged_rows_written"):
+            figs[name].note = "not measured: --no-spread (two more full syncs)"
     from benchmarks.seed_risk import seed_model_risk
 
     log(f"model risk seeded in {seed_model_risk():.1f} s (tiers, findings)")

@@ -49,6 +49,9 @@ def test_benchmark_at_tiny_size_reports_every_figure(tmp_path, capsys, store):
     assert figures["floor_total"]["n"] == 1
     assert (figures["floor_total"]["models"], figures["floor_total"]["versions"], figures["floor_total"]["runs"]) == (
         4, 16, 16)
+    # Histories on a share of the models (here the first of three) and always on the wide model: the floor
+    # read loss and val_loss of those runs only (the others logged them once, at step 0).
+    assert figures["floor_total"]["histories"] == 2 * (2 + 10)
     assert figures["seed_audit"]["events"] == 100
     assert report["config"]["spec"]["models"] == 3
     # The console side ran in a scratch database of the same kind as the suite's own.
@@ -83,7 +86,8 @@ def test_a_run_can_reuse_the_seeded_store_skip_the_memory_probe_and_load_the_web
     existed = store.exists()  # the test above saved it; alone, this run seeds and saves it
     path = tmp_path / "bench.json"
     call_command("benchmark", **TINY, audit_events=10, repeat=1, page_samples=1, json_path=str(path),
-                 mlflow_store=str(store), rss_probe=False, load=True, load_users=3, load_seconds=3, load_workers=1)
+                 mlflow_store=str(store), rss_probe=False, spread=False, load=True, load_users=3, load_seconds=3,
+                 load_workers=1)
     figures = json.loads(path.read_text())["figures"]
     # The locust scenario ran against gunicorn: every role's pages answered 200.
     load = figures["load_web"]
@@ -97,6 +101,8 @@ def test_a_run_can_reuse_the_seeded_store_skip_the_memory_probe_and_load_the_web
     assert ("reused" in figures["seed_mlflow"]["note"]) is existed
     assert figures["seed_mlflow"]["versions"] == 16
     assert figures["sync_peak_rss"]["median"] is None and "--no-rss-probe" in figures["sync_peak_rss"]["note"]
+    spread = figures["sync_spread_2_workers"]
+    assert spread["median"] is None and "--no-spread" in spread["note"]
     assert (figures["floor_total"]["models"], figures["floor_total"]["versions"]) == (4, 16)
     # The portfolio page was measured on the seeded tiers and findings (an auditor sees every model).
     assert figures["page_portfolio"]["n"] >= 1 and figures["queries_portfolio"]["n"] == 1

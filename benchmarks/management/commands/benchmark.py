@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--wide-versions", type=int, default=100,
                             help="versions of the extra model the model page is measured on (default 100)")
         parser.add_argument("--history-steps", type=int, default=100, help="metric history length (default 100)")
+        parser.add_argument("--history-share", type=float, default=0.1,
+                            help="share of models whose runs log metric histories (default 0.1; the wide model's "
+                                 "always do); the other runs log their metrics once")
+        parser.add_argument("--no-spread", dest="spread", action="store_false",
+                            help="skip the spread sync over 1 and 2 task workers (two more full syncs)")
         parser.add_argument("--repeat", type=int, default=2,
                             help="runs of each sync/floor figure (default 2: reading 10,000 runs from MLflow "
                                  "alone takes a minute or two, and the small preset must stay under 10 minutes)")
@@ -120,13 +125,14 @@ class Command(BaseCommand):
         preset = PRESETS[opts["preset"]]
         spec = SeedSpec(models=opts["models"] if opts["models"] is not None else preset["models"],
                         versions_per_model=opts["versions_per_model"] or preset["versions_per_model"],
-                        history_steps=opts["history_steps"], wide_versions=opts["wide_versions"])
+                        history_steps=opts["history_steps"], wide_versions=opts["wide_versions"],
+                        history_share=opts["history_share"])
         audit_events = opts["audit_events"] if opts["audit_events"] is not None else preset["audit_events"]
         database_url = opts["database_url"] or os.environ.get("DATABASE_URL")
         if (spec.models < 1 or spec.versions_per_model < 2 or spec.wide_versions < 10 or opts["repeat"] < 1
-                or opts["run_batch"] < 1):
+                or opts["run_batch"] < 1 or not 0 <= opts["history_share"] <= 1):
             raise ValueError("need --models >= 1, --versions-per-model >= 2, --wide-versions >= 10, --repeat >= 1, "
-                             "--run-batch >= 1")
+                             "--run-batch >= 1, 0 <= --history-share <= 1")
 
         tmp = tempfile.TemporaryDirectory(prefix="mgc-bench-")
         workdir = Path(tmp.name)
@@ -142,6 +148,7 @@ class Command(BaseCommand):
             config = {
                 "spec": asdict(spec), "audit_events": audit_events, "repeat": opts["repeat"],
                 "page_samples": opts["page_samples"], "run_batch": opts["run_batch"], "rss_probe": opts["rss_probe"],
+                "spread": opts["spread"],
                 "audit_only": opts["audit_only"],
                 "load": {"users": opts["load_users"], "seconds": opts["load_seconds"],
                          "workers": opts["load_workers"]} if opts["load"] else None,
