@@ -58,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--mlflow-store", dest="mlflow_store",
                             help="a seeded MLflow store to reuse (SQLite file): when PATH exists and was seeded for "
                                  "the same sizes it is copied instead of seeding again (seeding the large preset "
-                                 "takes 10-15 minutes); when it does not exist, the fresh seed is saved there")
+                                 "takes over a minute); when it does not exist, the fresh seed is saved there")
         parser.add_argument("--audit-only", action="store_true",
                             help="measure only the audit rows (seeding, search pages, verify): no REST floor, sync "
                                  "or other pages; with a small --models the MLflow seed takes seconds")
@@ -67,8 +67,8 @@ class Command(BaseCommand):
                                  "concurrent users in the roles' usual mix against a gunicorn it starts")
         parser.add_argument("--load-users", type=int, default=50, help="concurrent users for --load (default 50)")
         parser.add_argument("--load-seconds", type=int, default=60, help="duration of --load (default 60 s)")
-        parser.add_argument("--load-workers", type=int, default=2,
-                            help="gunicorn workers for --load (default 2, one per core here; 4 threads each)")
+        parser.add_argument("--load-workers", type=int, default=4,
+                            help="gunicorn sync workers for --load (default 4, as the Procfile: 2 per core here)")
         parser.add_argument("--report", nargs="+", metavar="JSON",
                             help="measure nothing: combine these runs' JSON (e.g. a SQLite and a PostgreSQL run) "
                                  "into one table; with --html, a page with charts; with --json, the combined JSON")
