@@ -250,6 +250,7 @@ class World:
     targets: dict  # scope -> Target of the world's pending request
     requesters: dict  # scope -> who asks in the write matrix
     approvers: dict  # scope -> who approves before a deploy
+    sessions: dict = None  # role -> session key, signed in once with the world (see _client)
 
 
 def _build_world(factory, names: dict, mlflow_url: str) -> tuple[dict, dict]:
@@ -281,6 +282,18 @@ def _build_world(factory, names: dict, mlflow_url: str) -> tuple[dict, dict]:
     return users, targets
 
 
+def _sign_in_once(users: dict) -> dict:
+    """One session per role, made with the world and kept by its transaction: each test's writes (and a
+    session a view changed) roll back with the test's savepoint, the sign-in itself is not repeated
+    for every role of every test (a session row and a `user.login` event each time)."""
+    sessions = {}
+    for role in ROLES[1:]:
+        client = Client()
+        client.force_login(users[role])
+        sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return sessions
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker, mlflow_server) -> World:
     factory = MlflowFactory(mlflow_server.url)
@@ -293,12 +306,13 @@ def world(django_db_setup, django_db_blocker, mlflow_server) -> World:
         outer.__enter__()
         try:
             users, targets = _build_world(factory, names, mlflow_server.url)
+            sessions = _sign_in_once(users)
         except BaseException:
             outer.__exit__(*sys.exc_info())  # never leave the module's transaction open for the next one
             raise
     yield World(users=users, targets=targets,
                 requesters={"open": users["scientist"], "team": users["scoped"]},
-                approvers={"open": users["open-approver"], "team": users["team-approver"]})
+                approvers={"open": users["open-approver"], "team": users["team-approver"]}, sessions=sessions)
     with django_db_blocker.unblock():
         transaction.set_rollback(True)
         outer.__exit__(None, None, None)
@@ -312,7 +326,7 @@ def _mlflow(use_mlflow_server):
 def _client(world, role) -> Client:
     client = Client()
     if role != "anonymous":
-        client.force_login(world.users[role])
+        client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
     return client
 
 
