@@ -30,6 +30,15 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie has exited; its name may hold ") ", hence rsplit)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child Django process on the test database with the test settings."""
     return {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tests.settings",

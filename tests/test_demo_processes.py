@@ -4,7 +4,6 @@ stop on Ctrl-C (SIGINT) and on SIGTERM, a dead child stops the rest, and nothing
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -12,29 +11,16 @@ import urllib.request
 import pytest
 from django_tasks import TaskResultStatus
 
-from tests.fixtures_tasks import ROOT, child_env, wait_until
+from benchmarks.servers import free_port
+from tests.fixtures_tasks import ROOT, child_env, process_alive, wait_until
 from tests.tasks_for_tests import add
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-
-
 class Demo:
     def __init__(self, tmp_path):
-        self.port = _free_port()
+        self.port = free_port()
         self.log = tmp_path / "demo.log"
         self._file = self.log.open("wb")
         self.process = subprocess.Popen(
@@ -70,7 +56,7 @@ def demo(tmp_path):
 def _running(demo) -> dict[str, int]:
     pids = wait_until(demo.children, timeout=60, what="the demo to start its three processes")
     wait_until(demo.serving, timeout=60, what="the demo's web server to answer")
-    assert all(_alive(pid) for pid in pids.values())
+    assert all(process_alive(pid) for pid in pids.values())
     return pids
 
 
@@ -84,7 +70,7 @@ def test_web_worker_and_scheduler_start_together_and_all_stop_on_a_signal(demo, 
     os.kill(demo.process.pid, sig)
 
     assert demo.process.wait(timeout=30) == 0, demo.log.read_text()
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    assert not [name for name, pid in pids.items() if process_alive(pid)]
 
 
 def test_a_child_that_dies_stops_the_demo(demo):
@@ -92,12 +78,12 @@ def test_a_child_that_dies_stops_the_demo(demo):
     os.kill(pids["worker"], signal.SIGKILL)
     assert demo.process.wait(timeout=30) != 0
     assert "worker exited" in demo.log.read_text()
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    assert not [name for name, pid in pids.items() if process_alive(pid)]
 
 
 def test_a_killed_demo_leaves_no_orphan(demo):
     pids = _running(demo)
     demo.process.kill()  # SIGKILL: no handler runs; the kernel tells the children
     demo.process.wait()
-    wait_until(lambda: not any(_alive(pid) for pid in pids.values()), timeout=30,
+    wait_until(lambda: not any(process_alive(pid) for pid in pids.values()), timeout=30,
                what="the children of a killed demo to exit")

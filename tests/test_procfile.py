@@ -24,7 +24,7 @@ from registry_ui.scheduler.heartbeat import HEARTBEAT_JOB
 from registry_ui.scheduler.jobs import registered_jobs
 from registry_ui.scheduler.models import Heartbeat, JobOutcome, Lease, NodeKind, ScheduledJob
 from tests.conftest import TEST_PASSWORD
-from tests.fixtures_tasks import ROOT, child_env, wait_until
+from tests.fixtures_tasks import ROOT, child_env, process_alive, wait_until
 from tests.test_demo import sign_in
 
 # Its own processes on the test database: the PostgreSQL suite would run the same Procfile again.
@@ -47,7 +47,7 @@ def _tree(root: int) -> dict[int, str]:
     found, todo = {}, [root]
     while todo:
         for pid in children.get(todo.pop(), []):
-            if _alive(pid):
+            if process_alive(pid):
                 found[pid] = _cmdline(pid)
                 todo.append(pid)
     return found
@@ -59,14 +59,6 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except FileNotFoundError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(") ", 1)[1][0] != "Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
 
 
 def _all_started(honcho: subprocess.Popen) -> dict[int, str]:
@@ -166,6 +158,6 @@ def test_honcho_start_serves_runs_tasks_and_stops_everything_on_sigterm(honcho):
     # honcho's `sh -c` dies of the SIGTERM (rc=-15); honcho still reads each program's output to its end.
     assert all(f"{name}.1 stopped" in output for name in ("web", "worker", "scheduler")), output[-3000:]
     assert "Shutting down: Master" in output and "shutting down gracefully" in output, output[-3000:]
-    wait_until(lambda: not [pid for pid in processes if _alive(pid)], timeout=5,
+    wait_until(lambda: not [pid for pid in processes if process_alive(pid)], timeout=5,
                what=f"every process honcho started to exit: {processes}")
     assert not Lease.objects.get(name=leadership.SCHEDULER_LEASE).holder  # the leader let go as it stopped

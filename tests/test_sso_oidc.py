@@ -6,7 +6,6 @@ with the role its IdP group maps to (OIDC_GROUP_ROLE_MAP)."""
 import os
 import re
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
 
+from benchmarks.servers import free_port
 from governance.access import ensure_role_permissions, user_roles
 from governance.audit.models import AuditEvent
 from governance.tokens.services import api_token_create
@@ -31,17 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID, CLIENT_SECRET = "console", secrets.token_urlsafe(24)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def oidc_provider(live_server, tmp_path_factory):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    port = _free_port()
+    port = free_port()
     idp_db = tmp_path_factory.mktemp("idp") / "idp.sqlite3"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.oidc_provider.settings",
            "IDP_SECRET_KEY": secrets.token_urlsafe(32), "IDP_RSA_PRIVATE_KEY": key,
