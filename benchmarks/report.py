@@ -67,6 +67,10 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "sync_full": ("ratio", 1.5, "<= 1.5x the read floor"),
     "sync_unchanged": ("ratio", 0.25, "<= 0.25x the read floor"),
     "sync_unchanged_rows_written": ("value", 0, "0 rows"),
+    "page_audit_text": ("p95", 50, "p95 <= 50 ms"),
+    "page_audit_date": ("p95", 50, "p95 <= 50 ms"),
+    "verify_audit": ("value", 10, "<= 10 s"),
+    "verify_audit_incremental": ("value", 1, "<= 1 s"),
     "load_web": ("p95", 300, "p95 <= 300 ms"),
     "load_errors": ("value", 0, "0 errors"),
 }
