@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,8 +135,8 @@ class Command(BaseCommand):
             raise ValueError("need --models >= 1, --versions-per-model >= 2, --wide-versions >= 10, --repeat >= 1, "
                              "--run-batch >= 1, 0 <= --history-share <= 1")
 
-        tmp = tempfile.TemporaryDirectory(prefix="mgc-bench-")
-        workdir = Path(tmp.name)
+        # mkdtemp, not TemporaryDirectory: the latter's finalizer removed a --keep directory at exit.
+        workdir = Path(tempfile.mkdtemp(prefix="mgc-bench-"))
         self.stderr.write(f"benchmark: {spec.models} models x {spec.versions_per_model} versions "
                           f"(+1 model x {spec.wide_versions}), {audit_events} audit events, workdir {workdir}")
         mlflow = scratch = None
@@ -188,12 +189,10 @@ class Command(BaseCommand):
             if opts["keep"]:
                 self.stderr.write(f"kept {workdir}")
             else:
-                tmp.cleanup()
+                shutil.rmtree(workdir, ignore_errors=True)
 
     def _seed(self, spec, workdir: Path, store: str | None):
         """Seed MLflow in `workdir`, or copy the store seeded earlier for the same spec (--mlflow-store)."""
-        import shutil
-
         from benchmarks.seed_mlflow import describe, seed, spec_key
 
         target = workdir / "mlflow.db"
