@@ -264,7 +264,30 @@ def test_text_and_date_filters_combine(client, auditor):
 
 
 def test_report_index_lists_models_once_including_deleted_ones(client, auditor, trail):
-    rec(action="registry.drift", model="retired-model", comment="deleted in MLflow")
+    # The sync's record of a model that left MLflow: its trail stays, and so does its report.
+    rec(actor_name="system:sync", action="registry.model_deleted", model="retired-model",
+        before={"name": "retired-model"}, comment="deleted in MLflow")
+    rec(actor_name="system:sync", action="registry.model_deleted", model="retired-model", comment="seen twice")
     client.force_login(auditor)
-    names = client.get(reverse("audit:report_index")).context["names"]
-    assert names == ["churn-classifier", "fraud-detector", "retired-model"]
+    page = client.get(reverse("audit:report_index"))
+    assert page.context["names"] == ["churn-classifier", "fraud-detector", "retired-model"]
+    assert "3 models." in page.content.decode()
+    # The name filter (any case) finds a model among thousands, deleted ones included.
+    page = client.get(reverse("audit:report_index"), {"model": "RETIRED"})
+    assert page.context["names"] == ["retired-model"]
+    page = client.get(reverse("audit:report_index"), {"model": "<b>nothing</b>"})
+    assert page.context["names"] == []
+    assert "No model you may view has a name containing “&lt;b&gt;nothing&lt;/b&gt;”" in page.content.decode()
+
+
+def test_report_index_lists_the_first_names_and_says_how_many_there_are(client, auditor, trail, monkeypatch):
+    from governance.audit import views
+
+    monkeypatch.setattr(views, "REPORT_INDEX_NAMES", 2)
+    RegisteredModel.objects.bulk_create(RegisteredModel(name=f"bulk-{i}") for i in range(3))
+    client.force_login(auditor)
+    page = client.get(reverse("audit:report_index"))
+    assert page.context["names"] == ["bulk-0", "bulk-1"]
+    assert "The first 2 of 5 models: narrow the list with the name filter." in page.content.decode()
+    page = client.get(reverse("audit:report_index"), {"model": "fraud"})
+    assert page.context["names"] == ["fraud-detector"]

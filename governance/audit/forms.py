@@ -45,6 +45,13 @@ class PeriodForm(forms.Form):
         return data
 
 
+class ReportIndexForm(PeriodForm):
+    """The reports page: the period of its portfolio, and part of a model's name to find that model's report."""
+
+    model = SingleLineField(max_length=max_length_of(AuditEvent, "model_name"), required=False,
+                            widget=forms.SearchInput(attrs={"placeholder": "part of a model's name"}))
+
+
 class AuditFilterForm(PeriodForm):
     """The search filters (FILTER_KEYS); `filters()` gives the AuditFilters the selectors take."""
 

@@ -23,7 +23,7 @@ from governance.access import visible_models
 from governance.audit import checkpoints
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
-from governance.audit.forms import AuditExportForm, AuditSearchForm, PeriodForm, ReportForm
+from governance.audit.forms import AuditExportForm, AuditSearchForm, ReportForm, ReportIndexForm
 from governance.audit.models import AuditVerification
 from governance.audit.reading import report_summary
 from governance.audit.search import AuditFilters
@@ -88,27 +88,46 @@ def _visible_model_names(user, names):
     return names if everything is None else [n for n in names if n in set(everything)]
 
 
+# Names listed on the reports page at once: a registry of thousands of models is found by the name filter,
+# not by scrolling (the page once rendered every name, 10,000 of them, on every visit).
+REPORT_INDEX_NAMES = 200
+# What the sync records when a model leaves MLflow: its name keeps a trail the auditor can report on.
+_GONE_ACTIONS = ("registry.model_deleted", "registry.model_renamed")
+
+
+def report_names(user, text: str = "") -> tuple[list[str], int]:
+    """Up to REPORT_INDEX_NAMES model names containing `text` (any case), sorted, and how many match in all:
+    the models the user may see and, for those who see everything, models deleted from (or renamed in)
+    MLflow, whose trail stays. Read from the mirror and the trail's deletion events only, so the cost
+    does not grow with the trail."""
+    from governance.audit.models import AuditEvent
+
+    mirror = visible_models(user, RegisteredModel.objects.all())
+    gone = AuditEvent.objects.none()
+    if audit_selectors.sees_everything(user):
+        gone = (AuditEvent.objects.filter(action__in=_GONE_ACTIONS).exclude(model_name="")
+                .exclude(model_name__in=RegisteredModel.objects.values("name")))
+    if text:
+        mirror, gone = mirror.filter(name__icontains=text), gone.filter(model_name__icontains=text)
+    gone_names = set(gone.values_list("model_name", flat=True).distinct())
+    names = sorted(set(mirror.order_by("name").values_list("name", flat=True)[:REPORT_INDEX_NAMES]) | gone_names)
+    return names[:REPORT_INDEX_NAMES], mirror.count() + len(gone_names)
+
+
 @login_required
 @require_GET
 def report_index(request):
-    mirror = visible_models(request.user, RegisteredModel.objects.order_by("name"))
-    names = list(mirror.values_list("name", flat=True))
-    if audit_selectors.sees_everything(request.user):
-        # Models deleted from MLflow (and the mirror) keep their trail: auditors can report on them too.
-        from governance.audit.models import AuditEvent
-
-        trail_names = (AuditEvent.objects.exclude(model_name="").order_by("model_name")
-                       .values_list("model_name", flat=True).distinct())
-        names = sorted(set(names) | set(trail_names[:2000]))
-    period = PeriodForm(request.GET)
-    if not period.is_valid():
-        return render(request, "audit/report_index.html", {"names": names, "period_form": period, "sections": [],
-                                                           "error": _error_text(period)}, status=400)
-    since, until = period.cleaned_data["since"], period.cleaned_data["until"]
+    form = ReportIndexForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/report_index.html", {"names": [], "total": 0, "period_form": form,
+                                                           "sections": [], "error": _error_text(form)}, status=400)
+    since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+    names, total = report_names(request.user, form.cleaned_data["model"])
     # Each section covers the period where it has one (the portfolio's months); the others show "now".
     sections = [section for path in settings.AUDIT_REPORT_SECTIONS
                 for section in import_string(path)(request.user, since=since, until=until)]
-    return render(request, "audit/report_index.html", {"names": names, "sections": sections, "period_form": period})
+    return render(request, "audit/report_index.html", {"names": names, "total": total, "sections": sections,
+                                                       "period_form": form, "name_filter": form.cleaned_data["model"]})
 
 
 @login_required
