@@ -192,3 +192,26 @@ def test_overdue_findings_remind_their_owner_and_the_approvers(promo, scientist,
     mailed = set(Notification.objects.filter(event__audit_seq=event.seq, kind=MailKind.FINDINGS)
                  .values_list("user__username", flat=True))
     assert {"scientist", "engineer", "engineer2"} <= mailed
+
+
+def test_the_reports_page_shows_the_most_severe_open_findings_first_and_how_many_there_are(client, auditor,
+                                                                                          monkeypatch):
+    from governance.risk import panels
+    from registry_ui.mirror.models import RegisteredModel
+
+    monkeypatch.setattr(panels, "REPORT_FINDINGS", 2)
+    model = RegisteredModel.objects.create(name="many-findings")
+    today = timezone.localdate()
+    for severity, days, text in (("minor", 1, "minor, due first"), ("major", 9, "major, due later"),
+                                 ("blocking", 30, "blocking, due last"), ("major", 3, "major, due sooner")):
+        Finding.objects.create(model=model, severity=severity, description=text, owner_username="o",
+                               due_date=today + timedelta(days=days), raised_by="r")
+    Finding.objects.create(model=model, severity="blocking", description="closed already", owner_username="o",
+                           due_date=today, raised_by="r", state=FindingState.CLOSED)
+    client.force_login(auditor)
+    report = client.get(reverse("audit:report_index")).content.decode()
+    assert "Open model-risk findings (4)" in report and "The 2 most severe, then oldest due, of 4" in report
+    shown = [text for text in ("blocking, due last", "major, due sooner", "major, due later", "minor, due first",
+                               "closed already") if text in report]
+    assert shown == ["blocking, due last", "major, due sooner"]
+    assert report.index("blocking, due last") < report.index("major, due sooner")

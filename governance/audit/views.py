@@ -119,14 +119,14 @@ def report_names(user, text: str = "") -> tuple[list[str], int]:
 def report_index(request):
     form = ReportIndexForm(request.GET)
     if not form.is_valid():
-        return render(request, "audit/report_index.html", {"names": [], "total": 0, "period_form": form,
+        return render(request, "audit/report_index.html", {"names": [], "names_total": 0, "period_form": form,
                                                            "sections": [], "error": _error_text(form)}, status=400)
     since, until = form.cleaned_data["since"], form.cleaned_data["until"]
     names, total = report_names(request.user, form.cleaned_data["model"])
     # Each section covers the period where it has one (the portfolio's months); the others show "now".
     sections = [section for path in settings.AUDIT_REPORT_SECTIONS
                 for section in import_string(path)(request.user, since=since, until=until)]
-    return render(request, "audit/report_index.html", {"names": names, "total": total, "sections": sections,
+    return render(request, "audit/report_index.html", {"names": names, "names_total": total, "sections": sections,
                                                        "period_form": form, "name_filter": form.cleaned_data["model"]})
 
 

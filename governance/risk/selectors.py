@@ -1,7 +1,7 @@
 """Reads of model risk: tiers (configured in settings), a model's tier and its pending change, findings."""
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from governance.audit.models import AuditEvent
@@ -86,9 +86,12 @@ def finding_history(findings) -> dict[int, list[AuditEvent]]:
     return out
 
 
-def open_findings_report(models_qs) -> list[Finding]:
-    """Open findings on the given models, for the auditor report (most severe, then oldest due, first)."""
-    order = {Severity.BLOCKING: 0, Severity.MAJOR: 1, Severity.MINOR: 2}
-    rows = list(Finding.objects.filter(model__in=models_qs, state__in=OPEN_FINDING_STATES).select_related("model"))
-    rows.sort(key=lambda f: (order.get(f.severity, 9), f.due_date, f.pk))
-    return rows
+def open_findings_report(models_qs, *, limit: int | None = None) -> tuple[list[Finding], int]:
+    """Open findings on the given models for the auditor report, most severe, then oldest due, first: the
+    first `limit` of them (all when None), ordered by the database, and how many there are in all."""
+    severity = Case(*(When(severity=s, then=Value(i)) for i, s in enumerate(
+        (Severity.BLOCKING, Severity.MAJOR, Severity.MINOR))), default=Value(9), output_field=IntegerField())
+    found = Finding.objects.filter(model__in=models_qs, state__in=OPEN_FINDING_STATES)
+    rows = found.select_related("model").annotate(_rank=severity).order_by("_rank", "due_date", "pk")
+    rows = list(rows[:limit] if limit is not None else rows)
+    return rows, (found.count() if limit is not None and len(rows) == limit else len(rows))
