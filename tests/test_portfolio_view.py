@@ -207,6 +207,9 @@ def test_the_auditor_report_includes_the_portfolio_of_its_period(client, estate,
     (section,) = [c for t, c in page.context["sections"] if t == "risk/audit_portfolio.html"]
     assert [m["month"] for m in section["months"]] == [old.strftime("%Y-%m")]
     assert {r["model"]: r["deploys_in_period"] for r in section["portfolio"].rows}["shelf-sorter"] == 1
+    # The models themselves are on the portfolio page, a page at a time, not all of them on this one.
+    assert 'id="audit-portfolio-models"' not in body
+    assert reverse("portfolio:portfolio") + "?since=" in body
     assert client.get(reverse("audit:report_index"), {"since": "2026-02-30"}).status_code == 400
     client.force_login(scientist)  # no approver, no auditor: the reports page without the portfolio
     assert "audit-portfolio" not in client.get(reverse("audit:report_index")).content.decode()
