@@ -109,7 +109,8 @@ def report_names(user, text: str = "") -> tuple[list[str], int]:
                 .exclude(model_name__in=RegisteredModel.objects.values("name")))
     if text:
         mirror, gone = mirror.filter(name__icontains=text), gone.filter(model_name__icontains=text)
-    gone_names = set(gone.values_list("model_name", flat=True).distinct())
+    # order_by(): without it the trail's default ordering puts seq into the DISTINCT, one row per event.
+    gone_names = set(gone.order_by().values_list("model_name", flat=True).distinct())
     names = sorted(set(mirror.order_by("name").values_list("name", flat=True)[:REPORT_INDEX_NAMES]) | gone_names)
     return names[:REPORT_INDEX_NAMES], mirror.count() + len(gone_names)
 
