@@ -477,7 +477,7 @@ def measure_load(figs: dict[str, Figure], config: dict, cookies: dict, env: dict
     # As the Procfile deploys it: sync workers, which close each connection after its response. Worker
     # threads keep connections alive for 2 s, so a user who read a page for 1-3 s sent its next request on
     # a connection gunicorn was closing at that moment (status 0 in locust, no request in gunicorn's log).
-    with servers.wsgi_server(env, workdir, workers=load.get("workers", 4), threads=load.get("threads", 1)) as server:
+    with servers.wsgi_server(env, workdir, workers=load.get("workers", 4), threads=1) as server:
         log(f"load: {load['users']} users for {load['seconds']} s against {server.url}")
         result = run_load(host=server.url, cookie_name=settings.SESSION_COOKIE_NAME, roles=roles,
                           users=load["users"], seconds=load["seconds"], spawn_rate=load.get("spawn_rate", 10),
@@ -489,9 +489,8 @@ def measure_load(figs: dict[str, Figure], config: dict, cookies: dict, env: dict
         return
     figs["load_web"].extra.update(median=result["median_ms"], p95=result["p95_ms"], n=result["requests"],
                                   p99=result["p99_ms"], pages=result["pages"], errors=result["errors"])
-    threads = load.get("threads", 1)
     figs["load_web"].note = (f"{result['users']} users, {result['seconds']} s, gunicorn {load.get('workers', 4)} "
-                             + ("sync workers" if threads == 1 else f"workers x {threads} threads"))
+                             "sync workers")
     figs["load_errors"].extra.update(median=result["failures"], p95=result["failures"], n=result["requests"])
     figs["load_throughput"].extra.update(median=result["throughput_rps"], p95=result["throughput_rps"], n=1)
     log(f"load: {result['requests']} requests, {result['failures']} failed, p95 {result['p95_ms']} ms, "

@@ -250,7 +250,7 @@ class World:
     targets: dict  # scope -> Target of the world's pending request
     requesters: dict  # scope -> who asks in the write matrix
     approvers: dict  # scope -> who approves before a deploy
-    sessions: dict = None  # role -> session key, signed in once with the world (see _client)
+    sessions: dict  # role -> session key, signed in once with the world (see _client)
 
 
 def _build_world(factory, names: dict, mlflow_url: str) -> tuple[dict, dict]:

@@ -106,6 +106,31 @@ def visible_model_names(user) -> list[str] | None:
     return list(visible_models(user, RegisteredModel.objects.all()).values_list("name", flat=True))
 
 
+# Names listed on the reports page at once: a registry of thousands of models is found by the name filter,
+# not by scrolling (the page once rendered every name, 10,000 of them, on every visit).
+REPORT_INDEX_NAMES = 200
+# What the sync records when a model leaves MLflow: its name keeps a trail the auditor can report on.
+_GONE_ACTIONS = ("registry.model_deleted", "registry.model_renamed")
+
+
+def report_names(user, text: str = "") -> tuple[list[str], int]:
+    """Up to REPORT_INDEX_NAMES model names containing `text` (any case), sorted, and how many match in all:
+    the models the user may see and, for those who see everything, models deleted from (or renamed in)
+    MLflow, whose trail stays. Read from the mirror and the trail's deletion events only, so the cost
+    does not grow with the trail."""
+    mirror = visible_models(user, RegisteredModel.objects.all())
+    gone = AuditEvent.objects.none()
+    if sees_everything(user):
+        gone = (AuditEvent.objects.filter(action__in=_GONE_ACTIONS).exclude(model_name="")
+                .exclude(model_name__in=RegisteredModel.objects.values("name")))
+    if text:
+        mirror, gone = mirror.filter(name__icontains=text), gone.filter(model_name__icontains=text)
+    # order_by(): without it the trail's default ordering puts seq into the DISTINCT, one row per event.
+    gone_names = set(gone.order_by().values_list("model_name", flat=True).distinct())
+    names = sorted(set(mirror.order_by("name").values_list("name", flat=True)[:REPORT_INDEX_NAMES]) | gone_names)
+    return names[:REPORT_INDEX_NAMES], mirror.count() + len(gone_names)
+
+
 def _text_tokens(q: str) -> list[str]:
     return re.findall(r"\w+", q.lower())[:8]
 

@@ -19,7 +19,6 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from governance import audit
-from governance.access import visible_models
 from governance.audit import checkpoints
 from governance.audit import search as audit_selectors
 from governance.audit import services as audit_service
@@ -28,7 +27,6 @@ from governance.audit.models import AuditVerification
 from governance.audit.reading import report_summary
 from governance.audit.search import AuditFilters
 from registry_ui.client_ip import client_ip
-from registry_ui.mirror.models import RegisteredModel
 from registry_ui.validation import form_errors
 
 
@@ -88,33 +86,6 @@ def _visible_model_names(user, names):
     return names if everything is None else [n for n in names if n in set(everything)]
 
 
-# Names listed on the reports page at once: a registry of thousands of models is found by the name filter,
-# not by scrolling (the page once rendered every name, 10,000 of them, on every visit).
-REPORT_INDEX_NAMES = 200
-# What the sync records when a model leaves MLflow: its name keeps a trail the auditor can report on.
-_GONE_ACTIONS = ("registry.model_deleted", "registry.model_renamed")
-
-
-def report_names(user, text: str = "") -> tuple[list[str], int]:
-    """Up to REPORT_INDEX_NAMES model names containing `text` (any case), sorted, and how many match in all:
-    the models the user may see and, for those who see everything, models deleted from (or renamed in)
-    MLflow, whose trail stays. Read from the mirror and the trail's deletion events only, so the cost
-    does not grow with the trail."""
-    from governance.audit.models import AuditEvent
-
-    mirror = visible_models(user, RegisteredModel.objects.all())
-    gone = AuditEvent.objects.none()
-    if audit_selectors.sees_everything(user):
-        gone = (AuditEvent.objects.filter(action__in=_GONE_ACTIONS).exclude(model_name="")
-                .exclude(model_name__in=RegisteredModel.objects.values("name")))
-    if text:
-        mirror, gone = mirror.filter(name__icontains=text), gone.filter(model_name__icontains=text)
-    # order_by(): without it the trail's default ordering puts seq into the DISTINCT, one row per event.
-    gone_names = set(gone.order_by().values_list("model_name", flat=True).distinct())
-    names = sorted(set(mirror.order_by("name").values_list("name", flat=True)[:REPORT_INDEX_NAMES]) | gone_names)
-    return names[:REPORT_INDEX_NAMES], mirror.count() + len(gone_names)
-
-
 @login_required
 @require_GET
 def report_index(request):
@@ -123,7 +94,7 @@ def report_index(request):
         return render(request, "audit/report_index.html", {"names": [], "names_total": 0, "period_form": form,
                                                            "sections": [], "error": _error_text(form)}, status=400)
     since, until = form.cleaned_data["since"], form.cleaned_data["until"]
-    names, total = report_names(request.user, form.cleaned_data["model"])
+    names, total = audit_selectors.report_names(request.user, form.cleaned_data["model"])
     # Each section covers the period where it has one (the portfolio's months); the others show "now".
     sections = [section for path in settings.AUDIT_REPORT_SECTIONS
                 for section in import_string(path)(request.user, since=since, until=until)]

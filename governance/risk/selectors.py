@@ -86,12 +86,11 @@ def finding_history(findings) -> dict[int, list[AuditEvent]]:
     return out
 
 
-def open_findings_report(models_qs, *, limit: int | None = None) -> tuple[list[Finding], int]:
+def open_findings_report(models_qs, *, limit: int) -> tuple[list[Finding], int]:
     """Open findings on the given models for the auditor report, most severe, then oldest due, first: the
-    first `limit` of them (all when None), ordered by the database, and how many there are in all."""
+    first `limit` of them, ordered by the database, and how many there are in all."""
     severity = Case(*(When(severity=s, then=Value(i)) for i, s in enumerate(
         (Severity.BLOCKING, Severity.MAJOR, Severity.MINOR))), default=Value(9), output_field=IntegerField())
     found = Finding.objects.filter(model__in=models_qs, state__in=OPEN_FINDING_STATES)
-    rows = found.select_related("model").annotate(_rank=severity).order_by("_rank", "due_date", "pk")
-    rows = list(rows[:limit] if limit is not None else rows)
-    return rows, (found.count() if limit is not None and len(rows) == limit else len(rows))
+    rows = list(found.select_related("model").annotate(_rank=severity).order_by("_rank", "due_date", "pk")[:limit])
+    return rows, (found.count() if len(rows) == limit else len(rows))
