@@ -5,6 +5,7 @@ from registry_ui.mirror.models import (  # noqa: F401
     DatasetInput,
     MetricHistory,
     ModelAlias,
+    ModelFiles,
     ModelVersion,
     RegisteredModel,
     RunSnapshot,

@@ -89,6 +89,32 @@ def test_a_new_card_is_prefilled_and_an_edit_below_tier1_is_written_to_mlflow(cl
     assert AuditEvent.objects.filter(action="model_card.published").last().after["sent"] is False
 
 
+def test_the_card_takes_the_signature_and_requirements_the_worker_read(client, promo, scientist):
+    from django.utils import timezone
+
+    from registry_ui.mirror.models import ModelFiles
+
+    client.force_login(scientist)
+    url = reverse("cards:card_edit", args=[promo.name, 2])
+
+    def evidence():
+        form = client.get(url).context["form"]
+        return {f.name: f.value() or "" for f in form.section_fields()}
+
+    # Not read yet: the card says so rather than claiming the model declares no signature.
+    assert "not read yet" in evidence()["s_inputs"]
+    mv = ModelVersion.objects.get(model__name=promo.name, version=2)
+    ModelFiles.objects.filter(version=mv).update(needs={
+        "flavors": ["python_function", "sklearn"], "python_version": "3.11.9", "mlflow_version": "3.1.0",
+        "artifact_location": "runs:/r/model", "example_text": "", "signature": {"inputs": "[...]"},
+        "inputs": [{"name": "age", "type": "long"}], "outputs": [{"type": "double"}],
+        "requirements": [{"file": "requirements.txt", "line": "scikit-learn==1.5.0", "pinned": True}],
+    }, read_at=timezone.now())
+    found = evidence()
+    assert "`age`: `long`" in found["s_inputs"] and "`double`" in found["s_output"]
+    assert "Requirements (Python 3.11.9):\n\n- `scikit-learn==1.5.0`\n" in found["s_training_data"] + "\n"
+
+
 def test_the_sync_takes_the_cards_description_for_the_consoles_write(promo, scientist, synced):
     rev = edit(scientist, promo, {"purpose": "Written by the console"})
     # The sync sees the description before the mirror took it (as when the write raced a sync).

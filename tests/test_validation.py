@@ -20,6 +20,7 @@ from governance.validation import services as validation
 from governance.validation.models import ValidationRun, ValidationStatus
 from governance.workflow import services as workflow
 from governance.workflow.models import ModelPolicy
+from registry_ui.mirror.models import ModelFiles
 from tests.fixtures_tasks import wait_until
 from tests.fixtures_workflow import mirror_model
 from tests.validation_models import log_validation_models
@@ -230,6 +231,18 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert frozen["status"] == "passed" and frozen["run"] == run.pk and frozen["headline"]["roc_auc"] > 0.55
     assert {g["gate"] for g in approved.gate_results} >= {"validation", "validation:psi", "validation:deps_pinned"}
 
+    # What the model needs to run: the first view of the version page queues the read of its files
+    # and answers at once; the worker reads them and the next view shows them.
+    client = Client()
+    client.force_login(engineer)
+    version_url = reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])
+    page = client.get(version_url).content.decode()
+    assert 'id="needs-pending"' in page and 'id="requirements"' not in page
+    wait_until(lambda: ModelFiles.objects.filter(version__model__name=logged.name, version__version=logged.versions[
+        "good"], needs__isnull=False).exists(), timeout=60, what=f"the model files read\n{worker.output()[-2000:]}")
+    page = client.get(version_url).content.decode()
+    assert 'id="needs-pending"' not in page and 'id="requirements"' in page and "scikit-learn==" in page
+
     worker.stop()  # what follows needs no worker: a validation queued at deploy stays queued
     # The sync sees the tags the validation wrote: explained, never drift.
     sync_model(logged.name, uri=use_mlflow_server.url)
@@ -240,15 +253,13 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
     assert not AuditEvent.objects.filter(action="registry.drift").exists()
 
     # The pages show the evidence: checks, latency and histogram figures (drawn by static JS), what it needs.
-    client = Client()
-    client.force_login(engineer)
     page = client.get(reverse("governance:request_detail", args=[req.pk])).content.decode()
     assert 'id="validation-checks"' in page and "vs_incumbent:roc_auc" in page
     figures = re.search(r'<script id="validation-figures" type="application/json">(.*?)</script>', page, re.S)
     assert set(json.loads(figures.group(1))) == {"latency", "candidate_hist", "incumbent_hist"}
     assert "<script>" not in page  # CSP: no inline script
-    page = client.get(reverse("registry:version_detail", args=[logged.name, logged.versions["good"]])).content.decode()
-    assert 'id="validation-checks"' in page and 'id="requirements"' in page and "scikit-learn==" in page
+    page = client.get(version_url).content.decode()
+    assert 'id="validation-checks"' in page and 'id="requirements"' in page
 
     # At deploy the incumbent is another version: the validation no longer matches the evidence, the
     # request goes back for re-approval and a new validation is queued against the new incumbent.
@@ -266,12 +277,69 @@ def test_good_candidate_passes_through_the_real_worker(logged, role_perms, use_m
 
 
 @pytest.mark.django_db
-def test_what_a_model_needs_fails_soft_when_mlflow_is_down(settings):
-    from governance.validation.display import model_needs
+def test_the_version_page_never_waits_on_mlflow_for_what_the_model_needs(settings, client,
+                                                                          django_capture_on_commit_callbacks):
+    from datetime import timedelta
 
-    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens there
-    found = model_needs("churn", 1)
-    assert "could not be read from MLflow" in found["error"]
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from registry_ui.mirror import client as gw
+    from registry_ui.mirror import files
+    from registry_ui.mirror.files import read_model_files_task
+    from tests.conftest import make_user
+    from tests.fixtures_pages import MirrorFactory
+
+    settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"  # nothing listens there: any call would fail
+    f = MirrorFactory()
+    mv = f.version(f.model("churn"), 1)
+    client.force_login(make_user("eve", "ml_engineer"))
+    url = reverse("registry:version_detail", args=["churn", 1])
+
+    def reads_queued() -> int:
+        return DBTaskResult.objects.filter(task_path=read_model_files_task.module_path).count()
+
+    # First view: answered from the mirror at once, the read queued once after the page's transaction.
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert 'id="needs-pending"' in page and "Not read yet" in page
+    assert reads_queued() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(url)
+    assert reads_queued() == 1  # a second view while the read is queued queues nothing more
+
+    # The worker's read fails: recorded with the reason, retried a minute later, then two.
+    with pytest.raises(gw.MlflowUnavailable):
+        read_model_files_task.call(mv.pk)
+    row = ModelFiles.objects.get(version=mv)
+    assert row.needs is None and row.attempts == 1 and "MLflow unreachable" in row.error
+    assert timedelta(seconds=55) < row.retry_after - row.read_at <= timedelta(seconds=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert 'id="needs-pending"' not in page and "Could not be read (1 try;" in page and "MLflow unreachable" in page
+    assert reads_queued() == 1
+
+    # Its retry time come, the next view queues it again and says what the last try found.
+    ModelFiles.objects.filter(pk=row.pk).update(retry_after=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert 'id="needs-pending"' in page and "The last try failed: MLflow unreachable" in page
+    assert reads_queued() == 2
+    with pytest.raises(gw.MlflowUnavailable):
+        read_model_files_task.call(mv.pk)
+    row.refresh_from_db()
+    assert row.attempts == 2 and timedelta(seconds=115) < row.retry_after - row.read_at <= timedelta(seconds=120)
+
+    # Two nodes that both saw the due row: one claim, one read queued.
+    ModelFiles.objects.filter(pk=row.pk).update(retry_after=timezone.now() - timedelta(seconds=1))
+    stale = ModelFiles.objects.get(pk=row.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        files._claim(mv, stale, timezone.now())
+        files._claim(mv, stale, timezone.now())
+    assert reads_queued() == 3
+
+    # A version gone from the mirror by the time the worker runs: nothing to read, nothing raised.
+    assert read_model_files_task.call(999_999)["outcome"] == "gone"
 
 
 def test_requirements_are_pinned_only_with_double_equals(tmp_path):

@@ -1,6 +1,6 @@
 """A new card's first text, from the evidence the console holds: the mirror (params, metrics per split,
 datasets with digests, the run and its code), the lineage's gaps, the latest validation, what the model
-needs to run (signature, requirements: read from MLflow's small model files, cached), the approvals on
+needs to run (signature, requirements: read from MLflow's small model files by a worker), the approvals on
 the record and the findings. Values are quoted as code so that nothing read from MLflow is taken for
 markdown or HTML."""
 
@@ -27,16 +27,20 @@ def _schema(spec) -> list[str]:
             if isinstance(i, dict)]
 
 
-def _needs(model_name: str, version: int) -> dict:
-    found = validation_display.model_needs(model_name, version)
-    return found.get("needs") or {"error": found.get("error", "not readable")}
+def _needs(mv) -> dict:
+    found = validation_display.model_needs(mv)
+    if found["needs"] is not None:
+        return found["needs"]
+    if found["pending"]:
+        return {"error": "not read yet: a worker is reading the model's files from MLflow"}
+    return {"error": found["error"]}
 
 
 def evidence_sections(user, model_name: str, version: int) -> dict[str, str]:
     """{section key: markdown} for the sections evidence can fill; the others start empty."""
     page = pages.version_page(user, model_name, version)
     mv, model, run = page.version, page.model, page.run
-    needs = _needs(model_name, version)
+    needs = _needs(mv)
     out: dict[str, str] = {}
     if model.description:
         out["purpose"] = model.description.strip()
@@ -86,7 +90,9 @@ def evidence_sections(user, model_name: str, version: int) -> dict[str, str]:
         reqs = needs.get("requirements") or []
         lines.append("\nRequirements" + (f" (Python {needs.get('python_version')})" if needs.get("python_version")
                                          else "") + ":\n")
-        lines += [f"- {_code(r)}" for r in reqs[:40]] or ["- (none listed)"]
+        # Each requirement is {"file", "line", "pinned"} (registry_ui/mirror/validate_child._requirements).
+        lines += [f"- {_code(r.get('line'))}" + ("" if r.get("pinned") else " (not pinned)")
+                  for r in reqs[:40]] or ["- (none listed)"]
     out["training_data"] = "\n".join(lines)
 
     val = []

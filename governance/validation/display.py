@@ -1,19 +1,14 @@
 """What the pages show of a validation: the checks, a latency chart and the two prediction
 histograms (plotly figures built here with plotly.graph_objects, sent through json_script and drawn
-by static/js/charts.js), and what the model needs to run (read from MLflow's model files
-on demand under the web budget, cached briefly; MLflow down only hides that part)."""
+by static/js/charts.js), and what the model needs to run (read from MLflow's model files by a task and
+kept in the mirror; a page never waits on MLflow for it)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from django.core.cache import cache
-
 from governance.validation.models import ValidationRun
-from registry_ui.mirror import client as gateway
-
-NEEDS_CACHE_SECONDS = 600
+from registry_ui.mirror import files as gateway_files
 
 
 def _layout(title: str, **extra) -> dict:
@@ -54,23 +49,13 @@ def figures(run: ValidationRun) -> dict:
     return out
 
 
-def model_needs(model_name: str, version: int) -> dict:
-    """{"needs": ModelNeeds-as-dict} or {"error": "..."}; a validation's own reading is not needed."""
-    key = "validation:needs:" + hashlib.sha256(f"{model_name}\0{version}".encode()).hexdigest()
-    found = cache.get(key)
-    if found is not None:
-        return found
-    try:
-        needs = gateway.read_model_needs(model_name, int(version))
-    except gateway.MlflowUnavailable as exc:
-        return {"error": f"What the model needs could not be read from MLflow just now ({exc})."}
-    example = needs.input_example or {}
-    found = {"needs": needs.__dict__ | {"inputs": needs.signature.get("inputs") if needs.signature else None,
-                                        "outputs": needs.signature.get("outputs") if needs.signature else None,
-                                        "example_text": json.dumps(example.get("rows", example.get("value")),
-                                                                   default=str)[:400] if example else ""}}
-    cache.set(key, found, NEEDS_CACHE_SECONDS)
-    return found
+def model_needs(mv) -> dict:
+    """What the version page and the model card show of what the model needs to run: {"needs": {...},
+    "read_at"} once a worker read the model's files, else {"pending"/"error", ...}. Never waits on MLflow:
+    a read not made yet is queued (registry_ui/mirror/files.py)."""
+    found = gateway_files.files_of(mv)
+    return {"needs": found.needs, "read_at": found.read_at, "pending": found.pending, "queued_at": found.queued_at,
+            "error": found.error, "attempts": found.attempts, "retry_after": found.retry_after}
 
 
 def run_context(run: ValidationRun | None) -> dict:

@@ -35,7 +35,7 @@ def workflow_panels(kind: str, request, obj) -> list[tuple[str, dict]]:
         rows = [(r, request_actions(user, r)) for r in requests]
         runs = validation_selectors.runs_of_version(model_name=model.name, version=obj.version, limit=1)
         validation = validation_display.run_context(runs[0] if runs else None)
-        validation["needs"] = validation_display.model_needs(model.name, obj.version)
+        validation["needs"] = validation_display.model_needs(obj)
         return [("governance/panels/version.html", {
             "version": obj, "model": model, "rows": rows, "may_request": can(user, "request", model, checker=checker),
             "stages": STAGE_TARGETS,

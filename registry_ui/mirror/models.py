@@ -266,3 +266,21 @@ class SyncShard(models.Model):
 
     def __str__(self) -> str:
         return f"shard {self.index} of sync run {self.run_id} ({self.state})"
+
+
+class ModelFiles(models.Model):
+    """What a version's model needs to run, read from its small files in MLflow (MLmodel, requirements,
+    the input example) by a task, never by a page (registry_ui/mirror/files.py). No `needs` and no
+    `error`: a read is queued. No `needs` and an `error`: the last read failed and is tried again after
+    `retry_after`, which is also how long a queued read holds its claim."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    needs = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField()
+    retry_after = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"files of version #{self.version_id}"
