@@ -20,7 +20,7 @@ from governance.validation import services as validation
 from governance.validation.models import ValidationRun, ValidationStatus
 from governance.workflow import services as workflow
 from governance.workflow.models import ModelPolicy
-from registry_ui.mirror.models import ModelFiles
+from registry_ui.mirror.models import ModelFiles, ModelVersion
 from tests.fixtures_tasks import wait_until
 from tests.fixtures_workflow import mirror_model
 from tests.validation_models import log_validation_models
@@ -337,6 +337,19 @@ def test_the_version_page_never_waits_on_mlflow_for_what_the_model_needs(setting
         files._claim(mv, stale, timezone.now())
         files._claim(mv, stale, timezone.now())
     assert reads_queued() == 3
+
+    # Files once read are kept; should the sync see the version's source change, they are read again.
+    ModelFiles.objects.filter(pk=row.pk).update(needs={"flavors": ["sklearn"], "requirements": []},
+                                                source=mv.source, read_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert 'id="needs-pending"' not in page and "sklearn" in page and reads_queued() == 3
+    ModelVersion.objects.filter(pk=mv.pk).update(source="runs:/another-run/model")
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(url).content.decode()
+    assert 'id="needs-pending"' in page and reads_queued() == 4
+    row.refresh_from_db()
+    assert row.needs is None and row.source == "runs:/another-run/model"
 
     # A version gone from the mirror by the time the worker runs: nothing to read, nothing raised.
     assert read_model_files_task.call(999_999)["outcome"] == "gone"

@@ -48,7 +48,7 @@ def files_of(mv: ModelVersion) -> Files:
     """The version's files as last read; queues a read when none was made or a failed one is due again."""
     now = timezone.now()
     row = ModelFiles.objects.filter(version=mv).first()
-    if row is None or (row.needs is None and row.retry_after <= now):
+    if row is None or (row.needs is None and row.retry_after <= now) or row.source != mv.source:
         row = _claim(mv, row, now)
     if row.needs is not None:
         return Files(needs=row.needs, read_at=row.read_at, queued_at=None, error="", attempts=row.attempts,
@@ -65,8 +65,12 @@ def _claim(mv: ModelVersion, row: ModelFiles | None, now: datetime) -> ModelFile
     try:
         with transaction.atomic():
             if row is None:
-                row = ModelFiles.objects.create(version=mv, queued_at=now, retry_after=lease)
+                row = ModelFiles.objects.create(version=mv, source=mv.source, queued_at=now, retry_after=lease)
                 claimed = True
+            elif row.source != mv.source:  # another model under this version: forget the old files
+                claimed = bool(ModelFiles.objects.filter(pk=row.pk, source=row.source).update(
+                    source=mv.source, needs=None, error="", attempts=0, read_at=None, queued_at=now,
+                    retry_after=lease))
             else:
                 claimed = bool(ModelFiles.objects.filter(pk=row.pk, needs__isnull=True, retry_after__lte=now)
                                .update(queued_at=now, retry_after=lease))
@@ -94,7 +98,7 @@ def read(version_id: int, *, budget: gw.Budget | None = None) -> ModelFiles | No
         row, _ = ModelFiles.objects.select_for_update().get_or_create(
             version=mv, defaults={"queued_at": now, "retry_after": now})
         row.attempts += 1
-        row.needs, row.error, row.read_at = needs, str(failure or ""), now
+        row.source, row.needs, row.error, row.read_at = mv.source, needs, str(failure or ""), now
         row.retry_after = now + min(RETRY_FIRST * 2 ** min(row.attempts - 1, 20), RETRY_MAX) if failure else now
         row.save()
     if failure is not None:

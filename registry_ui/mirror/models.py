@@ -275,6 +275,9 @@ class ModelFiles(models.Model):
     `retry_after`, which is also how long a queued read holds its claim."""
 
     version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    # The version's source when its files were read: a version whose source the sync sees change is
+    # read again, never shown with another model's files.
+    source = models.TextField(blank=True, default="")
     needs = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
