@@ -275,6 +275,46 @@ def test_chart_builders_are_pure_and_skip_non_finite_values():
     json.dumps(figs + [par], allow_nan=False)  # plain JSON, nothing plotly-specific
 
 
+def test_a_figure_is_built_once_per_input_and_never_served_for_other_data(monkeypatch):
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from registry_ui.pages import charts
+
+    frame = pd.DataFrame({"v1": {"acc": 0.9, "loss": 0.3}, "v2": {"acc": 0.8, "loss": 0.25}})
+    history = pd.DataFrame({"label": ["v1", "v1"], "key": ["loss", "loss"], "step": [0, 1], "value": [0.5, 0.4]})
+    first = charts.grouped_metric_bars(frame), charts.history_curves(history)
+    assert first == (charts.grouped_metric_bars.uncached(frame), charts.history_curves.uncached(history))
+
+    built = []
+    real = go.Figure
+    monkeypatch.setattr(go, "Figure", lambda *a, **k: built.append(1) or real(*a, **k))
+    # The same inputs again: the kept figures, plotly not called.
+    assert (charts.grouped_metric_bars(frame), charts.history_curves(history)) == first and built == []
+    # A value changed in its 16th digit, a version renamed, another split rule: built anew, each its own.
+    nudged = frame.copy()
+    nudged.loc["acc", "v1"] = 0.9000000000000001
+    assert charts.grouped_metric_bars(nudged)[0]["data"][0]["y"] == [0.9000000000000001]
+    renamed = frame.rename(columns={"v2": "v3"})
+    assert charts.grouped_metric_bars(renamed)[0]["data"][1]["name"] == "v3"
+    split = charts.grouped_metric_bars(frame, split_of=lambda k: ("val", k))
+    assert split[0]["data"][0]["x"] == ["val"]
+    assert len(built) == 3 * 2  # built anew for each of the three, a figure per metric (acc, loss)
+    changed = history.assign(value=[0.5, 0.41])
+    assert charts.history_curves(changed)[0]["data"][0]["y"] == [0.5, 0.41]
+
+
+def test_a_cache_out_of_reach_only_costs_the_build(settings):
+    import pandas as pd
+
+    from registry_ui.pages import charts
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}  # nothing listens there
+    frame = pd.DataFrame({"v1": {"acc": 0.61}, "v2": {"acc": 0.62}})
+    assert charts.grouped_metric_bars(frame) == charts.grouped_metric_bars.uncached(frame)
+
+
 def test_twenty_versions_stay_readable(client, mirror, reader):
     m = mirror.model("many")
     for i in range(20):

@@ -1,4 +1,5 @@
-"""Pure chart builders: pandas DataFrame in, plotly figure dict out (no I/O, no Django).
+"""Pure chart builders: pandas DataFrame in, plotly figure dict out (no I/O; Django only for the cache of
+their results).
 
 Figures are built with plotly.graph_objects (go.Bar, go.Scatter, go.Layout), so plotly validates every
 property name and value here rather than the browser ignoring a typo; `_figure` turns one into the
@@ -11,16 +12,61 @@ legends below the plot, angled tick labels, and `responsive` sizing on the JS si
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
+from pathlib import Path
 
 import pandas as pd
+import plotly
 import plotly.graph_objects as go
+from django.core.cache import cache
 
 PALETTE = [
     "#0b5cad", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#1b998b", "#c44536", "#457b9d", "#8d6a9f",
     "#3a7d44", "#b5651d", "#5e548e", "#e76f51", "#264653", "#9c6644", "#4d908e", "#bc4749", "#577590",
     "#7f5539", "#43aa8b",
 ]
+
+
+# Building and validating a figure with graph_objects is most of a comparison page's time, and the same
+# comparison is shown again and again (each reviewer of a request, each reload). A builder's figures
+# depend only on its inputs, so they are kept in the cache under a digest of those inputs, this module's
+# source and plotly's version: content-addressed, so there is nothing to invalidate, and a figure is
+# never served for data other than its own.
+CHART_CACHE_SECONDS = 3600
+_CODE = hashlib.sha256(Path(__file__).read_bytes() + plotly.__version__.encode()).hexdigest()[:16]
+
+
+def _plain(value):
+    """The input as exact, ordered JSON (floats by repr, so 0.1 and 0.1000000001 differ)."""
+    if isinstance(value, pd.DataFrame):
+        return {"frame": value.to_dict(orient="split"), "dtypes": [str(t) for t in value.dtypes]}
+    return repr(value)  # timestamps, numpy scalars: repr is exact
+
+
+def _memoized(inputs):
+    """Keep `builder`'s result under a digest of `inputs(*args, **kwargs)`, the values it is built from."""
+    def decorate(builder):
+        @functools.wraps(builder)
+        def wrapper(*args, **kwargs):
+            material = json.dumps([builder.__name__, _CODE, inputs(*args, **kwargs)], default=_plain, sort_keys=True)
+            key = "chart:" + hashlib.sha256(material.encode()).hexdigest()
+            try:
+                found = cache.get(key)
+            except Exception:  # noqa: BLE001 - a cache out of reach (Redis down) only costs the build
+                found = None
+            if found is None:
+                found = {"figure": builder(*args, **kwargs)}  # a builder's None is worth keeping too
+                try:
+                    cache.set(key, found, CHART_CACHE_SECONDS)
+                except Exception:  # noqa: BLE001, S110
+                    pass
+            return found["figure"]
+        wrapper.uncached = builder
+        return wrapper
+    return decorate
 
 
 def _color(i: int) -> str:
@@ -63,6 +109,8 @@ def _layout(title: str, **extra) -> dict:
     return layout
 
 
+@_memoized(lambda frame, *, split_of=None: [frame, [list((split_of or (lambda k: ("", k)))(str(key)))
+                                                    for key in frame.index]])
 def grouped_metric_bars(frame: pd.DataFrame, *, split_of=None) -> list[dict]:
     """One grouped bar figure per base metric: x = split (train/val/test...), one bar per version.
 
@@ -91,6 +139,7 @@ def grouped_metric_bars(frame: pd.DataFrame, *, split_of=None) -> list[dict]:
     return figures
 
 
+@_memoized(lambda history: [history])
 def history_curves(history: pd.DataFrame) -> list[dict]:
     """One line figure per metric key: value over step, one line per version.
 
@@ -129,6 +178,7 @@ def _short_number(v: float) -> str:
     return f"{v:.4g}"
 
 
+@_memoized(lambda params, metrics, metric: [params, metrics, metric])
 def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: str) -> dict | None:
     """Params (rows: param keys, columns: labels) against one metric, as parallel coordinates.
 
@@ -198,6 +248,7 @@ def parallel_coordinates(params: pd.DataFrame, metrics: pd.DataFrame, metric: st
     ))
 
 
+@_memoized(lambda frame, *, title, yaxis, lines=None: [frame, title, yaxis, lines])
 def monthly_bars(frame: pd.DataFrame, *, title: str, yaxis: str, lines: pd.DataFrame | None = None) -> dict:
     """Stacked bars of counts per month: `frame` rows months (Timestamps), one column per series; `lines`
     (same index) adds each of its columns as a line over the bars (e.g. closed beside raised)."""
