@@ -76,3 +76,14 @@ def test_portfolio_counts_equal_the_database(client, promo, mlflow_factory, scie
     exported = client.get(reverse("portfolio:portfolio_csv"), {"tier": "tier3"})
     table = list(csv.DictReader(io.StringIO(exported.content.decode())))
     assert [(r["model"], r["tier"], r["open_minor"]) for r in table] == [(low.name, "tier3", "1")]
+
+    # The reports page's summary (aggregate queries, no rows) says what the rows add up to, filtered or not.
+    from governance.portfolio import selectors
+
+    for params in ({}, {"tier": "tier1"}, {"tier": "tier3"}, {"severity": "minor"}, {"q": low.name},
+                   {"overdue": "rereview"}, {"since": "2020-01-01", "until": "2020-12-31"}):
+        now = timezone.now()
+        full, short = selectors.portfolio(auditor, params, now=now), selectors.summary(auditor, params, now=now)
+        assert (short.totals, short.by_tier, short.period) == (full.totals, full.by_tier, full.period), params
+        assert short.monthly_table() == full.monthly_table()
+    assert selectors.summary(auditor).totals["rereview_overdue"] == 2

@@ -29,7 +29,7 @@ def audit_report_sections(user, *, since=None, until=None) -> list[tuple[str, di
     # The audit period's until may be the first moment after the day asked for: step back into that day.
     bounds = (("since", since), ("until", until - timedelta(microseconds=1) if until else None))
     params = {key: timezone.localtime(value).date().isoformat() for key, value in bounds if value}
-    data = selectors.portfolio(user, params)
+    data = selectors.summary(user, params)
     return [("risk/audit_portfolio.html", {"portfolio": data, "figures": data.figures(),
                                            "months": data.monthly_table(), "query": "&".join(
                                                f"{k}={v}" for k, v in params.items())})]

@@ -45,8 +45,9 @@ def may_see(user) -> bool:
 
 
 @dataclass
-class Portfolio:
-    rows: list[dict]
+class PortfolioSummary:
+    """The totals, the models by tier and the months: what the auditor's reports page shows."""
+
     totals: dict
     by_tier: dict[str, int]
     period: tuple[datetime, datetime]
@@ -68,6 +69,13 @@ class Portfolio:
                  **{k: int(v) for k, v in row.items()}} for month, row in frame.iterrows()]
 
 
+@dataclass
+class Portfolio(PortfolioSummary):
+    """The summary and a row per model (the portfolio page and its CSV)."""
+
+    rows: list[dict] = field(default_factory=list)
+
+
 def filterset(user, params, *, now=None) -> pf.PortfolioFilterSet:
     """The bound FilterSet over the models `user` may see (check `is_valid()` before reading it)."""
     queue: dict = {}
@@ -85,15 +93,61 @@ def filterset(user, params, *, now=None) -> pf.PortfolioFilterSet:
     return fs
 
 
+def _bound(user, params, now):
+    fs = filterset(user, params or {}, now=now)
+    if not fs.is_valid():
+        raise ValueError(fs.errors)
+    return fs, fs.qs, fs.period(now)
+
+
+def _in_period(names, start, end):
+    return Deployment.objects.filter(model_name__in=names, state=DeploymentState.SUCCEEDED, kind__in=DEPLOY_KINDS,
+                                     completed_at__gte=start, completed_at__lte=end)
+
+
+def _drift_in_period(names, start, end):
+    return AuditEvent.objects.filter(action="registry.drift", model_name__in=names, timestamp__gte=start,
+                                     timestamp__lte=end)
+
+
+def _tier_order(counts: dict[str, int]) -> dict[str, int]:
+    """The tiers in their configured order, then any other, then the unassigned; none that counts 0."""
+    order = {tier: i for i, tier in enumerate([*risk.tiers()])}
+    keys = sorted(counts, key=lambda k: (k == UNASSIGNED, order.get(k, len(order)), k))
+    return {k: counts[k] for k in keys if counts[k]}
+
+
+def summary(user, params=None, *, now=None) -> PortfolioSummary:
+    """The portfolio's totals, tiers and months without its rows: each total one aggregate query, so its
+    cost does not grow with a row per model (the same figures as `portfolio(...)`'s, which sums its rows)."""
+    now = now or timezone.now()
+    fs, models, (start, end) = _bound(user, params, now)
+    ids, names = models.values("pk"), models.values("name")
+    today = timezone.localdate(now)
+    open_findings = Finding.objects.filter(model_id__in=ids, state__in=OPEN_FINDING_STATES)
+    by_severity = dict(open_findings.values_list("severity").annotate(n=Count("id")).order_by())
+    in_period = _in_period(names, start, end)
+    queue_models = {item["model"] for item in fs.rereview_queue()}
+    filtered = set(models.filter(name__in=queue_models).values_list("name", flat=True)) if queue_models else set()
+    totals = {"open_blocking": by_severity.get(Severity.BLOCKING, 0), "open_major": by_severity.get(Severity.MAJOR, 0),
+              "open_minor": by_severity.get(Severity.MINOR, 0),
+              "findings_overdue": open_findings.filter(due_date__lt=today).count(),
+              "deploys_in_period": in_period.count(), "drift_in_period": _drift_in_period(names, start, end).count(),
+              "rereview_overdue": sum(1 for item in fs.rereview_queue() if item["model"] in filtered),
+              "models": models.count()}
+    counts = {tier: n for tier, n in ModelRiskTier.objects.filter(model_id__in=ids).values_list("tier")
+              .annotate(n=Count("id")).order_by() if tier}
+    counts[UNASSIGNED] = totals["models"] - sum(counts.values())
+    return PortfolioSummary(totals=totals, by_tier=_tier_order(counts), period=(start, end),
+                            deploys_by_month=_deploys_by_month(in_period, start, end),
+                            findings_by_month=_findings_by_month(ids, start, end), filterset=fs)
+
+
 def portfolio(user, params=None, *, now=None) -> Portfolio:
     """The portfolio of the models `user` may see, narrowed by `params` (PortfolioFilterSet's); raises
     ValueError with the form's errors when a parameter is invalid."""
     now = now or timezone.now()
-    fs = filterset(user, params or {}, now=now)
-    if not fs.is_valid():
-        raise ValueError(fs.errors)
-    models = fs.qs
-    start, end = fs.period(now)
+    fs, models, (start, end) = _bound(user, params, now)
     ids, names = models.values("pk"), models.values("name")
     today = timezone.localdate(now)
 
@@ -111,10 +165,9 @@ def portfolio(user, params=None, *, now=None) -> Portfolio:
     deployed = Deployment.objects.filter(model_name__in=names, state=DeploymentState.SUCCEEDED, kind__in=DEPLOY_KINDS)
     last_deploy = dict(deployed.filter(completed_at__lte=end).values("model_name").annotate(at=Max("completed_at"))
                        .values_list("model_name", "at"))
-    in_period = deployed.filter(completed_at__gte=start, completed_at__lte=end)
+    in_period = _in_period(names, start, end)
     deploys = dict(in_period.values("model_name").annotate(n=Count("id")).values_list("model_name", "n"))
-    drift = dict(AuditEvent.objects.filter(action="registry.drift", model_name__in=names, timestamp__gte=start,
-                                           timestamp__lte=end)
+    drift = dict(_drift_in_period(names, start, end)
                  .values("model_name").annotate(n=Count("id")).values_list("model_name", "n"))
     production = dict(RegisteredModel.objects.filter(pk__in=ids, versions__stage="Production")
                       .values("pk").annotate(v=Max("versions__version")).values_list("pk", "v"))
@@ -136,6 +189,7 @@ def portfolio(user, params=None, *, now=None) -> Portfolio:
     by_tier: dict[str, int] = {}
     for row in rows:
         by_tier[row["tier"] or UNASSIGNED] = by_tier.get(row["tier"] or UNASSIGNED, 0) + 1
+    by_tier = _tier_order(by_tier)
     totals = {key: sum(r[key] for r in rows) for key in (
         "open_blocking", "open_major", "open_minor", "findings_overdue", "deploys_in_period", "drift_in_period",
         "rereview_overdue")}
