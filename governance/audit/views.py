@@ -27,6 +27,7 @@ from governance.audit.models import AuditVerification
 from governance.audit.reading import report_summary
 from governance.audit.search import AuditFilters
 from registry_ui.client_ip import client_ip
+from registry_ui.memo import once_per_page
 from registry_ui.validation import form_errors
 
 
@@ -96,8 +97,10 @@ def report_index(request):
     since, until = form.cleaned_data["since"], form.cleaned_data["until"]
     names, total = audit_selectors.report_names(request.user, form.cleaned_data["model"])
     # Each section covers the period where it has one (the portfolio's months); the others show "now".
-    sections = [section for path in settings.AUDIT_REPORT_SECTIONS
-                for section in import_string(path)(request.user, since=since, until=until)]
+    # Sections that need the same answer (the re-certification queue) compute it once for the page.
+    with once_per_page():
+        sections = [section for path in settings.AUDIT_REPORT_SECTIONS
+                    for section in import_string(path)(request.user, since=since, until=until)]
     return render(request, "audit/report_index.html", {"names": names, "names_total": total, "sections": sections,
                                                        "period_form": form, "name_filter": form.cleaned_data["model"]})
 

@@ -18,6 +18,7 @@ from governance.errors import InvalidInput, NotFound
 from governance.notify.outbox import emit
 from governance.workflow.models import Approval, Deployment, DeploymentState, Recertification
 from governance.workflow.policies import canonical_name, effective_policies, effective_policy
+from registry_ui.memo import shared
 from registry_ui.mirror.models import ModelAlias, ModelVersion, RegisteredModel
 from registry_ui.scheduler.jobs import PeriodicJob
 
@@ -83,6 +84,9 @@ def _last_approved(by_deploy: dict, recerts: dict, model_name: str, version: int
     return when, how, rid
 
 
+# The reports page's workflow and portfolio sections both need the queue: within its once_per_page()
+# block it is read once per user, as of the first call's `now` (the same request, milliseconds apart).
+@shared(key=lambda user=None, *, now=None: getattr(user, "pk", None))
 def recertification_queue(user=None, *, now=None) -> list[dict]:
     """Protected holders whose approval is older than their policy's validity (or missing), on the
     models `user` may see (None: every model, for the reminder). Oldest first. A fixed number of
