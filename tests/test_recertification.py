@@ -63,3 +63,37 @@ def test_old_or_missing_approvals_enter_the_queue_until_recertified(client, prom
     assert "Nothing is due." in queue_page
     report = client.get(reverse("audit:report_index")).content.decode()
     assert "Due for re-certification (0)" in report and "Open emergency reviews (0)" in report
+
+
+def test_the_queue_is_shown_a_page_at_a_time_and_the_report_lists_the_oldest(client, promo, engineer, auditor,
+                                                                              monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from governance.workflow import panels, views
+
+    ModelPolicy.objects.create(model=promo.model, approval_validity_days=180)
+    monkeypatch.setattr(views, "RECERTIFICATION_PAGE", 1)
+    monkeypatch.setattr(panels, "REPORT_QUEUE", 1)
+    url = reverse("governance:recertification")
+    client.force_login(engineer)
+    first = client.get(url).content.decode()
+    assert "2 holders due: 1-1 shown" in first and f"{promo.name}</td><td>v1</td><td>Production" in first
+    assert 'href="?page=2">next</a>' in first and "Re-certify</button>" in first  # an approver's buttons
+    second = client.get(url, {"page": 2}).content.decode()
+    assert "@champion" in second and "Production</td>" not in second and "Re-certify</button>" in second
+    # The buttons are decided for the whole page at once: as many queries for two holders as for one.
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    monkeypatch.setattr(views, "RECERTIFICATION_PAGE", 2)
+    with CaptureQueriesContext(connection) as two:
+        both = client.get(url).content.decode()
+    assert both.count("Re-certify</button>") == 2 and len(two.captured_queries) == len(one.captured_queries)
+    refused = client.get(url, {"page": "last"})
+    assert refused.status_code == 400 and "page: Enter a whole number." in refused.content.decode()
+
+    client.force_login(auditor)  # may see the queue, may not re-certify
+    assert "Re-certify</button>" not in client.get(url).content.decode()
+    report = client.get(reverse("audit:report_index")).content.decode()
+    assert "Due for re-certification (2)" in report
+    assert "The 1 with the oldest approval; all 2 on" in report and f'href="{url}"' in report

@@ -53,6 +53,11 @@ def catalogue_annotations(user, models) -> dict[int, dict]:
     return {pk: {"open_requests": counts.get(pk, 0)} for pk in ids}
 
 
+# The reports page lists the oldest-approved holders due for re-certification; the queue's own page
+# has them all, a page at a time.
+REPORT_QUEUE = 100
+
+
 def audit_report_sections(user, *, since=None, until=None) -> list[tuple[str, dict]]:
     """What the workflow adds to the auditor's reports page (settings.AUDIT_REPORT_SECTIONS): open
     break-glass reviews and the re-certification queue, on the models the user may see (as they are now,
@@ -65,5 +70,6 @@ def audit_report_sections(user, *, since=None, until=None) -> list[tuple[str, di
     reviews = list(open_emergency_reviews(user)[:200])
     for review in reviews:
         review.overdue = review.review_due_at is not None and review.review_due_at < timezone.now()
-    return [("governance/panels/audit_open_items.html", {"open_reviews": reviews,
-                                                          "queue": recertification_queue(user)})]
+    queue = recertification_queue(user)
+    return [("governance/panels/audit_open_items.html", {"open_reviews": reviews, "queue": queue[:REPORT_QUEUE],
+                                                          "queue_total": len(queue)})]

@@ -106,6 +106,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "governance/request_detail.html", _detail_context(request, req))
 
 
+RECERTIFICATION_PAGE = 100  # holders per page of the re-certification queue
+
 TRANSITIONS = {
     "approve": workflow.promotion_request_approve,
     "reject": workflow.promotion_request_reject,
@@ -330,10 +332,18 @@ def recertification(request: HttpRequest) -> HttpResponse:
                 return redirect("governance:recertification")
         else:
             status = 400
-    queue = recertification_queue(request.user)
-    for item in queue:
-        item["may_confirm"] = workflow.may_approve_model(request.user, item["model"])
-    return render(request, "governance/recertification.html", {"queue": queue, "form": form}, status=status)
+    paging = RequestListForm(request.GET)
+    if not paging.is_valid():
+        return render(request, "governance/recertification.html", {
+            "queue": [], "page": None, "paging": paging, "form": form}, status=400)
+    # A page at a time, oldest first: at 10,000 models the queue may hold thousands of holders.
+    page = Paginator(recertification_queue(request.user), RECERTIFICATION_PAGE).get_page(
+        paging.cleaned_data["page"] or 1)
+    may = workflow.approvable_model_names(request.user, [item["model"] for item in page.object_list])
+    for item in page.object_list:
+        item["may_confirm"] = item["model"] in may
+    return render(request, "governance/recertification.html", {
+        "queue": page.object_list, "page": page, "paging": paging, "form": form}, status=status)
 
 
 @login_required
