@@ -12,7 +12,6 @@ import json
 import math
 import re
 import unicodedata
-from collections import defaultdict
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -94,19 +93,27 @@ def effective_policy(model) -> dict:
     return _merged_policy(tier, own)
 
 
+class _Policies(dict):
+    """{model id: policy}, each merged from its tier and own policy when first read: a caller that needs
+    the policies of a few of 10,000 models merges a few (reading any model gives at least the defaults)."""
+
+    def __init__(self, tiers: dict, own: dict):
+        super().__init__()
+        self._tiers, self._own = tiers, own
+
+    def __missing__(self, pk):
+        policy = self[pk] = _merged_policy(self._tiers.get(pk, ""), self._own.get(pk))
+        return policy
+
+
 def effective_policies(model_ids) -> dict[int, dict]:
     """effective_policy of many models in two queries (their tiers, their own policies), whatever their
-    number: {model id: policy}. `model_ids`: a list or a values("pk") queryset (kept as a subquery, so
-    no parameter limit). A model with neither a tier nor a policy of its own is not a key: reading it
-    gives the defaults (a defaultdict)."""
+    number: {model id: policy}, merged as each is read. `model_ids`: a list or a values("pk") queryset
+    (kept as a subquery, so no parameter limit)."""
     from governance.workflow.models import ModelPolicy
 
-    tiers = risk_selectors.tiers_of(model_ids)
-    own = {p.model_id: p for p in ModelPolicy.objects.filter(model_id__in=model_ids)}
-    policies: dict[int, dict] = defaultdict(lambda: _merged_policy("", None))
-    for pk in set(tiers) | set(own):
-        policies[pk] = _merged_policy(tiers.get(pk, ""), own.get(pk))
-    return policies
+    return _Policies(risk_selectors.tiers_of(model_ids),
+                     {p.model_id: p for p in ModelPolicy.objects.filter(model_id__in=model_ids)})
 
 
 def _merged_policy(tier: str, own) -> dict:
