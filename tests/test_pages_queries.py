@@ -76,3 +76,17 @@ def test_page_queries_do_not_grow_with_rows(client, mirror, reader, django_asser
     with django_assert_max_num_queries(few):
         response = client.get(url("large", 25))
     assert response.status_code == 200
+
+
+def test_every_page_reads_the_sync_state_without_the_last_report(client, reader):
+    from registry_ui.mirror.models import SyncState
+
+    big = {"changes": [{"model": f"m{i}", "what": "stage"} for i in range(2000)]}
+    from django.utils import timezone
+
+    SyncState.objects.create(pk=1, last_report=big, last_success_at=timezone.now())
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(reverse("registry:catalogue"))
+    assert page.status_code == 200 and "Registry data as of" in page.content.decode()
+    reads = [q["sql"] for q in ctx.captured_queries if "registry_ui_syncstate" in q["sql"]]
+    assert reads and not [sql for sql in reads if "last_report" in sql]
