@@ -91,9 +91,11 @@ def test_the_queue_is_shown_a_page_at_a_time_and_the_report_lists_the_oldest(cli
     assert both.count("Re-certify</button>") == 2 and len(two.captured_queries) == len(one.captured_queries)
     refused = client.get(url, {"page": "last"})
     assert refused.status_code == 400 and "page: Enter a whole number." in refused.content.decode()
+    assert "Nothing is due." not in refused.content.decode()  # a refused page says nothing of the queue
 
     client.force_login(auditor)  # may see the queue, may not re-certify
     assert "Re-certify</button>" not in client.get(url).content.decode()
     report = client.get(reverse("audit:report_index")).content.decode()
     assert "Due for re-certification (2)" in report
-    assert "The 1 with the oldest approval; all 2 on" in report and f'href="{url}"' in report
+    assert "The first 1: the never approved, then the oldest approval; all 2 on" in report
+    assert f'href="{url}"' in report
