@@ -112,7 +112,7 @@ def _drift_in_period(names, start, end):
 
 def _tier_order(counts: dict[str, int]) -> dict[str, int]:
     """The tiers in their configured order, then any other, then the unassigned; none that counts 0."""
-    order = {tier: i for i, tier in enumerate([*risk.tiers()])}
+    order = {tier: i for i, tier in enumerate(risk.tiers())}
     keys = sorted(counts, key=lambda k: (k == UNASSIGNED, order.get(k, len(order)), k))
     return {k: counts[k] for k in keys if counts[k]}
 
@@ -127,13 +127,14 @@ def summary(user, params=None, *, now=None) -> PortfolioSummary:
     open_findings = Finding.objects.filter(model_id__in=ids, state__in=OPEN_FINDING_STATES)
     by_severity = dict(open_findings.values_list("severity").annotate(n=Count("id")).order_by())
     in_period = _in_period(names, start, end)
-    queue_models = {item["model"] for item in fs.rereview_queue()}
+    queue = fs.rereview_queue()
+    queue_models = {item["model"] for item in queue}
     filtered = set(models.filter(name__in=queue_models).values_list("name", flat=True)) if queue_models else set()
     totals = {"open_blocking": by_severity.get(Severity.BLOCKING, 0), "open_major": by_severity.get(Severity.MAJOR, 0),
               "open_minor": by_severity.get(Severity.MINOR, 0),
               "findings_overdue": open_findings.filter(due_date__lt=today).count(),
               "deploys_in_period": in_period.count(), "drift_in_period": _drift_in_period(names, start, end).count(),
-              "rereview_overdue": sum(1 for item in fs.rereview_queue() if item["model"] in filtered),
+              "rereview_overdue": sum(1 for item in queue if item["model"] in filtered),
               "models": models.count()}
     counts = {tier: n for tier, n in ModelRiskTier.objects.filter(model_id__in=ids).values_list("tier")
               .annotate(n=Count("id")).order_by() if tier}
